@@ -1,0 +1,105 @@
+"""Provider interfaces and the per-call statistics that wrappers report into.
+
+Providers (search APIs, fetchers, the offline corpus) implement the narrow
+protocols here. Wrappers (cache, retry, rate limit, fallback, record/replay)
+compose around them and report what they did into the `CallStats` of the tool
+call in progress, which the agent loop opens for every call and records in the
+trajectory. That keeps provider signatures plain and the loop ignorant of
+which wrappers exist.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+__all__ = [
+    "CallStats",
+    "Page",
+    "PageBackend",
+    "SearchBackend",
+    "SearchHit",
+    "current_stats",
+    "open_stats",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    """One search result, in the shape of a Serper organic entry."""
+
+    title: str
+    url: str
+    snippet: str = ""
+    date: str | None = None
+    source: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """A readable document: main text of a fetched page or a corpus entry."""
+
+    url: str
+    text: str
+    title: str = ""
+    content_type: str = "text/plain"
+
+
+@runtime_checkable
+class SearchBackend(Protocol):
+    """A search provider: the web (Serper, SearXNG, ...) or the offline corpus."""
+
+    name: str
+
+    async def search(self, query: str, *, num: int = 10) -> list[SearchHit]: ...
+
+
+@runtime_checkable
+class PageBackend(Protocol):
+    """Resolves a URL to a page; returns None when the page does not exist."""
+
+    name: str
+
+    async def fetch(self, url: str) -> Page | None: ...
+
+
+@dataclass(slots=True)
+class CallStats:
+    """What the provider stack did for one tool call (all its queries or URLs)."""
+
+    providers: list[str] = field(default_factory=list)
+    requests: int = 0
+    cache_hits: int = 0
+    retries: int = 0
+
+    def used(self, provider: str) -> None:
+        if provider not in self.providers:
+            self.providers.append(provider)
+
+    @property
+    def provider(self) -> str | None:
+        return ",".join(self.providers) if self.providers else None
+
+    @property
+    def cache_hit(self) -> bool:
+        """True when every request of the call was answered from the cache."""
+        return self.requests > 0 and self.cache_hits >= self.requests
+
+
+_STATS: contextvars.ContextVar[CallStats | None] = contextvars.ContextVar(
+    "sounding_call_stats", default=None
+)
+
+
+def open_stats() -> CallStats:
+    """Start fresh statistics for the tool call running in this task."""
+    stats = CallStats()
+    _STATS.set(stats)
+    return stats
+
+
+def current_stats() -> CallStats:
+    """The statistics of the tool call in progress (a throwaway one outside any call)."""
+    stats = _STATS.get()
+    return stats if stats is not None else CallStats()

@@ -1,0 +1,73 @@
+"""Bytes to readable text: HTML main text (trafilatura, tables and links kept), PDF, plain text."""
+
+from __future__ import annotations
+
+import codecs
+import io
+import re
+
+from ..errors import ConfigError, ProviderError
+
+__all__ = ["decode_text", "html_title", "html_to_text", "pdf_to_text"]
+
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset=["']?([A-Za-z0-9_\-]+)""", re.I)
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.I | re.S)
+
+
+def _known(charset: str | None) -> str | None:
+    if not charset:
+        return None
+    try:
+        return codecs.lookup(charset.strip().strip('"\'')).name
+    except LookupError:
+        return None
+
+
+def decode_text(body: bytes, declared: str | None = None) -> str:
+    """Decode with the declared charset, a BOM, a <meta> charset, UTF-8, then cp1252."""
+    for bom, name in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
+                      (codecs.BOM_UTF16_BE, "utf-16")):
+        if body.startswith(bom):
+            return body.decode(name, errors="replace")
+    meta = _META_CHARSET.search(body[:4096])
+    for charset in (_known(declared), _known(meta.group(1).decode("ascii") if meta else None)):
+        if charset:
+            return body.decode(charset, errors="replace")
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        return body.decode("cp1252", errors="replace")
+
+
+def html_title(html: str) -> str:
+    match = _TITLE.search(html[:20_000])
+    return re.sub(r"\s+", " ", match.group(1)).strip() if match else ""
+
+
+def html_to_text(html: str, url: str | None = None) -> str:
+    """The page's main text as Markdown, keeping tables and links; whole-page text as fallback."""
+    try:
+        import trafilatura
+    except ImportError as exc:
+        raise ConfigError("reading HTML needs trafilatura: pip install 'sounding[web]'") from exc
+    text = trafilatura.extract(html, url=url, output_format="markdown", include_tables=True,
+                               include_links=True, include_comments=False, favor_recall=True,
+                               with_metadata=False)
+    if not text:
+        text = trafilatura.html2txt(html)
+    return text or ""
+
+
+def pdf_to_text(data: bytes, *, max_pages: int = 500) -> str:
+    """The text of a PDF's pages, separated by blank lines."""
+    try:
+        from pypdf import PdfReader
+        from pypdf.errors import PyPdfError
+    except ImportError as exc:
+        raise ConfigError("reading PDF needs pypdf: pip install 'sounding[web]'") from exc
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        pages = [page.extract_text() or "" for page in reader.pages[:max_pages]]
+    except (PyPdfError, ValueError, KeyError, OSError) as exc:
+        raise ProviderError(f"unreadable PDF: {exc}", provider="pdf") from exc
+    return "\n\n".join(p.strip() for p in pages if p.strip())

@@ -1,0 +1,47 @@
+"""Semantic Scholar Graph API paper search (key optional, sent as x-api-key)."""
+
+from __future__ import annotations
+
+from ..types import JSON
+from ._http import HTTPProvider, json_body
+from .base import SearchHit
+
+__all__ = ["SemanticScholarSearch"]
+
+_FIELDS = "title,url,abstract,venue,year,citationCount,openAccessPdf,authors,tldr,externalIds"
+
+
+def _hit(item: dict[str, JSON]) -> SearchHit:
+    pdf = item.get("openAccessPdf")
+    pdf_url = pdf.get("url") if isinstance(pdf, dict) else None
+    authors = item.get("authors")
+    names = [str(a.get("name")) for a in authors if isinstance(a, dict) and a.get("name")] \
+        if isinstance(authors, list) else []
+    info = ", ".join(names[:4]) + (" et al." if len(names) > 4 else "")
+    if item.get("venue"):
+        info = f"{info} - {item['venue']}" if info else str(item["venue"])
+    tldr = item.get("tldr")
+    text = item.get("abstract") or (tldr.get("text") if isinstance(tldr, dict) else None) or ""
+    snippet = str(text)
+    if item.get("citationCount") is not None:
+        snippet = f"Cited by: {item['citationCount']}\n{snippet}".strip()
+    return SearchHit(title=str(item.get("title") or ""), url=str(pdf_url or item.get("url") or ""),
+                     snippet=snippet, date=str(item["year"]) if item.get("year") else None,
+                     source=info or None)
+
+
+class SemanticScholarSearch(HTTPProvider):
+    """GET /paper/search; without a key all callers share one pool (expect 429s)."""
+
+    name = "semantic_scholar"
+    key_variable = "SEMANTIC_SCHOLAR_API_KEY"
+
+    async def search(self, query: str, *, num: int = 10) -> list[SearchHit]:
+        headers = {"x-api-key": self._api_key} if self._api_key else {}
+        response = await self._send(
+            "GET", "/paper/search",
+            params={"query": query, "limit": max(1, min(num, 100)), "fields": _FIELDS},
+            headers=headers)
+        data = json_body(response, self.name).get("data") or []
+        return [_hit(item) for item in data if isinstance(item, dict)][:num] \
+            if isinstance(data, list) else []

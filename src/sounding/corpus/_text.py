@@ -1,0 +1,117 @@
+"""Text helpers of the index: passage splitting, FTS5 query building, CJK bigrams."""
+
+from __future__ import annotations
+
+import re
+
+__all__ = [
+    "cjk_terms",
+    "has_cjk",
+    "match_expression",
+    "split_passages",
+]
+
+# Scripts written without spaces between words: CJK ideographs, kana, Hangul, Thai, Lao,
+# Khmer, Myanmar. They get character bigrams, as in Lucene's CJK analyzer.
+_CJK = re.compile(
+    "[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u2e80-\u2fdf\u3040-\u30ff\u3100-\u312f"
+    "\u3190-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0002fa1f]+"
+)
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+# Function words dropped from queries when other terms remain: they match most
+# passages, cost the most to score, and barely change the ranking.
+STOPWORDS = frozenset(
+    "a about an and are as at be been but by can did do does for from had has have how i if "
+    "in into is it its of on or that the their there these they this to was were what when "
+    "where which who whom whose why will with".split()
+)
+
+
+def has_cjk(text: str) -> bool:
+    return _CJK.search(text) is not None
+
+
+def cjk_terms(text: str) -> str:
+    """The text as the CJK index sees it: bigrams for unsegmented runs, other words as is."""
+    out: list[str] = []
+    pos = 0
+    for m in _CJK.finditer(text):
+        out.extend(_WORD.findall(text[pos:m.start()]))
+        run = m.group(0)
+        out.extend([run] if len(run) == 1 else [run[i:i + 2] for i in range(len(run) - 1)])
+        pos = m.end()
+    out.extend(_WORD.findall(text[pos:]))
+    return " ".join(out)
+
+
+def _quote(term: str) -> str:
+    return '"' + term.replace('"', '""') + '"'
+
+
+def match_expression(query: str, *, cjk: bool = False, max_terms: int = 24) -> str | None:
+    """A safe FTS5 MATCH expression for arbitrary user text (None: nothing searchable).
+
+    Every word is quoted, so operators (`AND`, `NEAR`, `-`, `"`, `*`, `:`) in the
+    user's text are plain words. Terms are OR-ed and BM25 ranks them, like a web
+    engine. For the CJK index, each unsegmented run becomes a phrase of its bigrams,
+    which matches exactly that substring; a lone character becomes a prefix query.
+    """
+    terms: list[str] = []
+    if cjk:
+        pos = 0
+        for m in _CJK.finditer(query):
+            terms.extend(_words(query[pos:m.start()]))
+            run = m.group(0)
+            if len(run) == 1:
+                terms.append(_quote(run) + "*")
+            else:
+                terms.append(_quote(" ".join(run[i:i + 2] for i in range(len(run) - 1))))
+            pos = m.end()
+        terms.extend(_words(query[pos:]))
+    else:
+        terms = _words(query)
+    seen: list[str] = []
+    for t in terms:
+        if t not in seen:
+            seen.append(t)
+    return " OR ".join(seen[:max_terms]) or None
+
+
+def _words(text: str) -> list[str]:
+    words = [w.lower() for w in _WORD.findall(text.replace("_", " "))]
+    content = [w for w in words if w not in STOPWORDS]
+    return [_quote(w) for w in (content or words)]
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+")
+
+
+def split_passages(text: str, *, target: int = 900, limit: int = 1400) -> list[str]:
+    """Split text into passages of about `target` characters at paragraph, then
+    sentence, boundaries; no passage exceeds `limit` characters."""
+    paragraphs = [p.strip() for p in re.split(r"\n\s*\n|\n(?=\s*[#*\-] )", text) if p.strip()]
+    pieces: list[str] = []
+    for para in paragraphs:
+        if len(para) <= limit:
+            pieces.append(para)
+            continue
+        for sentence in _SENTENCE_END.split(para):
+            while len(sentence) > limit:
+                cut = sentence.rfind(" ", 0, limit)
+                cut = cut if cut > limit // 2 else limit
+                pieces.append(sentence[:cut])
+                sentence = sentence[cut:].lstrip()
+            if sentence:
+                pieces.append(sentence)
+    passages: list[str] = []
+    current = ""
+    for piece in pieces:
+        if current and len(current) + len(piece) + 1 > target:
+            passages.append(current)
+            current = piece
+        else:
+            current = f"{current}\n{piece}" if current else piece
+    if current:
+        passages.append(current)
+    return passages

@@ -1,0 +1,297 @@
+"""The corpus on disk: one SQLite file with documents, passages, FTS5 indexes and links.
+
+A published corpus file is never modified in place: builds write a new file and
+rename it over the old one. Readers therefore open it read-only and `immutable`
+(no locking at all), one connection per thread, and a reader that opened the old
+file keeps a consistent view while a rebuild publishes the new one.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..backends.base import Page, SearchHit
+from ..errors import CorpusError
+from ..types import JSON
+from ._text import has_cjk, match_expression
+from ._urls import url_key
+
+__all__ = ["DB_NAME", "SCHEMA", "SCHEMA_VERSION", "Corpus", "CorpusStats", "Document"]
+
+DB_NAME = "corpus.sqlite"
+SCHEMA_VERSION = 1
+TITLE_WEIGHT = 4.0
+
+SCHEMA = f"""
+CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE docs(
+  id INTEGER PRIMARY KEY,
+  key TEXT NOT NULL UNIQUE,
+  url TEXT NOT NULL,
+  title TEXT NOT NULL,
+  text TEXT NOT NULL,
+  description TEXT NOT NULL DEFAULT '',
+  source TEXT NOT NULL DEFAULT '',
+  lang TEXT NOT NULL DEFAULT '',
+  metadata TEXT NOT NULL DEFAULT '{{}}',
+  hash TEXT NOT NULL
+);
+CREATE TABLE passages(
+  id INTEGER PRIMARY KEY, doc_id INTEGER NOT NULL, ord INTEGER NOT NULL,
+  title TEXT NOT NULL, body TEXT NOT NULL
+);
+CREATE INDEX passages_doc ON passages(doc_id);
+CREATE VIRTUAL TABLE fts USING fts5(
+  title, body, content='passages', content_rowid='id',
+  tokenize='porter unicode61 remove_diacritics 2'
+);
+INSERT INTO fts(fts, rank) VALUES('rank', 'bm25({TITLE_WEIGHT}, 1.0)');
+CREATE VIRTUAL TABLE fts_cjk USING fts5(
+  title, body, content='', tokenize='unicode61 remove_diacritics 2'
+);
+INSERT INTO fts_cjk(fts_cjk, rank) VALUES('rank', 'bm25({TITLE_WEIGHT}, 1.0)');
+CREATE TABLE links(
+  src INTEGER NOT NULL, dst_key TEXT NOT NULL, kind TEXT NOT NULL, anchor TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX links_src ON links(src);
+CREATE INDEX links_dst ON links(dst_key);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """One corpus entry under its canonical URL."""
+
+    url: str
+    title: str
+    text: str
+    description: str = ""
+    source: str = ""
+    lang: str = ""
+    metadata: Mapping[str, JSON] = field(default_factory=dict)
+
+    def to_page(self) -> Page:
+        return Page(url=self.url, text=self.text, title=self.title, content_type="text/plain")
+
+
+@dataclass(frozen=True, slots=True)
+class CorpusStats:
+    documents: int
+    passages: int
+    links: int
+    cjk_passages: int
+    size_bytes: int
+    sources: Mapping[str, int]
+    languages: Mapping[str, int]
+    built_at: str
+    name: str
+
+    def as_dict(self) -> dict[str, JSON]:
+        return {
+            "name": self.name, "documents": self.documents, "passages": self.passages,
+            "links": self.links, "cjk_passages": self.cjk_passages,
+            "size_bytes": self.size_bytes, "sources": dict(self.sources),
+            "languages": dict(self.languages), "built_at": self.built_at,
+        }
+
+
+class Corpus:
+    """A built corpus, opened read-only; thread-safe (one connection per thread)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.db_path = path / DB_NAME if path.is_dir() else path
+        if not self.db_path.is_file():
+            raise CorpusError(f"no corpus at {path}: build one with `sounding corpus build`")
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections: list[sqlite3.Connection] = []
+        self._closed = False
+        meta = dict(self._conn().execute("SELECT key, value FROM meta").fetchall())
+        if int(meta.get("schema_version", "0")) != SCHEMA_VERSION:
+            raise CorpusError(f"{path} was built by another version of Sounding; rebuild it")
+        self.name = meta.get("name", path.name)
+        self.has_cjk = int(meta.get("cjk_passages", "0")) > 0
+
+    @classmethod
+    def open(cls, path: str | Path) -> Corpus:
+        return cls(Path(path))
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            return conn
+        if self._closed:
+            raise CorpusError(f"corpus {self.path} is closed")
+        uri = self.db_path.resolve().as_uri() + "?mode=ro&immutable=1"
+        try:
+            conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            conn.execute("SELECT 1 FROM docs LIMIT 1")
+        except sqlite3.DatabaseError as exc:
+            raise CorpusError(f"cannot read corpus {self.db_path}: {exc}") from exc
+        self._local.conn = conn
+        with self._lock:
+            self._connections.append(conn)
+        return conn
+
+    def search(self, query: str, k: int = 10) -> list[SearchHit]:
+        """The k best documents for `query` by BM25 over passages (one hit per document)."""
+        if k <= 0:
+            return []
+        if self.has_cjk and has_cjk(query):
+            hits = self._search(query, k, cjk=True)
+            if hits:
+                return hits
+        return self._search(query, k, cjk=False)
+
+    def search_ids(self, query: str, k: int = 10) -> list[int]:
+        """Document ids of the best k documents (for evaluation and fusion)."""
+        table, expr = self._expr(query, cjk=self.has_cjk and has_cjk(query))
+        if expr is None:
+            return []
+        sql = (f"SELECT p.doc_id FROM (SELECT rowid AS r, rank FROM {table} "
+               f"WHERE {table} MATCH ? ORDER BY rank LIMIT ?) JOIN passages p ON p.id = r "
+               "ORDER BY rank")
+        out: list[int] = []
+        for (doc_id,) in self._conn().execute(sql, (expr, k * 3)):
+            if doc_id not in out:
+                out.append(doc_id)
+        return out[:k]
+
+    def _expr(self, query: str, *, cjk: bool) -> tuple[str, str | None]:
+        return ("fts_cjk" if cjk else "fts"), match_expression(query, cjk=cjk)
+
+    def _search(self, query: str, k: int, *, cjk: bool) -> list[SearchHit]:
+        table, expr = self._expr(query, cjk=cjk)
+        if expr is None:
+            return []
+        conn = self._conn()
+        if cjk:
+            sql = ("SELECT rowid, NULL FROM fts_cjk WHERE fts_cjk MATCH ? "
+                   "ORDER BY rank LIMIT ?")
+        else:
+            sql = ("SELECT rowid, snippet(fts, 1, '', '', ' … ', 40) FROM fts "
+                   "WHERE fts MATCH ? ORDER BY rank LIMIT ?")
+        try:
+            rows = conn.execute(sql, (expr, k * 3)).fetchall()
+        except sqlite3.OperationalError as exc:
+            raise CorpusError(f"search failed for {query!r}: {exc}") from exc
+        return self._hits(conn, rows, query, k)
+
+    def _hits(self, conn: sqlite3.Connection, rows: list[tuple[int, str | None]], query: str,
+              k: int) -> list[SearchHit]:
+        if not rows:
+            return []
+        ids = [r[0] for r in rows]
+        marks = ",".join("?" * len(ids))
+        found = {
+            pid: (doc_id, body, title, url, source)
+            for pid, doc_id, body, title, url, source in conn.execute(
+                f"SELECT p.id, p.doc_id, p.body, d.title, d.url, d.source FROM passages p "
+                f"JOIN docs d ON d.id = p.doc_id WHERE p.id IN ({marks})", ids)
+        }
+        hits: list[SearchHit] = []
+        seen: set[int] = set()
+        for pid, snip in rows:
+            if pid not in found:
+                continue
+            doc_id, body, title, url, source = found[pid]
+            if doc_id in seen:
+                continue
+            seen.add(doc_id)
+            snippet = snip if snip else _window(body, query)
+            hits.append(SearchHit(title=title, url=url, snippet=_tidy(snippet),
+                                  source=source or None))
+            if len(hits) == k:
+                break
+        return hits
+
+    def get(self, url: str) -> Document | None:
+        """The document at `url` or any variant of it (scheme, mobile host, encoding...)."""
+        row = self._conn().execute(
+            "SELECT url, title, text, description, source, lang, metadata FROM docs "
+            "WHERE key = ?", (url_key(url),)).fetchone()
+        if row is None:
+            return None
+        return Document(url=row[0], title=row[1], text=row[2], description=row[3],
+                        source=row[4], lang=row[5], metadata=json.loads(row[6]))
+
+    def document(self, doc_id: int) -> Document | None:
+        row = self._conn().execute("SELECT url FROM docs WHERE id = ?", (doc_id,)).fetchone()
+        return self.get(row[0]) if row else None
+
+    def iter_documents(self) -> Iterator[tuple[int, Document]]:
+        """Every document with its id, in id order (descriptions and metadata included)."""
+        for row in self._conn().execute(
+                "SELECT id, url, title, text, description, source, lang, metadata FROM docs "
+                "ORDER BY id"):
+            yield row[0], Document(url=row[1], title=row[2], text=row[3], description=row[4],
+                                   source=row[5], lang=row[6], metadata=json.loads(row[7]))
+
+    def links(self, url: str) -> list[tuple[str, str, str]]:
+        """Outgoing links of a document as (target URL or key, kind, anchor text).
+
+        Targets inside the corpus come back as their canonical URL."""
+        conn = self._conn()
+        rows = conn.execute(
+            "SELECT coalesce(t.url, l.dst_key), l.kind, l.anchor FROM links l "
+            "JOIN docs s ON s.id = l.src LEFT JOIN docs t ON t.key = l.dst_key "
+            "WHERE s.key = ?", (url_key(url),)).fetchall()
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    def stats(self) -> CorpusStats:
+        conn = self._conn()
+        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+
+        def count(sql: str) -> int:
+            return int(conn.execute(sql).fetchone()[0])
+
+        return CorpusStats(
+            documents=count("SELECT count(*) FROM docs"),
+            passages=count("SELECT count(*) FROM passages"),
+            links=count("SELECT count(*) FROM links"),
+            cjk_passages=int(meta.get("cjk_passages", "0")),
+            size_bytes=self.db_path.stat().st_size,
+            sources=dict(conn.execute("SELECT source, count(*) FROM docs GROUP BY source")),
+            languages=dict(conn.execute("SELECT lang, count(*) FROM docs GROUP BY lang")),
+            built_at=meta.get("built_at", ""),
+            name=self.name,
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+        self._local = threading.local()
+
+    def __enter__(self) -> Corpus:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _tidy(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _window(body: str, query: str, width: int = 260) -> str:
+    """A snippet around the first query character run found in `body` (CJK hits)."""
+    best = -1
+    for term in sorted(set(query.split()) | {query.strip()}, key=len, reverse=True):
+        for size in range(min(len(term), 4), 0, -1):
+            best = body.find(term[:size])
+            if best >= 0:
+                break
+        if best >= 0:
+            break
+    start = max(0, best - width // 3) if best >= 0 else 0
+    text = body[start:start + width]
+    return ("… " if start else "") + text + (" …" if start + width < len(body) else "")

@@ -1,0 +1,139 @@
+"""What every tool shares: its schema, argument checking, context and output.
+
+A tool turns validated arguments into observation text. Tools raise errors from
+`sounding.errors`; the agent loop (one place) turns them into observations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from ..errors import ToolArgumentError
+from ..llm.base import ChatModel, ToolSchema
+from ..types import JSON
+
+__all__ = [
+    "Tool",
+    "ToolContext",
+    "ToolOutput",
+    "check_arguments",
+    "join_observations",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolContext:
+    """What a tool may know about the run that calls it (no globals)."""
+
+    question: str = ""
+    round: int = 0
+    summary_model: ChatModel | None = None
+    deadline: float | None = None
+    """time.monotonic() value after which the run has no time left."""
+
+
+@dataclass(frozen=True, slots=True)
+class ToolOutput:
+    """An observation plus the sources it rests on.
+
+    Provider, cache hits and retries are not reported here: the provider stack
+    reports them into `sounding.backends.base.CallStats`, which the loop records.
+    """
+
+    text: str
+    sources: tuple[str, ...] = ()
+    """URLs the observation rests on (search results listed, pages read)."""
+    meta: Mapping[str, JSON] = field(default_factory=dict)
+    """Anything else worth recording (e.g. extraction fallbacks)."""
+
+
+@runtime_checkable
+class Tool(Protocol):
+    """A callable tool as the model sees it."""
+
+    @property
+    def schema(self) -> ToolSchema: ...
+
+    async def __call__(
+        self, arguments: Mapping[str, JSON], context: ToolContext, *, code: str | None = None
+    ) -> ToolOutput: ...
+
+
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "object": (dict,),
+    "array": (list,),
+}
+
+
+def check_arguments(schema: ToolSchema, arguments: Mapping[str, JSON]) -> dict[str, JSON]:
+    """Validate arguments against the tool's (flat) JSON schema; return a normalised copy.
+
+    A lone string where an array of strings is expected becomes a one-item array,
+    since models often do that and the intent is clear.
+    """
+    params = schema.parameters
+    props = params.get("properties") or {}
+    assert isinstance(props, dict)
+    required = params.get("required") or []
+    assert isinstance(required, list)
+    out: dict[str, JSON] = {}
+    for name in required:
+        if name not in arguments:
+            raise ToolArgumentError(
+                f"{schema.name} needs the argument {name!r}; "
+                f"expected arguments: {_signature(props)}"
+            )
+    for name, value in arguments.items():
+        spec = props.get(name)
+        if not isinstance(spec, dict):
+            raise ToolArgumentError(
+                f"{schema.name} has no argument {name!r}; expected arguments: {_signature(props)}"
+            )
+        out[name] = _check_value(schema.name, name, spec, value)
+    return out
+
+
+def _check_value(tool: str, name: str, spec: Mapping[str, JSON], value: JSON) -> JSON:
+    kind = spec.get("type")
+    if kind == "array":
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list):
+            raise ToolArgumentError(f"{tool}: {name!r} must be an array, got {_kind(value)}")
+        items = spec.get("items")
+        if isinstance(items, dict) and items.get("type") == "string":
+            bad = [v for v in value if not isinstance(v, str)]
+            if bad:
+                raise ToolArgumentError(f"{tool}: {name!r} must be an array of strings")
+        min_items = spec.get("minItems")
+        if isinstance(min_items, int) and len(value) < min_items:
+            raise ToolArgumentError(f"{tool}: {name!r} needs at least {min_items} item(s)")
+        return value
+    if isinstance(kind, str) and kind in _JSON_TYPES:
+        ok = isinstance(value, _JSON_TYPES[kind]) and not (
+            kind in ("integer", "number") and isinstance(value, bool)
+        )
+        if not ok:
+            raise ToolArgumentError(f"{tool}: {name!r} must be a {kind}, got {_kind(value)}")
+    return value
+
+
+def _kind(value: JSON) -> str:
+    return {str: "a string", list: "an array", dict: "an object", bool: "a boolean",
+            int: "an integer", float: "a number", type(None): "null"}.get(type(value), "a value")
+
+
+def _signature(props: Mapping[str, JSON]) -> str:
+    parts = [f"{k}: {v.get('type', 'any')}" for k, v in props.items() if isinstance(v, dict)]
+    return "{" + ", ".join(parts) + "}" if parts else "{} (none)"
+
+
+def join_observations(parts: Sequence[str], separator: str = "\n=======\n") -> str:
+    """Join per-item observations the way the trained format does."""
+    return separator.join(parts)

@@ -1,0 +1,273 @@
+"""`visit`: read pages and extract what serves the goal, in the trained frame.
+
+Each URL is resolved by a PageBackend (the web fetcher or the offline corpus),
+then a summary model extracts `rational`, `evidence` and `summary` as JSON.
+Long pages are split into chunks that fit the summary model and the extractions
+merged. Unreadable JSON gets one repair attempt; after that the passages of the
+page that best match the goal stand in as evidence, so a page is never lost to
+a summary model's formatting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import re
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import json_repair
+
+from .._templates import render
+from ..backends.base import Page, PageBackend
+from ..config import Sampling
+from ..errors import LLMError, ProviderError
+from ..llm.base import ChatModel, ChatRequest, ToolSchema
+from ..types import JSON, Message
+from .base import ToolContext, ToolOutput, join_observations
+
+__all__ = ["VISIT_SCHEMA", "Extraction", "VisitTool", "best_passages", "format_visit"]
+
+VISIT_SCHEMA = ToolSchema(
+    name="visit",
+    description="Visit webpage(s) and return the summary of the content.",
+    parameters={
+        "type": "object",
+        "properties": {
+            "url": {
+                "type": "array",
+                "items": {"type": "string"},
+                "minItems": 1,
+                "description": "The URL(s) of the webpage(s) to visit. Can be a single URL "
+                "or an array of URLs.",
+            },
+            "goal": {
+                "type": "string",
+                "description": "The goal of the visit for webpage(s).",
+            },
+        },
+        "required": ["url", "goal"],
+    },
+)
+
+UNREADABLE_EVIDENCE = (
+    "The provided webpage content could not be accessed. Please check the URL or file format."
+)
+UNREADABLE_SUMMARY = (
+    "The webpage content could not be processed, and therefore, no information is available."
+)
+_EXTRACT_SAMPLING = Sampling(temperature=0.7, top_p=0.95, presence_penalty=0.0, max_tokens=4096)
+
+
+@dataclass(frozen=True, slots=True)
+class Extraction:
+    evidence: str
+    summary: str
+    rational: str = ""
+    fallback: bool = False
+    """True when the evidence came from passage ranking, not from the summary model."""
+
+
+def format_visit(url: str, goal: str, extraction: Extraction | None) -> str:
+    """The trained observation frame for one URL (None: the page could not be read)."""
+    evidence = extraction.evidence if extraction else UNREADABLE_EVIDENCE
+    summary = extraction.summary if extraction else UNREADABLE_SUMMARY
+    return (
+        f"The useful information in {url} for user goal {goal} as follows: \n\n"
+        f"Evidence in page: \n{evidence}\n\nSummary: \n{summary}\n\n"
+    )
+
+
+class VisitTool:
+    """Fetch each URL concurrently and extract goal-directed evidence."""
+
+    def __init__(
+        self,
+        pages: PageBackend,
+        summary_model: ChatModel | None,
+        *,
+        chunk_chars: int = 60_000,
+        max_chunks: int = 4,
+    ) -> None:
+        self.pages = pages
+        self.summary_model = summary_model
+        self.chunk_chars = chunk_chars
+        self.max_chunks = max_chunks
+
+    @property
+    def schema(self) -> ToolSchema:
+        return VISIT_SCHEMA
+
+    async def __call__(
+        self, arguments: Mapping[str, JSON], context: ToolContext, *, code: str | None = None
+    ) -> ToolOutput:
+        raw = arguments.get("url") or []
+        urls = [u for u in (raw if isinstance(raw, list) else [raw]) if isinstance(u, str)]
+        goal = str(arguments.get("goal") or "")
+        results = await asyncio.gather(*(self._one(u, goal) for u in urls))
+        extractions = dict(zip(urls, results, strict=True))
+        readable = tuple(u for u, e in extractions.items() if e is not None)
+        return ToolOutput(
+            text=join_observations([format_visit(u, goal, e) for u, e in zip(urls, results,
+                                                                              strict=True)]),
+            sources=readable,
+            meta={
+                "unreadable": sum(1 for e in results if e is None),
+                "fallbacks": sum(1 for e in results if e is not None and e.fallback),
+            },
+        )
+
+    async def _one(self, url: str, goal: str) -> Extraction | None:
+        try:
+            page = await self.pages.fetch(url)
+        except ProviderError:
+            return None
+        if page is None or not page.text.strip():
+            return None
+        return await self.extract(page, goal)
+
+    async def extract(self, page: Page, goal: str) -> Extraction:
+        """Goal-directed extraction over the page's chunks, merged."""
+        chunks = split_chunks(page.text, self.chunk_chars)[: self.max_chunks]
+        if self.summary_model is None:
+            return _passage_fallback(page.text, goal)
+        parts = await asyncio.gather(*(self._extract_chunk(c, goal) for c in chunks))
+        found = [p for p in parts if p is not None]
+        if not found:
+            return _passage_fallback(page.text, goal)
+        if len(found) == 1:
+            return found[0]
+        return Extraction(
+            evidence="\n\n".join(p.evidence for p in found if p.evidence),
+            summary=" ".join(p.summary for p in found if p.summary),
+            rational=" ".join(p.rational for p in found if p.rational),
+        )
+
+    async def _extract_chunk(self, chunk: str, goal: str) -> Extraction | None:
+        assert self.summary_model is not None
+        prompt = render("sounding.tools", "extract.txt", content=chunk, goal=goal)
+        messages: list[Message] = [Message("user", prompt)]
+        for attempt in range(2):
+            request = ChatRequest(
+                messages=messages,
+                sampling=_EXTRACT_SAMPLING,
+                response_format={"type": "json_object"},
+                purpose="extract",
+            )
+            try:
+                completion = await self.summary_model.complete(request)
+            except LLMError:
+                return None
+            parsed = parse_extraction(completion.text)
+            if parsed is not None:
+                return parsed
+            if attempt == 0:
+                messages = [
+                    *messages,
+                    Message("assistant", completion.text),
+                    Message("user", "That was not a JSON object with the fields \"rational\", "
+                            "\"evidence\" and \"summary\". Reply with only that JSON object."),
+                ]
+        return None
+
+
+def parse_extraction(text: str) -> Extraction | None:
+    """Read the summary model's JSON (tolerantly); None when it has no evidence."""
+    body = re.sub(r"<think>.*?</think>", "", text, flags=re.S).strip()
+    match = re.search(r"\{.*\}", body, flags=re.S)
+    if not match:
+        return None
+    try:
+        data = json.loads(match.group(0))
+    except json.JSONDecodeError:
+        data = json_repair.loads(match.group(0))
+    if not isinstance(data, dict) or "evidence" not in data or "summary" not in data:
+        return None
+    return Extraction(
+        evidence=_as_text(data.get("evidence")),
+        summary=_as_text(data.get("summary")),
+        rational=_as_text(data.get("rational")),
+    )
+
+
+def _as_text(value: object) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return "\n".join(_as_text(v) for v in value)
+    return "" if value is None else json.dumps(value, ensure_ascii=False)
+
+
+def split_chunks(text: str, size: int) -> list[str]:
+    """Split at paragraph boundaries into chunks of at most about `size` characters."""
+    if len(text) <= size:
+        return [text]
+    chunks: list[str] = []
+    current: list[str] = []
+    length = 0
+    for para in text.split("\n"):
+        while len(para) > size:
+            head, para = para[:size], para[size:]
+            if current:
+                chunks.append("\n".join(current))
+                current, length = [], 0
+            chunks.append(head)
+        if length + len(para) > size and current:
+            chunks.append("\n".join(current))
+            current, length = [], 0
+        current.append(para)
+        length += len(para) + 1
+    if current:
+        chunks.append("\n".join(current))
+    return chunks
+
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def _terms(text: str) -> list[str]:
+    words = _WORD.findall(text.lower())
+    # Unsegmented scripts (Chinese, Japanese) get character bigrams as terms.
+    out: list[str] = []
+    for w in words:
+        if any(ord(c) >= 0x2E80 for c in w):
+            out.extend(w[i:i + 2] for i in range(max(1, len(w) - 1)))
+        else:
+            out.append(w)
+    return out
+
+
+def best_passages(text: str, goal: str, *, k: int = 3, passage_chars: int = 1200) -> list[str]:
+    """The k passages of `text` that best match `goal` by BM25, in page order."""
+    passages = [p for p in split_chunks(text, passage_chars) if p.strip()]
+    if len(passages) <= k:
+        return passages
+    docs = [Counter(_terms(p)) for p in passages]
+    avg = sum(sum(d.values()) for d in docs) / len(docs) or 1.0
+    n = len(docs)
+    query = set(_terms(goal))
+    df = {t: sum(1 for d in docs if t in d) for t in query}
+
+    def score(d: Counter[str]) -> float:
+        length = sum(d.values())
+        s = 0.0
+        for t in query:
+            if d[t]:
+                idf = math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5))
+                s += idf * d[t] * 2.2 / (d[t] + 1.2 * (0.25 + 0.75 * length / avg))
+        return s
+
+    ranked = sorted(range(n), key=lambda i: score(docs[i]), reverse=True)[:k]
+    return [passages[i] for i in sorted(ranked)]
+
+
+def _passage_fallback(text: str, goal: str) -> Extraction:
+    passages: Sequence[str] = best_passages(text, goal)
+    return Extraction(
+        evidence="\n\n".join(passages),
+        summary="The summary model gave no usable extraction; the passages above are the "
+        "parts of the page that best match the goal.",
+        fallback=True,
+    )
