@@ -22,16 +22,35 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     return tmp_path
 
 
+@pytest.fixture(scope="session")
+def vital_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A cache directory holding the embedded corpus index, built once per session."""
+    from sounding.corpus.vital import open_default_corpus
+
+    cache = tmp_path_factory.mktemp("vital-cache")
+    open_default_corpus(cache).close()
+    return cache
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    """Settings for in-process runs: a tmp cache, tiny backoff, no environment read."""
+def settings(vital_cache: Path) -> Settings:
+    """Settings for in-process runs: the shared corpus cache, tiny backoff, no env read."""
     return load_settings(
         {
             "llm.base_url": "http://127.0.0.1:9/v1",
             "llm.model": "scripted",
             "llm.backoff_base": 0.01,
-            "cache_dir": tmp_path / "cache",
+            "cache_dir": vital_cache,
         },
         environ={},
         config_file=None,
     )
+
+
+@pytest.fixture(autouse=True)
+def _no_real_model_requests() -> object:
+    """No test may reach a model endpoint off this machine."""
+    from sounding.llm.testing import forbid_real_requests
+
+    with forbid_real_requests():
+        yield

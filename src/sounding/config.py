@@ -28,8 +28,11 @@ from .errors import ConfigError
 
 __all__ = [
     "Budgets",
+    "HeavySettings",
+    "IterSettings",
     "LLMSettings",
     "Protocol",
+    "ResumSettings",
     "Sampling",
     "Settings",
     "WebSettings",
@@ -104,6 +107,39 @@ class Budgets:
 
 
 @dataclass(frozen=True)
+class IterSettings:
+    """IterResearch (`--mode iter`): the per-round workspace caps (`[iter]`, `iter.*`)."""
+
+    report_max_tokens: int = 4096
+    """Longest report carried into the next round; a longer one is cut with a marker."""
+    observation_max_tokens: int = 3072
+    """Longest observation shown in the workspace (split evenly across a turn's calls)."""
+
+
+@dataclass(frozen=True)
+class HeavySettings:
+    """Heavy mode (`--mode heavy`): parallel researchers plus a synthesis (`[heavy]`)."""
+
+    branches: int = 4
+    """Researchers run concurrently on the question, each with its own sampling seed."""
+    branch_mode: Literal["iter", "react", "resum"] = "iter"
+    """The mode each branch runs."""
+    early_stop_majority: float | None = None
+    """Stop the other branches once this fraction of all branches has finished with the
+    same (normalised) answer, e.g. 0.5 with 4 branches stops when two agree. None: wait."""
+    synthesis: bool = True
+    """Fuse the branches with a synthesis call; False: majority vote of their answers."""
+
+
+@dataclass(frozen=True)
+class ResumSettings:
+    """ReSum (`--mode resum`): when to condense the conversation (`[resum]`)."""
+
+    threshold: float = 0.9
+    """Fraction of `budgets.max_context_tokens` at which the context is summarised."""
+
+
+@dataclass(frozen=True)
 class WebSettings:
     """Real-web providers and the tool layer around them (`[web]`, `SOUNDING_WEB__*`, `web.*`).
 
@@ -120,6 +156,8 @@ class WebSettings:
     """Page fetchers for `visit` in order: direct (httpx + extraction), jina (Jina Reader)."""
     results: int = 10
     """Results per query."""
+    visit_chunk_tokens: int = 24_000
+    """Page tokens per summary-model call in `visit`; fit it to the summary model's context."""
     serper_url: str = "https://google.serper.dev"
     searxng_url: str | None = None
     """Base URL of a SearXNG instance with the JSON format enabled; searxng needs it."""
@@ -166,11 +204,11 @@ class WebSettings:
     sandbox_max_output: int = 20_000
     """Characters of stdout and of stderr kept in the observation."""
     sandbox_python: Path | None = None
-    """Interpreter run in the sandbox; default /usr/bin/python3 (readable by an unprivileged user)."""
+    """Interpreter run in the sandbox; default /usr/bin/python3 (readable by `nobody`)."""
     allow_unsandboxed: bool = False
     """Run PythonInterpreter without bubblewrap when it is missing (no isolation at all)."""
     files_dir: Path | None = None
-    """Directory parse_file may read (`sounding ask --files DIR`); parse_file is offered only then."""
+    """Folder parse_file may read (`sounding ask --files DIR`); parse_file exists only then."""
 
 
 @dataclass(frozen=True)
@@ -194,6 +232,12 @@ class Settings:
     """A corpus built with `sounding corpus build`; default: the embedded vital articles."""
     web: WebSettings = field(default_factory=WebSettings)
     """Real-web providers, the tool layer, the sandbox and parse_file."""
+    iter: IterSettings = field(default_factory=IterSettings)
+    """IterResearch workspace caps."""
+    heavy: HeavySettings = field(default_factory=HeavySettings)
+    """Heavy mode: branches, branch mode, early stop, synthesis."""
+    resum: ResumSettings = field(default_factory=ResumSettings)
+    """ReSum condensation threshold."""
     secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
     """Provider keys found in the environment (`*_API_KEY`, `*_KEY`), by variable name."""
 
@@ -259,7 +303,8 @@ def load_settings(
         given = {k: v for k, v in flags.items() if v is not None}
         settings = _apply_mapping(settings, given, source="flags")
     secrets = {k: v for k, v in env.items() if k.endswith(("_API_KEY", "_KEY", "_TOKEN")) and v}
-    return dataclasses.replace(settings, secrets=secrets)
+    final: Settings = dataclasses.replace(settings, secrets=secrets)
+    return final
 
 
 def override_settings(settings: Settings, flags: Mapping[str, object]) -> Settings:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
@@ -63,7 +64,8 @@ class Message:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, JSON]) -> Message:
-        calls = data.get("tool_calls") or []
+        raw_calls = data.get("tool_calls")
+        calls = raw_calls if isinstance(raw_calls, list) else []
         role = str(data["role"])
         if role not in ("system", "user", "assistant", "tool"):
             raise ValueError(f"unknown message role {role!r}")
@@ -119,5 +121,8 @@ def estimate_tokens(text: str) -> int:
     """
     if not text:
         return 0
-    wide = sum(1 for ch in text if ord(ch) >= 0x2E80)
+    wide = _WIDE.subn("", text)[1] if not text.isascii() else 0
     return wide + (len(text) - wide + 3) // 4
+
+
+_WIDE = re.compile("[\u2e80-\U0010ffff]")

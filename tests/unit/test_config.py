@@ -34,15 +34,15 @@ def test_defaults_are_tongyi_sampling() -> None:
 def test_bad_values_are_clear_errors() -> None:
     with pytest.raises(ConfigError, match="must be one of tags, native"):
         load_settings({"protocol": "xml"}, environ={})
-    with pytest.raises(ConfigError, match="budgets.max_rounds"):
+    with pytest.raises(ConfigError, match=r"budgets\.max_rounds"):
         load_settings(environ={"SOUNDING_BUDGETS__MAX_ROUNDS": "many"})
-    with pytest.raises(ConfigError, match="unknown setting 'llm.modle'"):
+    with pytest.raises(ConfigError, match=r"unknown setting 'llm\.modle'"):
         load_settings({"llm.modle": "x"}, environ={})
 
 
 def test_require_llm_names_what_to_set() -> None:
     s = load_settings(environ={})
-    with pytest.raises(ConfigError, match="SOUNDING_BASE_URL.*SOUNDING_MODEL"):
+    with pytest.raises(ConfigError, match=r"SOUNDING_BASE_URL.*SOUNDING_MODEL"):
         s.require_llm()
 
 

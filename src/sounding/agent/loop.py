@@ -31,7 +31,7 @@ from ..trace.observers import NullObserver, Observer
 from ..trace.trajectory import ModelCallRecord, Termination, ToolCallRecord, Trajectory
 from ..types import Message, ToolCall, estimate_tokens
 
-__all__ = ["BudgetReason", "RunContext", "load_role"]
+__all__ = ["BudgetReason", "RunContext", "Timer", "TokenMeter", "load_role"]
 
 BudgetReason = Literal["rounds", "context", "time", "tokens"]
 
@@ -74,6 +74,17 @@ class Timer:
         return time.monotonic() - self.started
 
 
+class TokenMeter:
+    """Tokens spent by every context that shares it (heavy-mode branches share one),
+    so that `budgets.max_total_tokens` holds across concurrent branches."""
+
+    def __init__(self) -> None:
+        self.total = 0
+
+    def add(self, tokens: int) -> None:
+        self.total += tokens
+
+
 class RunContext:
     """One run's model, tools, budgets and record."""
 
@@ -89,6 +100,7 @@ class RunContext:
         sampling: Sampling | None = None,
         branch: str | None = None,
         timer: Timer | None = None,
+        meter: TokenMeter | None = None,
     ) -> None:
         self.trajectory = trajectory
         self.settings = settings
@@ -99,6 +111,7 @@ class RunContext:
         self.sampling = sampling or settings.sampling
         self.branch = branch
         self.timer = timer or Timer.start(settings.budgets.max_seconds)
+        self.meter = meter or TokenMeter()
         self.budgets = settings.budgets
         self.round = 0
         self.context_tokens = 0
@@ -142,6 +155,7 @@ class RunContext:
             token_ids=completion.token_ids, logprobs=completion.logprobs,
         )
         self.trajectory.model_calls.append(record)
+        self.meter.add(completion.usage.total_tokens)
         self.context_tokens = completion.usage.prompt_tokens + completion.usage.completion_tokens
         self.observer.on_model_call(self.trajectory, record)
         return completion
@@ -210,7 +224,8 @@ class RunContext:
         if self.context_tokens + extra_tokens >= self.budgets.max_context_tokens:
             return "context"
         ceiling = self.budgets.max_total_tokens
-        if ceiling is not None and self.trajectory.usage.total_tokens >= ceiling:
+        if ceiling is not None and max(self.meter.total,
+                                       self.trajectory.usage.total_tokens) >= ceiling:
             return "tokens"
         return None
 

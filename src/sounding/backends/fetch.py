@@ -33,8 +33,10 @@ class DirectFetcher:
 
     def __init__(self, *, allow_private: bool = False, max_bytes: int = 20_000_000,
                  max_redirects: int = 5, timeout: float = 30.0,
+                 allowed_hosts: frozenset[str] = frozenset(),
                  client: httpx.AsyncClient | None = None) -> None:
         self.allow_private = allow_private
+        self.allowed_hosts = frozenset(h.lower() for h in allowed_hosts)
         self.max_bytes = max_bytes
         self.max_redirects = max_redirects
         self._client = client or make_client(timeout=timeout, headers=_HEADERS)
@@ -43,7 +45,8 @@ class DirectFetcher:
     async def fetch(self, url: str) -> Page | None:
         current = url
         for _ in range(self.max_redirects + 1):
-            await check_url(current, allow_private=self.allow_private)
+            await check_url(current, allow_private=self.allow_private,
+                            allowed_hosts=self.allowed_hosts)
             try:
                 async with self._client.stream("GET", current) as response:
                     if response.status_code in _REDIRECTS and "location" in response.headers:

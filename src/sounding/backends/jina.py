@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..errors import ProviderError
-from ._http import HTTPProvider, json_body
+from ._http import HTTPProvider, check_response, json_body
 from .base import Page
 from .urlpolicy import check_url
 
@@ -27,7 +27,6 @@ class JinaReader(HTTPProvider):
             return None
         if response.status_code == 422:
             raise ProviderError(f"jina could not read {url}", provider=self.name, status=422)
-        from ._http import check_response
 
         check_response(response, self.name, self.key_variable)
         data = json_body(response, self.name).get("data")

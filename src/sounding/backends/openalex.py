@@ -24,9 +24,11 @@ def _hit(item: dict[str, JSON]) -> SearchHit:
     source = loc.get("source")
     venue = source.get("display_name") if isinstance(source, dict) else None
     authorships = item.get("authorships")
-    names = [str(a["author"].get("display_name")) for a in authorships
-             if isinstance(a, dict) and isinstance(a.get("author"), dict)] \
-        if isinstance(authorships, list) else []
+    names = []
+    for authorship in authorships if isinstance(authorships, list) else []:
+        author = authorship.get("author") if isinstance(authorship, dict) else None
+        if isinstance(author, dict) and author.get("display_name"):
+            names.append(str(author["display_name"]))
     info = ", ".join(names[:4]) + (" et al." if len(names) > 4 else "")
     if venue:
         info = f"{info} - {venue}" if info else str(venue)

@@ -27,8 +27,12 @@ def is_public_address(address: str) -> bool:
                 or ip.is_reserved or ip.is_unspecified or not ip.is_global)
 
 
-async def check_url(url: str, *, allow_private: bool = False) -> None:
-    """Raise BlockedURLError unless `url` is http(s) and its host resolves only to public IPs."""
+async def check_url(url: str, *, allow_private: bool = False,
+                    allowed_hosts: frozenset[str] = frozenset()) -> None:
+    """Raise BlockedURLError unless `url` is http(s) and its host resolves only to public IPs.
+
+    `allowed_hosts` are exempt from the address check (an intranet host named on purpose).
+    """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
         raise BlockedURLError(f"refused {url!r}: only http and https URLs can be visited",
@@ -36,7 +40,7 @@ async def check_url(url: str, *, allow_private: bool = False) -> None:
     host = parts.hostname
     if not host:
         raise BlockedURLError(f"refused {url!r}: no host", provider="fetch")
-    if allow_private:
+    if allow_private or host.lower() in allowed_hosts:
         return
     try:
         addresses = [str(ipaddress.ip_address(host))]

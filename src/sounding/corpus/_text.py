@@ -21,11 +21,10 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 
 # Function words dropped from queries when other terms remain: they match most
 # passages, cost the most to score, and barely change the ranking.
-STOPWORDS = frozenset(
-    "a about an and are as at be been but by can did do does for from had has have how i if "
-    "in into is it its of on or that the their there these they this to was were what when "
-    "where which who whom whose why will with".split()
-)
+_STOP = ("a about an and are as at be been but by can did do does for from had has have how i "
+         "if in into is it its of on or that the their there these they this to was were what "
+         "when where which who whom whose why will with")
+STOPWORDS = frozenset(_STOP.split(" "))
 
 
 def has_cjk(text: str) -> bool:

@@ -110,12 +110,19 @@ class CorpusBuilder:
         self.mentions = mentions
         self.progress = progress
 
-    def build(self, sources: Iterable[tuple[str, Iterable[SourceDoc | Skipped]]]) -> BuildReport:
-        """Apply every (source name, documents) pair, publish atomically, write the report."""
+    def build(self, sources: Iterable[tuple[str, Iterable[SourceDoc | Skipped]]], *,
+              only_if_missing: bool = False) -> BuildReport | None:
+        """Apply every (source name, documents) pair, publish atomically, write the report.
+
+        With `only_if_missing`, do nothing (and return None) when a corpus is already
+        published, e.g. because a concurrent first user built it while we waited.
+        """
         start = time.perf_counter()
         report = BuildReport(corpus=str(self.out_dir))
         with build_lock(self.out_dir):
             target = self.out_dir / DB_NAME
+            if only_if_missing and target.exists():
+                return None
             tmp = self.out_dir / f".{DB_NAME}.{uuid.uuid4().hex}.tmp"
             try:
                 if target.exists():

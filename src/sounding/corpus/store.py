@@ -167,7 +167,7 @@ class Corpus:
         return ("fts_cjk" if cjk else "fts"), match_expression(query, cjk=cjk)
 
     def _search(self, query: str, k: int, *, cjk: bool) -> list[SearchHit]:
-        table, expr = self._expr(query, cjk=cjk)
+        expr = self._expr(query, cjk=cjk)[1]
         if expr is None:
             return []
         conn = self._conn()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..errors import CorpusError
 from ._urls import wikipedia_url
-from .builder import CorpusBuilder, SourceDoc, build_lock
+from .builder import CorpusBuilder, SourceDoc
 from .store import DB_NAME, SCHEMA_VERSION, Corpus
 
 __all__ = ["VITAL_FILES", "default_corpus_dir", "open_default_corpus", "vital_data_path",
@@ -81,9 +81,7 @@ def open_default_corpus(cache_dir: Path, lang: str = "en") -> Corpus:
     """Open the vital-articles corpus, building its index on first use (once, atomically)."""
     directory = default_corpus_dir(cache_dir, lang)
     if not (directory / DB_NAME).is_file():
-        with build_lock(directory):
-            # Another process may have finished the build while we waited for the lock.
-            if not (directory / DB_NAME).is_file():
-                builder = CorpusBuilder(directory, name=f"Wikipedia vital articles ({lang})")
-                builder.build([(f"wiki:{lang}", vital_documents(lang))])
+        builder = CorpusBuilder(directory, name=f"Wikipedia vital articles ({lang})")
+        # Another process may finish the build while we wait for its lock: then no-op.
+        builder.build([(f"wiki:{lang}", vital_documents(lang))], only_if_missing=True)
     return Corpus.open(directory)

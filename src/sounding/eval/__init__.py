@@ -1,0 +1,36 @@
+"""Evaluation: benchmark loaders, a concurrent resumable runner, judges, metrics, reports."""
+
+from .costs import Price, Prices
+from .datasets import FORMATS, Item, detect_format, load_dataset
+from .judges import JUDGES, Judge, Verdict, build_judge
+from .metrics import compute_metrics
+from .report import build_report, write_report
+from .rows import ResultRow, read_rows
+from .runner import Rollout, RunConfig, RunOutcome, run_eval, select_items, write_metrics
+from .store import Shard, merge_runs
+
+__all__ = [
+    "FORMATS",
+    "JUDGES",
+    "Item",
+    "Judge",
+    "Price",
+    "Prices",
+    "ResultRow",
+    "Rollout",
+    "RunConfig",
+    "RunOutcome",
+    "Shard",
+    "Verdict",
+    "build_judge",
+    "build_report",
+    "compute_metrics",
+    "detect_format",
+    "load_dataset",
+    "merge_runs",
+    "read_rows",
+    "run_eval",
+    "select_items",
+    "write_metrics",
+    "write_report",
+]

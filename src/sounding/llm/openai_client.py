@@ -19,7 +19,7 @@ from types import TracebackType
 from urllib.parse import urlsplit
 
 import httpx2
-from openai import APIConnectionError, APIStatusError, AsyncOpenAI, DefaultAsyncHttpxClient
+from openai import APIConnectionError, APIStatusError, AsyncOpenAI, DefaultAioHttpClient
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -92,7 +92,7 @@ class OpenAIChatModel:
             base_url=self._base_url,
             max_retries=0,
             timeout=timeout,
-            http_client=DefaultAsyncHttpxClient(limits=_POOL_LIMITS, timeout=timeout),
+            http_client=DefaultAioHttpClient(limits=_POOL_LIMITS, timeout=timeout),
         )
         self._jitter = wait_random_exponential(multiplier=settings.backoff_base,
                                                max=MAX_BACKOFF_S)

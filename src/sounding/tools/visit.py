@@ -25,10 +25,17 @@ from ..backends.base import Page, PageBackend
 from ..config import Sampling
 from ..errors import LLMError, ProviderError
 from ..llm.base import ChatModel, ChatRequest, ToolSchema
-from ..types import JSON, Message
+from ..types import JSON, Message, estimate_tokens
 from .base import ToolContext, ToolOutput, join_observations
 
-__all__ = ["VISIT_SCHEMA", "Extraction", "VisitTool", "best_passages", "format_visit"]
+__all__ = [
+    "VISIT_SCHEMA",
+    "Extraction",
+    "VisitTool",
+    "best_passages",
+    "format_visit",
+    "split_token_chunks",
+]
 
 VISIT_SCHEMA = ToolSchema(
     name="visit",
@@ -88,13 +95,18 @@ class VisitTool:
         pages: PageBackend,
         summary_model: ChatModel | None,
         *,
-        chunk_chars: int = 60_000,
+        chunk_tokens: int = 24_000,
         max_chunks: int = 4,
+        chunk_chars: int | None = None,
     ) -> None:
         self.pages = pages
         self.summary_model = summary_model
-        self.chunk_chars = chunk_chars
+        self.chunk_tokens = chunk_tokens
+        """Page tokens per summary-model call (estimated, CJK-aware); fit the model's context."""
         self.max_chunks = max_chunks
+        """Most summary-model calls per page; longer pages keep the chunks nearest the goal."""
+        self.chunk_chars = chunk_chars
+        """Legacy: a character budget instead of a token budget."""
 
     @property
     def schema(self) -> ToolSchema:
@@ -128,20 +140,31 @@ class VisitTool:
             return None
         return await self.extract(page, goal)
 
+    def chunks(self, text: str, goal: str) -> list[str]:
+        """The page split to fit the summary model; if too many, the ones nearest the goal."""
+        if self.chunk_chars is not None:
+            chunks = split_chunks(text, self.chunk_chars)
+        else:
+            chunks = split_token_chunks(text, self.chunk_tokens)
+        if len(chunks) <= self.max_chunks:
+            return chunks
+        keep = sorted(_bm25_rank(chunks, goal)[: self.max_chunks])
+        return [chunks[i] for i in keep]
+
     async def extract(self, page: Page, goal: str) -> Extraction:
-        """Goal-directed extraction over the page's chunks, merged."""
-        chunks = split_chunks(page.text, self.chunk_chars)[: self.max_chunks]
+        """Goal-directed extraction over the page's chunks, merged in page order."""
         if self.summary_model is None:
             return _passage_fallback(page.text, goal)
+        chunks = self.chunks(page.text, goal)
         parts = await asyncio.gather(*(self._extract_chunk(c, goal) for c in chunks))
-        found = [p for p in parts if p is not None]
+        found = [p for p in parts if p is not None and (p.evidence.strip() or p.summary.strip())]
         if not found:
             return _passage_fallback(page.text, goal)
         if len(found) == 1:
             return found[0]
         return Extraction(
-            evidence="\n\n".join(p.evidence for p in found if p.evidence),
-            summary=" ".join(p.summary for p in found if p.summary),
+            evidence="\n\n".join(dict.fromkeys(p.evidence for p in found if p.evidence)),
+            summary=" ".join(dict.fromkeys(p.summary for p in found if p.summary)),
             rational=" ".join(p.rational for p in found if p.rational),
         )
 
@@ -239,14 +262,38 @@ def _terms(text: str) -> list[str]:
     return out
 
 
-def best_passages(text: str, goal: str, *, k: int = 3, passage_chars: int = 1200) -> list[str]:
-    """The k passages of `text` that best match `goal` by BM25, in page order."""
-    passages = [p for p in split_chunks(text, passage_chars) if p.strip()]
-    if len(passages) <= k:
-        return passages
+def split_token_chunks(text: str, max_tokens: int) -> list[str]:
+    """Split at line boundaries into chunks of at most about `max_tokens` estimated tokens."""
+    if estimate_tokens(text) <= max_tokens:
+        return [text]
+    chunks: list[str] = []
+    current: list[str] = []
+    used = 0
+    for line in text.split("\n"):
+        cost = estimate_tokens(line) + 1
+        if cost > max_tokens:
+            # One huge line: cut it by characters in proportion to its token density.
+            step = max(1, len(line) * max_tokens // cost)
+            pieces = [line[i:i + step] for i in range(0, len(line), step)]
+        else:
+            pieces = [line]
+        for piece in pieces:
+            cost = estimate_tokens(piece) + 1
+            if used + cost > max_tokens and current:
+                chunks.append("\n".join(current))
+                current, used = [], 0
+            current.append(piece)
+            used += cost
+    if current:
+        chunks.append("\n".join(current))
+    return chunks
+
+
+def _bm25_rank(passages: Sequence[str], goal: str) -> list[int]:
+    """Indices of `passages` from the best BM25 match for `goal` to the worst."""
     docs = [Counter(_terms(p)) for p in passages]
-    avg = sum(sum(d.values()) for d in docs) / len(docs) or 1.0
     n = len(docs)
+    avg = sum(sum(d.values()) for d in docs) / max(1, n) or 1.0
     query = set(_terms(goal))
     df = {t: sum(1 for d in docs if t in d) for t in query}
 
@@ -259,8 +306,15 @@ def best_passages(text: str, goal: str, *, k: int = 3, passage_chars: int = 1200
                 s += idf * d[t] * 2.2 / (d[t] + 1.2 * (0.25 + 0.75 * length / avg))
         return s
 
-    ranked = sorted(range(n), key=lambda i: score(docs[i]), reverse=True)[:k]
-    return [passages[i] for i in sorted(ranked)]
+    return sorted(range(n), key=lambda i: score(docs[i]), reverse=True)
+
+
+def best_passages(text: str, goal: str, *, k: int = 3, passage_chars: int = 1200) -> list[str]:
+    """The k passages of `text` that best match `goal` by BM25, in page order."""
+    passages = [p for p in split_chunks(text, passage_chars) if p.strip()]
+    if len(passages) <= k:
+        return passages
+    return [passages[i] for i in sorted(_bm25_rank(passages, goal)[:k])]
 
 
 def _passage_fallback(text: str, goal: str) -> Extraction:

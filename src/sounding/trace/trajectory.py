@@ -31,7 +31,9 @@ __all__ = [
 
 SCHEMA_VERSION = 1
 
-Termination = Literal["answer", "forced_answer", "max_rounds", "max_time", "max_tokens", "error"]
+Termination = Literal["answer", "forced_answer", "max_rounds", "max_time", "max_tokens", "error",
+                      "cancelled"]
+"""`cancelled`: a heavy-mode branch stopped early because enough other branches agreed."""
 TERMINATIONS: tuple[str, ...] = get_args(Termination)
 
 

@@ -23,6 +23,7 @@ __all__ = [
     "detect_format",
     "file_sha256",
     "load_dataset",
+    "official_judge",
     "question_id",
 ]
 

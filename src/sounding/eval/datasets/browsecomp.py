@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from ...errors import DatasetError
@@ -48,10 +49,9 @@ def load_zh(path: Path) -> list[Item]:
         except (KeyError, DatasetError) as exc:
             raise DatasetError(f"{path}: row {n}: {exc}") from exc
         topic = str(row.get("Topic") or "")
-        try:
+        # Some releases keep the topic in clear text.
+        with contextlib.suppress(DatasetError):
             topic = browsecomp_decrypt(topic, canary)
-        except DatasetError:
-            pass  # some releases keep the topic in clear text
         items.append(Item(question_id(question), question, answer, {"topic": topic, "row": n}))
     return make_items(items)
 

@@ -41,7 +41,8 @@ class Turn:
 
 
 class WireProtocol(Protocol):
-    name: ProtocolName
+    @property
+    def name(self) -> ProtocolName: ...
 
     def system_prompt(self, role: str, tools: Sequence[ToolSchema], today: date) -> str: ...
 

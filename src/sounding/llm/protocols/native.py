@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
+from typing import Literal
 
 from ...config import Sampling
 from ...types import Message, ToolCall
@@ -21,7 +22,7 @@ __all__ = ["NativeProtocol"]
 class NativeProtocol:
     """OpenAI-style tool calling."""
 
-    name = "native"
+    name: Literal["native"] = "native"
 
     def system_prompt(self, role: str, tools: Sequence[ToolSchema], today: date) -> str:
         return role.rstrip() + f"\n\nCurrent date: {today.isoformat()}"

@@ -12,6 +12,7 @@ import json
 import re
 from collections.abc import Sequence
 from datetime import date
+from typing import Literal
 
 import json_repair
 
@@ -43,7 +44,7 @@ _FENCE = re.compile(r"^```(?:json|python|py)?\s*|\s*```$")
 class TagsProtocol:
     """Tongyi's trained text protocol."""
 
-    name = "tags"
+    name: Literal["tags"] = "tags"
 
     def system_prompt(self, role: str, tools: Sequence[ToolSchema], today: date) -> str:
         lines = "\n".join(json.dumps(t.to_openai(), ensure_ascii=False) for t in tools)

@@ -1,0 +1,150 @@
+"""Agent runtime overhead and concurrency; offline search latency.
+
+    .venv/bin/python benchmarks/agent_overhead.py [--runs 200] [--rounds 10] [--latency 0.2]
+
+Prints:
+1. runtime overhead per round (model and tool time excluded), median and p90, over a
+   50-round ReAct run with an instant in-process model and instant tools (target < 5 ms);
+2. wall time of one 10-round `arun` against a scripted HTTP server with a fixed latency
+   per call, then of 200 such runs concurrently in one process, and their ratio
+   (target < 1.5: no hidden serialisation);
+3. offline search p50/p90 latency on the embedded vital-articles corpus (target < 5 ms).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from sounding.agent import arun
+from sounding.config import Settings, load_settings
+from sounding.corpus.environment import offline_environment, open_corpus
+from sounding.env import Environment
+from sounding.llm.openai_client import OpenAIChatModel
+from sounding.llm.testing import ScriptedModel, ScriptedServer
+from sounding.tools.base import ToolContext, ToolOutput
+from sounding.tools.search import SEARCH_SCHEMA
+from sounding.trace.observers import NullObserver
+from sounding.trace.trajectory import Trajectory
+from sounding.types import JSON
+
+QUERIES = ["Eiffel Tower engineer", "capital of Australia", "photosynthesis chlorophyll",
+           "Roman Empire fall", "quantum mechanics Heisenberg", "Amazon river length",
+           "Beethoven symphony", "printing press Gutenberg", "Mount Everest height",
+           "penicillin discovery"]
+
+
+def turn(i: int) -> str:
+    body = {"name": "search", "arguments": {"query": [QUERIES[i % len(QUERIES)]]}}
+    return f"<think>step {i}</think>\n<tool_call>\n{json.dumps(body)}\n</tool_call>"
+
+
+class InstantSearch:
+    schema = SEARCH_SCHEMA
+
+    async def __call__(self, arguments: Mapping[str, JSON], context: ToolContext, *,
+                       code: str | None = None) -> ToolOutput:
+        return ToolOutput("1. [Title](https://example.org)\nsnippet " * 20)
+
+
+class RoundClock(NullObserver):
+    def __init__(self) -> None:
+        self.marks: list[float] = []
+
+    def on_round(self, trajectory: Trajectory, round: int) -> None:
+        self.marks.append(time.perf_counter())
+
+    def on_finish(self, trajectory: Trajectory) -> None:
+        self.marks.append(time.perf_counter())
+
+
+async def overhead(settings: Settings, rounds: int = 50) -> tuple[float, float]:
+    model = ScriptedModel([turn(i) for i in range(rounds)] + ["<answer>x</answer>"])
+    env = Environment("bench", {"search": InstantSearch()})
+    clock = RoundClock()
+    traj = await arun("q", settings, model=model, environment=env, observer=clock)
+    spans = [b - a for a, b in zip(clock.marks, clock.marks[1:], strict=False)]
+    model_time = [c.latency_s for c in traj.model_calls]
+    tool_time = [t.latency_s for t in traj.tool_calls] + [0.0]
+    per_round = sorted((s - m - t) * 1000 for s, m, t in zip(spans, model_time, tool_time,
+                                                              strict=False))
+    return statistics.median(per_round), per_round[int(len(per_round) * 0.9)]
+
+
+def scripted_turns(rounds: int):  # type: ignore[no-untyped-def]
+    def reply(body: dict[str, object]) -> str:
+        messages = body["messages"]
+        assert isinstance(messages, list)
+        done = sum(1 for m in messages if m["role"] == "assistant")
+        return turn(done) if done < rounds - 1 else "<answer>done</answer>"
+
+    return reply
+
+
+async def concurrent(settings: Settings, base_url: str, runs: int) -> float:
+    model = OpenAIChatModel(settings.llm)
+    env = offline_environment(settings, summary_model=None)
+    started = time.perf_counter()
+    trajs = await asyncio.gather(*(arun(f"question {i}", settings, model=model, environment=env)
+                                   for i in range(runs)))
+    elapsed = time.perf_counter() - started
+    await env.aclose()
+    await model.aclose()
+    bad = [t for t in trajs if t.termination != "answer"]
+    if bad:
+        raise SystemExit(f"{len(bad)} runs did not finish with an answer: {bad[0].error}")
+    return elapsed
+
+
+def search_latency(settings: Settings, n: int = 2000) -> tuple[float, float]:
+    corpus = open_corpus(settings)
+    for q in QUERIES:
+        corpus.search(q, 10)
+    times = []
+    for i in range(n):
+        q = QUERIES[i % len(QUERIES)] + ("" if i < len(QUERIES) else f" {i % 97}")
+        t = time.perf_counter()
+        corpus.search(q, 10)
+        times.append((time.perf_counter() - t) * 1000)
+    corpus.close()
+    times.sort()
+    return statistics.median(times), times[int(n * 0.9)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--latency", type=float, default=0.2)
+    parser.add_argument("--cache-dir", type=Path, default=None,
+                        help="where the corpus index lives (default: a temporary directory)")
+    args = parser.parse_args()
+    cache = args.cache_dir or Path(tempfile.mkdtemp(prefix="sounding-bench-"))
+    base = {"llm.model": "scripted", "cache_dir": cache, "llm.max_retries": 0}
+
+    settings = load_settings({**base, "llm.base_url": "http://127.0.0.1:9/v1"}, environ={})
+    med, p90 = asyncio.run(overhead(settings))
+    print(f"runtime overhead per round: median {med:.3f} ms, p90 {p90:.3f} ms (target < 5 ms)")
+
+    with ScriptedServer.repeat(scripted_turns(args.rounds), latency=args.latency) as server:
+        s = load_settings({**base, "llm.base_url": server.base_url}, environ={})
+        open_corpus(s).close()  # build the index before timing
+        one = asyncio.run(concurrent(s, server.base_url, 1))
+        many = asyncio.run(concurrent(s, server.base_url, args.runs))
+        peak = server.max_in_flight
+    print(f"1 run x {args.rounds} rounds at {args.latency * 1000:.0f} ms/call: {one:.2f} s")
+    print(f"{args.runs} concurrent runs: {many:.2f} s (most calls in flight: {peak})")
+    print(f"concurrency ratio: {many / one:.2f} (target < 1.5)")
+
+    p50, p90s = search_latency(settings)
+    print(f"offline search latency: p50 {p50:.3f} ms, p90 {p90s:.3f} ms (target p50 < 5 ms)")
+
+
+if __name__ == "__main__":
+    main()

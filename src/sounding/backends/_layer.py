@@ -1,0 +1,86 @@
+"""The shape every wrapper shares: search and fetch both funnel into one `around` hook.
+
+A layer wraps a provider (or another layer) and sees each request as an
+operation name, its normalised arguments and a thunk that performs it. Results
+are serialised with `encode`/`decode` where a layer stores them (cache, record).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable, Callable
+from typing import Literal, TypeVar, cast
+from urllib.parse import urlsplit, urlunsplit
+
+from ..types import JSON
+from .base import Page, PageBackend, SearchBackend, SearchHit
+
+__all__ = ["Layer", "Op", "Result", "decode", "encode", "request_key"]
+
+Op = Literal["search", "fetch"]
+Result = list[SearchHit] | Page | None
+R = TypeVar("R", list[SearchHit], Page | None)
+_WS = re.compile(r"\s+")
+
+
+def normalise(op: Op, args: dict[str, JSON]) -> dict[str, JSON]:
+    """Arguments as the cache and the recordings key them (whitespace, URL fragments)."""
+    out = dict(args)
+    if op == "search":
+        out["query"] = _WS.sub(" ", str(args.get("query", ""))).strip()
+    else:
+        parts = urlsplit(str(args.get("url", "")).strip())
+        out["url"] = urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path or "/",
+                                 parts.query, ""))
+    return out
+
+
+def request_key(provider: str, op: Op, args: dict[str, JSON]) -> str:
+    body = json.dumps(normalise(op, args), sort_keys=True, ensure_ascii=False)
+    return f"{provider}|{op}|{body}"
+
+
+def encode(result: Result) -> JSON:
+    if isinstance(result, list):
+        return [{"title": h.title, "url": h.url, "snippet": h.snippet, "date": h.date,
+                 "source": h.source} for h in result]
+    if result is None:
+        return None
+    return {"url": result.url, "text": result.text, "title": result.title,
+            "content_type": result.content_type}
+
+
+def decode(op: Op, data: JSON) -> Result:
+    if op == "search":
+        items = data if isinstance(data, list) else []
+        return [SearchHit(**cast(dict[str, str], item)) for item in items
+                if isinstance(item, dict)]
+    if not isinstance(data, dict):
+        return None
+    return Page(**cast(dict[str, str], data))
+
+
+class Layer:
+    """Base of the wrappers: implements both SearchBackend and PageBackend over `inner`."""
+
+    def __init__(self, inner: SearchBackend | PageBackend) -> None:
+        self.inner = inner
+        self.name = inner.name
+
+    async def search(self, query: str, *, num: int = 10) -> list[SearchHit]:
+        inner = cast(SearchBackend, self.inner)
+        return await self.around("search", {"query": query, "num": num},
+                                 lambda: inner.search(query, num=num))
+
+    async def fetch(self, url: str) -> Page | None:
+        inner = cast(PageBackend, self.inner)
+        return await self.around("fetch", {"url": url}, lambda: inner.fetch(url))
+
+    async def around(self, op: Op, args: dict[str, JSON], run: Callable[[], Awaitable[R]]) -> R:
+        return await run()
+
+    async def aclose(self) -> None:
+        close = getattr(self.inner, "aclose", None)
+        if close is not None:
+            await close()

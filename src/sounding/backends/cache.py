@@ -1,0 +1,46 @@
+"""Persistent answer cache (diskcache, i.e. SQLite) keyed by provider and normalised arguments."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar, cast
+
+import diskcache
+
+from ..types import JSON
+from ._layer import Layer, Op, decode, encode, request_key
+from .base import Page, PageBackend, SearchBackend, SearchHit, current_stats
+
+__all__ = ["CacheLayer", "open_cache"]
+
+R = TypeVar("R", list[SearchHit], Page | None)
+
+
+def open_cache(directory: Path) -> diskcache.Cache:
+    """One cache folder shared by every provider (keys carry the provider's name)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    return diskcache.Cache(str(directory), size_limit=4 * 2**30)
+
+
+class CacheLayer(Layer):
+    """Answers repeated requests from disk; errors are never cached, a missing page is."""
+
+    def __init__(self, inner: SearchBackend | PageBackend, cache: diskcache.Cache, *,
+                 ttl: float) -> None:
+        super().__init__(inner)
+        self.cache = cache
+        self.ttl = ttl
+
+    async def around(self, op: Op, args: dict[str, JSON], run: Callable[[], Awaitable[R]]) -> R:
+        key = request_key(self.name, op, args)
+        stored = self.cache.get(key)
+        if isinstance(stored, str):
+            stats = current_stats()
+            stats.cache_hits += 1
+            stats.used(self.name)
+            return cast(R, decode(op, json.loads(stored)))
+        result = await run()
+        self.cache.set(key, json.dumps(encode(result), ensure_ascii=False), expire=self.ttl)
+        return result

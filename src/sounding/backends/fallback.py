@@ -1,0 +1,66 @@
+"""Fallback chains: try providers in order until one answers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..errors import BlockedURLError, ProviderError, ReplayMissError
+from .base import Page, PageBackend, SearchBackend, SearchHit, current_stats
+
+__all__ = ["FallbackChain"]
+
+
+class FallbackChain:
+    """Ask each backend in turn; a ProviderError moves on to the next one.
+
+    Two errors stop the chain at once: a replay miss (a replay must fail loudly)
+    and a URL the policy blocked (another fetcher must not fetch it instead).
+    Also counts the request once in the call statistics, whichever layer answers.
+    """
+
+    def __init__(self, backends: Sequence[SearchBackend | PageBackend]) -> None:
+        if not backends:
+            raise ValueError("a fallback chain needs at least one backend")
+        self.backends = list(backends)
+        self.name = "+".join(b.name for b in self.backends)
+
+    async def search(self, query: str, *, num: int = 10) -> list[SearchHit]:
+        current_stats().requests += 1
+        errors: list[ProviderError] = []
+        for backend in self.backends:
+            try:
+                return await backend.search(query, num=num)  # type: ignore[union-attr]
+            except (ReplayMissError, BlockedURLError):
+                raise
+            except ProviderError as exc:
+                errors.append(exc)
+        raise _combined(errors)
+
+    async def fetch(self, url: str) -> Page | None:
+        current_stats().requests += 1
+        errors: list[ProviderError] = []
+        for backend in self.backends:
+            try:
+                return await backend.fetch(url)  # type: ignore[union-attr]
+            except (ReplayMissError, BlockedURLError):
+                raise
+            except ProviderError as exc:
+                errors.append(exc)
+        raise _combined(errors)
+
+    async def aclose(self) -> None:
+        for backend in self.backends:
+            close = getattr(backend, "aclose", None)
+            if close is not None:
+                await close()
+
+
+def _combined(errors: list[ProviderError]) -> ProviderError:
+    if len(errors) == 1:
+        return errors[0]
+    last = errors[-1]
+    message = "; ".join(f"{e.provider or '?'}: {e}" for e in errors)
+    combined = ProviderError(f"every provider failed: {message}", provider=last.provider,
+                             status=last.status, retryable=last.retryable)
+    combined.__cause__ = last
+    return combined

@@ -1,0 +1,101 @@
+"""Record and replay of provider exchanges, so a run can be reproduced years later.
+
+`RecordLayer` appends every exchange (answer or error) to `DIR/<provider>.jsonl`.
+`ReplayBackend` stands in for a provider that is never constructed: it answers
+only from such files and raises ReplayMissError on anything not recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar, cast
+
+from ..errors import ConfigError, ProviderError, ReplayMissError
+from ..types import JSON
+from ._layer import Layer, Op, decode, encode, normalise, request_key
+from .base import Page, PageBackend, SearchBackend, SearchHit, current_stats
+
+__all__ = ["RecordLayer", "ReplayBackend", "load_recordings"]
+
+R = TypeVar("R", list[SearchHit], Page | None)
+
+
+class RecordLayer(Layer):
+    """Write each exchange as one JSON line: key, op, args, then result or error."""
+
+    def __init__(self, inner: SearchBackend | PageBackend, directory: Path) -> None:
+        super().__init__(inner)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.path = directory / f"{self.name}.jsonl"
+
+    def _write(self, entry: dict[str, JSON]) -> None:
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
+
+    async def around(self, op: Op, args: dict[str, JSON], run: Callable[[], Awaitable[R]]) -> R:
+        entry: dict[str, JSON] = {"key": request_key(self.name, op, args), "op": op,
+                                  "args": normalise(op, args), "time": time.time()}
+        try:
+            result = await run()
+        except ProviderError as exc:
+            if not isinstance(exc, ReplayMissError):
+                entry["error"] = {"message": str(exc), "status": exc.status,
+                                  "type": type(exc).__name__}
+                self._write(entry)
+            raise
+        entry["result"] = encode(result)
+        self._write(entry)
+        return result
+
+
+def load_recordings(directory: Path) -> dict[str, dict[str, JSON]]:
+    """Every recorded exchange in a folder, by request key (the last one wins)."""
+    if not directory.is_dir():
+        raise ConfigError(f"replay folder {directory} does not exist")
+    entries: dict[str, dict[str, JSON]] = {}
+    for path in sorted(directory.glob("*.jsonl")):
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"{path}:{number} is not a JSON line") from exc
+            entries[str(entry["key"])] = entry
+    return entries
+
+
+class ReplayBackend:
+    """A provider's stand-in that answers only from recordings; it never touches the network."""
+
+    def __init__(self, name: str, recordings: dict[str, dict[str, JSON]]) -> None:
+        self.name = name
+        self.recordings = recordings
+
+    def _answer(self, op: Op, args: dict[str, JSON]) -> JSON:
+        key = request_key(self.name, op, args)
+        entry = self.recordings.get(key)
+        if entry is None:
+            raise ReplayMissError(f"replay: no recorded {op} for {self.name} with "
+                                  f"{json.dumps(normalise(op, args), ensure_ascii=False)}",
+                                  provider=self.name)
+        current_stats().used(self.name)
+        error = entry.get("error")
+        if isinstance(error, dict):
+            status = error.get("status")
+            raise ProviderError(f"(replayed) {error.get('message')}", provider=self.name,
+                                status=status if isinstance(status, int) else None)
+        return entry.get("result")
+
+    async def search(self, query: str, *, num: int = 10) -> list[SearchHit]:
+        return cast(list[SearchHit],
+                    decode("search", self._answer("search", {"query": query, "num": num})))
+
+    async def fetch(self, url: str) -> Page | None:
+        return cast(Page | None, decode("fetch", self._answer("fetch", {"url": url})))
+
+    async def aclose(self) -> None:
+        return None

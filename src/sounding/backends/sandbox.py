@@ -1,0 +1,232 @@
+"""Run untrusted Python in a bubblewrap sandbox, one fresh sandbox per call.
+
+What it protects against:
+- network access: a new, empty network namespace (no interfaces but a down loopback);
+- reading host files: only /usr (plus the interpreter's prefix) is visible, read-only;
+  /etc, /home, /root, the project and its keys are not there at all;
+- writing outside the sandbox: the only writable place is a private tmpfs at /tmp
+  (the working directory), capped in size and gone when the call ends;
+- runaway code: wall-clock timeout (default 50 s), CPU-time, address-space,
+  file-size and open-file limits, a process limit (fork bombs), an output cap;
+- signalling or seeing host processes: new pid, ipc and uts namespaces, a new
+  session (no terminal injection); everything dies with the sandbox.
+  When Sounding runs as root it drops to the `nobody` user before starting bwrap.
+
+What it does NOT protect against:
+- kernel exploits: bubblewrap is namespaces and mounts, not a virtual machine;
+- side channels, and CPU or memory pressure on the host during the time limit;
+- the process limit is per user: as root, all sandboxes share `nobody`'s count;
+  as a normal user, the limit is the user's current task count plus the allowance;
+- anything readable under /usr or the interpreter's prefix (installed packages);
+- the unsandboxed runner (`allow_unsandboxed`), which protects against nothing but
+  runaway time and output: use it only on a machine you are willing to lose.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from ..errors import SandboxError
+
+__all__ = ["BubblewrapSandbox", "CodeRunner", "RunResult", "SandboxLimits",
+           "UnsandboxedRunner", "bwrap_path"]
+
+_NOBODY = 65534
+_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8",
+        "PYTHONDONTWRITEBYTECODE": "1", "PYTHONIOENCODING": "utf-8", "MPLBACKEND": "Agg",
+        "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    timeout: float = 50.0
+    memory_mb: int = 2048
+    max_processes: int = 64
+    max_file_mb: int = 64
+    max_output: int = 20_000
+    """Characters kept of stdout and of stderr each."""
+    tmp_mb: int = 256
+
+
+@dataclass(frozen=True)
+class RunResult:
+    stdout: str
+    stderr: str
+    exit_code: int | None
+    timed_out: bool = False
+    truncated: bool = False
+    seconds: float = 0.0
+
+
+class CodeRunner(Protocol):
+    name: str
+
+    async def run(self, code: str) -> RunResult: ...
+
+
+def bwrap_path() -> str | None:
+    return shutil.which("bwrap")
+
+
+def _user_tasks(uid: int) -> int:
+    """Tasks (threads count) this uid runs now: RLIMIT_NPROC is checked against that total."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.stat(f"/proc/{entry}").st_uid == uid:
+                    total += len(os.listdir(f"/proc/{entry}/task"))
+            except OSError:
+                continue
+    return total
+
+
+def _system_binds() -> list[str]:
+    args = ["--ro-bind", "/usr", "/usr"]
+    for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64"):
+        path = Path(top)
+        if path.is_symlink():
+            args += ["--symlink", os.readlink(path), top]
+        elif path.is_dir():
+            args += ["--ro-bind", top, top]
+    return args
+
+
+class _ProcessRunner:
+    """Shared process handling: feed code on stdin, cap output, enforce the wall clock."""
+
+    name = "process"
+
+    def __init__(self, limits: SandboxLimits) -> None:
+        self.limits = limits
+
+    def _command(self, workdir: str) -> tuple[list[str], dict[str, object]]:
+        raise NotImplementedError
+
+    def _rlimits(self, nproc: int) -> list[str]:
+        limits = self.limits
+        return ["prlimit", f"--as={limits.memory_mb * 2**20}",
+                f"--cpu={int(limits.timeout) + 1}", f"--nproc={nproc}",
+                f"--fsize={limits.max_file_mb * 2**20}", "--nofile=256", "--core=0", "--"]
+
+    async def run(self, code: str) -> RunResult:
+        start = time.perf_counter()
+        with tempfile.TemporaryDirectory(prefix="sounding-py-") as workdir:
+            argv, extra = self._command(workdir)
+            try:
+                proc = await asyncio.create_subprocess_exec(
+                    *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                    stderr=asyncio.subprocess.PIPE, env=_ENV,
+                    start_new_session=True, **extra)  # type: ignore[arg-type]
+            except OSError as exc:
+                raise SandboxError(f"cannot start the sandbox: {exc}") from exc
+            return await self._collect(proc, code, start)
+
+    async def _collect(self, proc: asyncio.subprocess.Process, code: str,
+                       start: float) -> RunResult:
+        cap = self.limits.max_output * 4  # bytes: room for multi-byte characters
+        over = asyncio.Event()
+
+        async def drain(stream: asyncio.StreamReader | None) -> bytes:
+            kept = bytearray()
+            while stream is not None and (chunk := await stream.read(65536)):
+                kept += chunk[: max(0, cap + 1 - len(kept))]
+                if len(kept) > cap:
+                    over.set()
+                    _kill(proc)
+            return bytes(kept)
+
+        async def feed() -> None:
+            assert proc.stdin is not None
+            try:
+                proc.stdin.write(code.encode("utf-8"))
+                await proc.stdin.drain()
+                proc.stdin.close()
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
+        readers = asyncio.gather(drain(proc.stdout), drain(proc.stderr), feed(), proc.wait())
+        timed_out = False
+        try:
+            out, err, _, _ = await asyncio.wait_for(asyncio.shield(readers), self.limits.timeout)
+        except TimeoutError:
+            timed_out = True
+            _kill(proc)
+            out, err, _, _ = await readers
+        return RunResult(
+            stdout=_clip(out, self.limits.max_output), stderr=_clip(err, self.limits.max_output),
+            exit_code=proc.returncode, timed_out=timed_out, truncated=over.is_set(),
+            seconds=time.perf_counter() - start)
+
+
+def _kill(proc: asyncio.subprocess.Process) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _clip(data: bytes, limit: int) -> str:
+    text = data.decode("utf-8", errors="replace")
+    return text if len(text) <= limit else text[:limit]
+
+
+class BubblewrapSandbox(_ProcessRunner):
+    """bubblewrap + prlimit; the code arrives on stdin, the working directory is a tmpfs."""
+
+    name = "bwrap"
+
+    def __init__(self, limits: SandboxLimits | None = None, *, python: Path | None = None,
+                 bwrap: str | None = None) -> None:
+        super().__init__(limits or SandboxLimits())
+        found = bwrap or bwrap_path()
+        if not found:
+            raise SandboxError(
+                "PythonInterpreter needs bubblewrap (`bwrap`), which is not installed: "
+                "install it (apt-get install bubblewrap) or set web.allow_unsandboxed=true "
+                "to run code WITHOUT isolation")
+        self.bwrap = found
+        self.python = python or (Path("/usr/bin/python3") if Path("/usr/bin/python3").exists()
+                                 else Path(sys.executable).resolve())
+
+    def _command(self, workdir: str) -> tuple[list[str], dict[str, object]]:
+        extra: dict[str, object] = {"cwd": "/"}
+        if os.geteuid() == 0:
+            extra = {"user": _NOBODY, "group": _NOBODY, "extra_groups": [], "cwd": "/"}
+            nproc = self.limits.max_processes
+        else:
+            nproc = _user_tasks(os.getuid()) + self.limits.max_processes
+        binds = _system_binds()
+        prefix = Path(sys.base_prefix) if not str(self.python).startswith("/usr/") else None
+        if prefix is not None and not str(prefix).startswith("/usr"):
+            binds += ["--ro-bind", str(prefix), str(prefix)]
+        argv = [*self._rlimits(nproc), self.bwrap, "--unshare-all", "--die-with-parent",
+                "--new-session", *binds, "--proc", "/proc", "--dev", "/dev",
+                "--size", str(self.limits.tmp_mb * 2**20), "--tmpfs", "/tmp",
+                "--chdir", "/tmp", "--hostname", "sandbox",
+                str(self.python), "-I", "-"]
+        return argv, extra
+
+
+class UnsandboxedRunner(_ProcessRunner):
+    """No isolation at all: a plain subprocess in a temporary directory, with limits."""
+
+    name = "unsandboxed"
+
+    def __init__(self, limits: SandboxLimits | None = None, *, python: Path | None = None
+                 ) -> None:
+        super().__init__(limits or SandboxLimits())
+        self.python = python or Path(sys.executable)
+
+    def _command(self, workdir: str) -> tuple[list[str], dict[str, object]]:
+        nproc = _user_tasks(os.getuid()) + self.limits.max_processes
+        prefix = self._rlimits(nproc) if shutil.which("prlimit") else []
+        return [*prefix, str(self.python), "-I", "-"], {"cwd": workdir}

@@ -1,0 +1,225 @@
+"""The `web` environment: real providers from the settings, each behind the tool layer.
+
+Per provider, innermost first: the provider, a per-attempt timeout, its rate gate,
+retries, the persistent cache, and recording; providers of one tool form a
+fallback chain. In replay mode a recording stands in for every provider, which
+is then never constructed, so no request can reach the network.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..config import Settings, WebSettings
+from ..errors import ConfigError, SandboxError
+from ..llm.base import ChatModel
+from ..tools.base import Tool
+from .base import PageBackend, SearchBackend
+
+if TYPE_CHECKING:
+    from ..env import Environment
+
+__all__ = ["PROVIDERS", "ProviderSpec", "build_chain", "web_environment"]
+
+log = logging.getLogger(__name__)
+
+Backend = SearchBackend | PageBackend
+
+
+@dataclass(frozen=True)
+class ProviderSpec:
+    name: str
+    """Name as the chain settings spell it."""
+    kind: str
+    """search, scholar or fetch."""
+    factory: Callable[[WebSettings, str | None], Backend]
+    key_variable: str | None = None
+    key_required: bool = False
+    url_setting: str | None = None
+    """A WebSettings field the provider cannot do without (e.g. searxng_url)."""
+
+
+def _http(cls_path: str, url_field: str) -> Callable[[WebSettings, str | None], Backend]:
+    def make(web: WebSettings, key: str | None) -> Backend:
+        module, _, cls = cls_path.rpartition(".")
+        mod = __import__(f"sounding.backends.{module}", fromlist=[cls])
+        url = getattr(web, url_field)
+        return getattr(mod, cls)(url, key, timeout=web.timeout)  # type: ignore[no-any-return]
+    return make
+
+
+def _direct(web: WebSettings, key: str | None) -> Backend:
+    from .fetch import DirectFetcher
+
+    return DirectFetcher(allow_private=web.allow_private_addresses,
+                         max_bytes=web.fetch_max_bytes, max_redirects=web.max_redirects,
+                         timeout=web.timeout)
+
+
+PROVIDERS: dict[tuple[str, str], ProviderSpec] = {
+    (s.kind, s.name): s for s in (
+        ProviderSpec("serper", "search", _http("serper.SerperSearch", "serper_url"),
+                     "SERPER_API_KEY", True),
+        ProviderSpec("searxng", "search", _http("searxng.SearxngSearch", "searxng_url"),
+                     url_setting="searxng_url"),
+        ProviderSpec("brave", "search", _http("brave.BraveSearch", "brave_url"),
+                     "BRAVE_API_KEY", True),
+        ProviderSpec("tavily", "search", _http("tavily.TavilySearch", "tavily_url"),
+                     "TAVILY_API_KEY", True),
+        ProviderSpec("serper", "scholar", _http("serper.SerperScholar", "serper_url"),
+                     "SERPER_API_KEY", True),
+        ProviderSpec("semantic_scholar", "scholar",
+                     _http("semantic_scholar.SemanticScholarSearch", "semantic_scholar_url"),
+                     "SEMANTIC_SCHOLAR_API_KEY"),
+        ProviderSpec("openalex", "scholar", _http("openalex.OpenAlexSearch", "openalex_url"),
+                     "OPENALEX_API_KEY", True),
+        ProviderSpec("arxiv", "scholar", _http("arxiv.ArxivSearch", "arxiv_url")),
+        ProviderSpec("direct", "fetch", _direct),
+        ProviderSpec("jina", "fetch", _http("jina.JinaReader", "jina_url"), "JINA_API_KEY"),
+    )
+}
+
+
+class _Builder:
+    """Builds provider stacks for one environment, sharing gates, cache and recordings."""
+
+    def __init__(self, settings: Settings) -> None:
+        from .ratelimit import RateGate, parse_rates
+
+        self.settings = settings
+        self.web = settings.web
+        self.rates = parse_rates(self.web.rate_limits)
+        self.gates: dict[str, RateGate] = {}
+        self.cache = None
+        self.recordings = None
+        if self.web.replay_dir is not None:
+            from .record import load_recordings
+
+            self.recordings = load_recordings(self.web.replay_dir)
+        elif not self.web.no_cache:
+            from .cache import open_cache
+
+            self.cache = open_cache(self.settings.cache_dir / "web")
+
+    def gate(self, name: str) -> object:
+        from .ratelimit import RateGate
+
+        if name not in self.gates:
+            self.gates[name] = RateGate(self.rates.get(name), self.web.concurrency)
+        return self.gates[name]
+
+    def stack(self, spec: ProviderSpec, key: str | None) -> Backend:
+        from .cache import CacheLayer
+        from .ratelimit import RateGate, RateLimitLayer
+        from .record import RecordLayer, ReplayBackend
+        from .retry import RetryLayer, TimeoutLayer
+
+        if self.recordings is not None:
+            name = "serper_scholar" if (spec.kind, spec.name) == ("scholar", "serper") \
+                else spec.name
+            return ReplayBackend(name, self.recordings)
+        backend: Backend = spec.factory(self.web, key)
+        gate = self.gate(spec.name)
+        assert isinstance(gate, RateGate)
+        backend = RateLimitLayer(TimeoutLayer(backend, seconds=self.web.timeout), gate)
+        backend = RetryLayer(backend, max_retries=self.web.max_retries,
+                             backoff_base=self.web.backoff_base)
+        if self.cache is not None:
+            backend = CacheLayer(backend, self.cache, ttl=self.web.cache_ttl)
+        if self.web.record_dir is not None:
+            backend = RecordLayer(backend, self.web.record_dir)
+        return backend
+
+    async def close(self) -> None:
+        if self.cache is not None:
+            self.cache.close()
+
+
+def build_chain(builder: _Builder, kind: str, chain: str) -> Backend:
+    """The fallback chain for one tool; providers without their key or URL are skipped,
+    and a chain left empty is a ConfigError naming what to set."""
+    from .fallback import FallbackChain
+
+    names = [n.strip() for n in chain.split(",") if n.strip()]
+    stacks: list[Backend] = []
+    missing: list[str] = []
+    for name in names:
+        spec = PROVIDERS.get((kind, name))
+        if spec is None:
+            known = ", ".join(n for k, n in PROVIDERS if k == kind)
+            raise ConfigError(f"unknown {kind} provider {name!r} in web.{kind}; "
+                              f"choose from {known}")
+        key = builder.settings.secrets.get(spec.key_variable or "") or None
+        replaying = builder.recordings is not None
+        if spec.key_required and not key and not replaying:
+            missing.append(f"{spec.key_variable} (for {name})")
+            continue
+        if spec.url_setting and not getattr(builder.web, spec.url_setting) and not replaying:
+            missing.append(f"web.{spec.url_setting} / SOUNDING_WEB__"
+                           f"{spec.url_setting.upper()} (for {name})")
+            continue
+        stacks.append(builder.stack(spec, key))
+    if not stacks:
+        raise ConfigError(f"no usable {kind} provider in web.{kind}={chain!r}: set "
+                          + " or ".join(missing or ["web." + kind]))
+    for item in missing:
+        log.info("skipping a %s provider: %s is not set", kind, item)
+    return FallbackChain(stacks)
+
+
+def _python_tool(settings: Settings) -> Tool | None:
+    from ..tools.python import PythonTool
+    from .sandbox import BubblewrapSandbox, CodeRunner, SandboxLimits, UnsandboxedRunner
+
+    web = settings.web
+    limits = SandboxLimits(timeout=web.sandbox_timeout, memory_mb=web.sandbox_memory_mb,
+                           max_processes=web.sandbox_max_processes,
+                           max_file_mb=web.sandbox_max_file_mb,
+                           max_output=web.sandbox_max_output)
+    runner: CodeRunner
+    try:
+        runner = BubblewrapSandbox(limits, python=web.sandbox_python)
+    except SandboxError as exc:
+        if not web.allow_unsandboxed:
+            log.warning("PythonInterpreter is not offered: %s", exc)
+            return None
+        log.warning("PythonInterpreter runs WITHOUT a sandbox (web.allow_unsandboxed)")
+        runner = UnsandboxedRunner(limits, python=web.sandbox_python)
+    return PythonTool(runner, timeout=web.sandbox_timeout,
+                      native=settings.protocol == "native")
+
+
+def web_environment(settings: Settings, *, summary_model: ChatModel | None) -> Environment:
+    """search, visit, google_scholar, PythonInterpreter (when it can be sandboxed or the user
+    allowed no sandbox) and parse_file (when `web.files_dir` is set), from the settings."""
+    from ..env import Environment
+    from ..tools.parse_file import ParseFileTool
+    from ..tools.search import SearchTool
+    from ..tools.visit import VisitTool
+
+    web = settings.web
+    if web.files_dir is not None and not web.files_dir.is_dir():
+        raise ConfigError(f"--files / web.files_dir: {web.files_dir} is not a directory")
+    builder = _Builder(settings)
+    chains = {kind: build_chain(builder, kind, getattr(web, kind))
+              for kind in ("search", "scholar", "fetch")}
+    tools: dict[str, Tool] = {
+        "search": SearchTool(chains["search"], num=web.results),  # type: ignore[arg-type]
+        "visit": VisitTool(chains["fetch"], summary_model,  # type: ignore[arg-type]
+                           chunk_tokens=web.visit_chunk_tokens),
+        "google_scholar": SearchTool(chains["scholar"], scholar=True,  # type: ignore[arg-type]
+                                     num=web.results),
+    }
+    python = _python_tool(settings)
+    if python is not None:
+        tools["PythonInterpreter"] = python
+    if web.files_dir is not None:
+        tools["parse_file"] = ParseFileTool(web.files_dir)
+    env = Environment(name="web", tools=tools)
+    for chain in chains.values():
+        env.closers.append(chain.aclose)  # type: ignore[union-attr]
+    env.closers.append(builder.close)
+    return env

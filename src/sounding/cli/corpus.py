@@ -1,0 +1,152 @@
+"""`sounding corpus`: build, serve, inspect and search offline corpora."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from ..config import load_settings
+from ..corpus import BuildReport, Corpus, CorpusBuilder, open_default_corpus
+from ..errors import SoundingError
+
+__all__ = ["app"]
+
+app = typer.Typer(name="corpus", help="Build, serve and search offline corpora.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(2)
+
+
+@app.command()
+def build(
+    sources: Annotated[list[str], typer.Argument(
+        help="wiki:en|es|fr, FILE.jsonl, FILE.zim, wikiextractor:DIR, or a directory/file "
+             "of HTML, Markdown, PDF or text.")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Corpus directory.")],
+    base_url: Annotated[str | None, typer.Option(
+        help="URL prefix for files of a directory source (e.g. https://docs.python.org/3.11/) "
+             "or for ZIM articles; default file:// URLs / the ZIM's Source.")] = None,
+    mentions: Annotated[bool, typer.Option(help="Store title mentions in the link graph.")
+                        ] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Build or update a corpus (atomic; re-running adds only new or changed documents)."""
+    from ..corpus.sources import resolve_source
+
+    try:
+        resolved = [resolve_source(s, base_url=base_url) for s in sources]
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"),
+                      TextColumn("{task.completed} documents"), TimeElapsedColumn(),
+                      console=err, transient=True) as progress:
+            task = progress.add_task("reading", total=None)
+
+            def tick(name: str, n: int) -> None:
+                progress.update(task, description=f"reading {name}", completed=n)
+
+            report = CorpusBuilder(out_dir, mentions=mentions, progress=tick).build(resolved)
+        assert report is not None
+    except SoundingError as exc:
+        raise _fail(str(exc)) from exc
+    if as_json:
+        typer.echo(json.dumps(report.as_dict(), indent=2, ensure_ascii=False))
+    else:
+        _print_report(report)
+
+
+def _print_report(report: BuildReport) -> None:
+    out.print(f"[bold]{report.corpus}[/]: {report.documents} documents, {report.passages} "
+              f"passages, {report.links} links, {report.size_bytes / 1e6:.1f} MB "
+              f"in {report.seconds:.1f} s")
+    out.print(f"  added {report.added}, updated {report.updated}, unchanged "
+              f"{report.unchanged}, duplicates {report.duplicates}, "
+              f"skipped {len(report.skipped)}")
+    if report.skipped:
+        reasons = Counter(s.reason.split(":")[0] for s in report.skipped)
+        for reason, n in reasons.most_common():
+            out.print(f"  skipped ({reason}): {n}")
+        for item in report.skipped[:10]:
+            out.print(f"    {item.path}: {item.reason}")
+        out.print("  full list in build-report.json")
+
+
+def _open(corpus: Path | None) -> Corpus:
+    if corpus is not None:
+        return Corpus.open(corpus)
+    settings = load_settings()
+    if settings.corpus is not None:
+        return Corpus.open(settings.corpus)
+    return open_default_corpus(settings.cache_dir)
+
+
+@app.command()
+def stats(
+    corpus_dir: Annotated[Path | None, typer.Argument(
+        help="Corpus directory (default: --corpus setting, else the vital articles).")] = None,
+) -> None:
+    """Print a corpus's size and composition as JSON."""
+    try:
+        with _open(corpus_dir) as corpus:
+            typer.echo(json.dumps(corpus.stats().as_dict(), indent=2, ensure_ascii=False))
+    except SoundingError as exc:
+        raise _fail(str(exc)) from exc
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="Search text.")],
+    corpus_dir: Annotated[Path | None, typer.Option(
+        "--corpus", help="Corpus directory (default: the embedded vital articles).")] = None,
+    num: Annotated[int, typer.Option("--num", "-n", help="Results.")] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="Print results as JSON.")] = False,
+) -> None:
+    """Search a corpus and print the hits."""
+    try:
+        with _open(corpus_dir) as corpus:
+            hits = corpus.search(query, k=num)
+    except SoundingError as exc:
+        raise _fail(str(exc)) from exc
+    if as_json:
+        typer.echo(json.dumps([{"title": h.title, "url": h.url, "snippet": h.snippet}
+                               for h in hits], indent=2, ensure_ascii=False))
+        return
+    for i, h in enumerate(hits, 1):
+        out.print(f"[bold]{i}. {h.title}[/]\n   {h.url}\n   {h.snippet}")
+    if not hits:
+        out.print(f"no results for {query!r}")
+
+
+@app.command()
+def serve(
+    corpus_dir: Annotated[Path | None, typer.Argument(
+        help="Corpus directory (default: the embedded vital articles).")] = None,
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port (0 picks a free one).")] = 8890,
+) -> None:
+    """Serve search (SearXNG/Serper JSON) and pages (by URL, Jina-style) over HTTP."""
+    from ..corpus.server import CorpusServer
+
+    try:
+        corpus = _open(corpus_dir)
+        server = CorpusServer(corpus, host, port)
+    except (SoundingError, OSError) as exc:
+        raise _fail(str(exc)) from exc
+    err.print(f"serving {corpus.name} on {server.url}  (GET /search?q=...&format=json, "
+              "POST /search, GET /page?url=...; Ctrl-C to stop)", soft_wrap=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+        corpus.close()

@@ -1,0 +1,36 @@
+"""The `offline` environment: `search` and `visit` answered from a local corpus."""
+
+from __future__ import annotations
+
+from ..config import Settings
+from ..env import Environment
+from ..llm.base import ChatModel
+from ..tools.base import Tool
+from ..tools.search import SearchTool
+from ..tools.visit import VisitTool
+from .backends import CorpusPageBackend, CorpusSearchBackend
+from .store import Corpus
+from .vital import open_default_corpus
+
+__all__ = ["offline_environment", "open_corpus"]
+
+
+def open_corpus(settings: Settings) -> Corpus:
+    """`settings.corpus` when set, else the embedded vital articles (built on first use)."""
+    if settings.corpus is not None:
+        return Corpus.open(settings.corpus)
+    return open_default_corpus(settings.cache_dir)
+
+
+def offline_environment(settings: Settings, *, summary_model: ChatModel | None) -> Environment:
+    """The tools the corpus really provides: `search` and `visit`."""
+    corpus = open_corpus(settings)
+    tools: dict[str, Tool] = {
+        "search": SearchTool(CorpusSearchBackend(corpus)),
+        "visit": VisitTool(CorpusPageBackend(corpus), summary_model),
+    }
+
+    async def close() -> None:
+        corpus.close()
+
+    return Environment(name="offline", tools=tools, closers=[close])

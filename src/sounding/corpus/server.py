@@ -1,0 +1,229 @@
+"""`sounding corpus serve`: the offline world over HTTP, in real providers' formats.
+
+- `GET /search?q=...&format=json[&pageno=N]` (or a form POST): SearXNG JSON.
+- `POST /search` with a JSON body `{"q": ..., "num": ..., "page": ...}`: Serper JSON.
+- `GET /page?url=...`: the document at a canonical URL (JSON; 404 when absent).
+- `GET /r/<url>` or `GET /<url>`: Jina Reader (plain text, or JSON with Accept:
+  application/json), so a `web` environment can read pages from the corpus.
+- `GET /links?url=...`, `GET /stats`, `GET /health`.
+
+A stdlib threading server with HTTP/1.1 keep-alive; SQLite releases the GIL while
+it searches, so threads serve concurrent clients. No authentication: bind it to
+loopback or a private network.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+from ..types import JSON
+from .store import Corpus, Document
+
+__all__ = ["CorpusServer"]
+
+log = logging.getLogger(__name__)
+PAGE_SIZE = 10
+MAX_RESULTS = 100
+
+
+class CorpusServer:
+    """Serves one corpus on host:port (port 0 picks a free one); a context manager."""
+
+    def __init__(self, corpus: Corpus, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.corpus = corpus
+        handler = type("Handler", (_Handler,), {"corpus": corpus})
+        self.httpd = _Server((host, port), handler)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def serve_forever(self) -> None:
+        self.httpd.serve_forever(poll_interval=0.2)
+
+    def start(self) -> CorpusServer:
+        self._thread = threading.Thread(target=self.serve_forever, name="corpus-server",
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self.httpd.shutdown()
+            self._thread.join()
+            self._thread = None
+        self.httpd.server_close()
+
+    def __enter__(self) -> CorpusServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # The default backlog of 5 drops connections when many clients start at once.
+    request_queue_size = 1024
+
+
+class _Handler(BaseHTTPRequestHandler):
+    corpus: Corpus
+    protocol_version = "HTTP/1.1"
+    server_version = "sounding-corpus"
+
+    def log_message(self, format: str, *args: object) -> None:
+        log.debug("%s " + format, self.address_string(), *args)
+
+    def do_GET(self) -> None:
+        self._guard(lambda: self._route_get())
+
+    def do_POST(self) -> None:
+        self._guard(lambda: self._route_post())
+
+    def _guard(self, route: object) -> None:
+        try:
+            route()  # type: ignore[operator]
+        except Exception:  # one request is the boundary: log it, answer 500, keep serving
+            log.exception("corpus server: request %s failed", self.path)
+            self._json(500, {"error": "search error"})
+
+    def _route_get(self) -> None:
+        parts = urlsplit(self.path)
+        params = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        path = parts.path
+        if path in ("/search", "/"):
+            if "q" not in params and path == "/":
+                self._json(200, {"service": "sounding corpus", "name": self.corpus.name})
+            else:
+                self._searxng(params)
+        elif path == "/page":
+            self._page(params.get("url", ""))
+        elif path == "/links":
+            links = self.corpus.links(params.get("url", ""))
+            self._json(200, {"url": params.get("url", ""), "links": [
+                {"url": u, "kind": k, "anchor": a} for u, k, a in links]})
+        elif path == "/stats":
+            self._json(200, self.corpus.stats().as_dict())
+        elif path == "/health":
+            self._json(200, {"status": "ok"})
+        elif path.startswith(("/r/", "/http:", "/https:")):
+            raw = self.path[3:] if path.startswith("/r/") else self.path[1:]
+            self._jina(raw)
+        else:
+            self._json(404, {"error": f"no route {path}"})
+
+    def _route_post(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        parts = urlsplit(self.path)
+        kind = (self.headers.get("Content-Type") or "").split(";")[0].strip()
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        if parts.path not in ("/search", "/"):
+            self._json(404, {"error": f"no route {parts.path}"})
+        elif kind == "application/x-www-form-urlencoded":
+            form = {k: v[-1] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
+            self._searxng({**query, **form})
+        else:
+            try:
+                data = json.loads(body) if body.strip() else {}
+            except ValueError:
+                self._json(400, {"message": "body is not JSON", "statusCode": 400})
+                return
+            if not isinstance(data, dict):
+                self._json(400, {"message": "body must be a JSON object", "statusCode": 400})
+                return
+            self._serper({**query, **data})
+
+    def _searxng(self, params: dict[str, str]) -> None:
+        q = params.get("q", "").strip()
+        if not q:
+            self._json(400, {"error": "No query"})
+            return
+        if params.get("format", "json") != "json":
+            self._json(400, {"error": "only format=json is served"})
+            return
+        try:
+            page = max(1, int(params.get("pageno", "1")))
+        except ValueError:
+            self._json(400, {"error": "Invalid pageno"})
+            return
+        hits = self.corpus.search(q, k=min(page * PAGE_SIZE, MAX_RESULTS))
+        results: list[JSON] = [
+            {"url": h.url, "title": h.title, "content": h.snippet, "engine": "corpus",
+             "engines": ["corpus"], "positions": [i], "score": 1.0 / i, "category": "general",
+             "parsed_url": list(_parsed(h.url)), "publishedDate": h.date}
+            for i, h in enumerate(hits[(page - 1) * PAGE_SIZE:], (page - 1) * PAGE_SIZE + 1)]
+        self._json(200, {"query": q, "number_of_results": len(results), "results": results,
+                         "answers": [], "corrections": [], "infoboxes": [],
+                         "suggestions": [], "unresponsive_engines": []})
+
+    def _serper(self, data: dict[str, object]) -> None:
+        q = str(data.get("q") or "").strip()
+        if not q:
+            self._json(400, {"message": "Missing query parameter q", "statusCode": 400})
+            return
+        try:
+            num = max(1, min(int(str(data.get("num") or 10)), MAX_RESULTS))
+            page = max(1, int(str(data.get("page") or 1)))
+        except ValueError:
+            self._json(400, {"message": "num and page must be integers", "statusCode": 400})
+            return
+        hits = self.corpus.search(q, k=min(num * page, MAX_RESULTS))[(page - 1) * num:]
+        organic: list[JSON] = [
+            {"title": h.title, "link": h.url, "snippet": h.snippet, "position": i}
+            for i, h in enumerate(hits, 1)]
+        self._json(200, {"searchParameters": {"q": q, "type": "search", "num": num,
+                                              "page": page, "engine": "sounding-corpus"},
+                         "organic": organic, "credits": 0})
+
+    def _page(self, url: str) -> None:
+        doc = self.corpus.get(url) if url else None
+        if doc is None:
+            self._json(404, {"error": "not found", "url": url})
+            return
+        self._json(200, _doc_json(doc))
+
+    def _jina(self, url: str) -> None:
+        doc = self.corpus.get(url)
+        wants_json = "json" in (self.headers.get("Accept") or "")
+        if doc is None:
+            self._json(404, {"data": None, "code": 404, "name": "AssertionFailureError",
+                             "status": 40400, "message": f"{url} is not in the corpus",
+                             "readableMessage": "not found"})
+            return
+        if wants_json:
+            data: JSON = {"title": doc.title, "description": doc.description, "url": doc.url,
+                          "content": doc.text, "metadata": {"lang": doc.lang}}
+            self._json(200, {"code": 200, "status": 20000, "data": data})
+            return
+        text = f"Title: {doc.title}\n\nURL Source: {doc.url}\n\nMarkdown Content:\n{doc.text}\n"
+        self._send(200, text.encode("utf-8"), "text/plain; charset=utf-8")
+
+    def _json(self, status: int, data: JSON) -> None:
+        self._send(status, json.dumps(data, ensure_ascii=False).encode("utf-8"),
+                   "application/json")
+
+    def _send(self, status: int, body: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def _parsed(url: str) -> tuple[str, str, str, str, str, str]:
+    p = urlsplit(url)
+    return (p.scheme, p.netloc, p.path, "", p.query, p.fragment)
+
+
+def _doc_json(doc: Document) -> JSON:
+    return {"url": doc.url, "title": doc.title, "text": doc.text,
+            "description": doc.description, "source": doc.source, "lang": doc.lang,
+            "metadata": dict(doc.metadata)}

@@ -1,0 +1,145 @@
+"""Run metrics from result rows: Avg@k, Pass@k, bootstrap intervals, tools, tokens, cost.
+
+Only judged rows count towards accuracy; failed rows (rollout or judge errors)
+are reported as such, since a resumed run retries them.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from math import comb
+from typing import cast
+
+from ..types import JSON, JSONObject
+from .rows import ResultRow
+
+__all__ = ["bootstrap_interval", "compute_metrics", "pass_at_estimate"]
+
+BOOTSTRAP_SEED = 20240917
+BOOTSTRAP_RESAMPLES = 1000
+
+
+def pass_at_estimate(n: int, c: int, k: int) -> float:
+    """Unbiased pass@k from n samples with c correct: 1 - C(n-c, k) / C(n, k)."""
+    if k > n or n == 0:
+        raise ValueError(f"pass@{k} needs at least {k} samples, got {n}")
+    return 1.0 - comb(n - c, k) / comb(n, k)
+
+
+def bootstrap_interval(values: Sequence[float], *, resamples: int = BOOTSTRAP_RESAMPLES,
+                       seed: int = BOOTSTRAP_SEED) -> tuple[float, float]:
+    """95% percentile interval of the mean of `values`, resampling with a fixed seed."""
+    n = len(values)
+    if n == 0:
+        return (0.0, 0.0)
+    rng = random.Random(seed)
+    means = sorted(sum(rng.choices(values, k=n)) / n for _ in range(resamples))
+    return (means[int(0.025 * (resamples - 1))], means[round(0.975 * (resamples - 1))])
+
+
+def _mean(xs: Sequence[float]) -> float:
+    return sum(xs) / len(xs) if xs else 0.0
+
+
+def _dist(xs: Sequence[float]) -> JSONObject:
+    if not xs:
+        return {"mean": 0.0, "median": 0.0, "p90": 0.0, "max": 0.0, "total": 0.0}
+    ordered = sorted(xs)
+    return {
+        "mean": round(_mean(ordered), 6),
+        "median": round(statistics.median(ordered), 6),
+        "p90": round(ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))], 6),
+        "max": round(ordered[-1], 6),
+        "total": round(sum(ordered), 6),
+    }
+
+
+def _accuracy(judged: dict[str, list[ResultRow]], k: int) -> JSONObject:
+    per_item = {i: [bool(r.correct) for r in rows] for i, rows in judged.items()}
+    item_avg = [_mean([float(c) for c in cs]) for cs in per_item.values()]
+    item_any = [float(any(cs)) for cs in per_item.values()]
+    per_rollout: list[JSON] = []
+    for r in range(k):
+        cells = [bool(row.correct) for rows in judged.values() for row in rows if row.rollout == r]
+        per_rollout.append(round(_mean([float(c) for c in cells]), 6) if cells else None)
+    known = [cast(float, x) for x in per_rollout if x is not None]
+    pass_at: JSONObject = {}
+    for j in range(1, k + 1):
+        vals = [pass_at_estimate(len(cs), sum(cs), j) for cs in per_item.values() if len(cs) >= j]
+        if vals:
+            pass_at[str(j)] = round(_mean(vals), 6)
+    lo, hi = bootstrap_interval(item_avg)
+    plo, phi = bootstrap_interval(item_any)
+    return {
+        "avg_at_k": round(_mean(item_avg), 6),
+        "avg_at_k_ci95": [round(lo, 6), round(hi, 6)],
+        "pass_at_k": round(_mean(item_any), 6),
+        "pass_at_k_ci95": [round(plo, 6), round(phi, 6)],
+        "best_pass_at_1": round(max(known), 6) if known else 0.0,
+        "per_rollout_accuracy": per_rollout,
+        "pass_at": pass_at,
+    }
+
+
+def compute_metrics(rows: Iterable[ResultRow], *, k: int,
+                    item_ids: Sequence[str] | None = None) -> JSONObject:
+    """metrics.json of a run: `rows` are the latest row per (item, rollout).
+
+    `item_ids` restricts the metrics to the run's items (and sets how many rows
+    are expected); rollouts at index >= k are ignored.
+    """
+    wanted = set(item_ids) if item_ids is not None else None
+    kept = [r for r in rows if r.rollout < k and (wanted is None or r.item_id in wanted)]
+    ok = [r for r in kept if r.done]
+    judged: dict[str, list[ResultRow]] = defaultdict(list)
+    for r in sorted(ok, key=lambda r: r.rollout):
+        judged[r.item_id].append(r)
+    n_items = len(wanted) if wanted is not None else len({r.item_id for r in kept})
+    tools: Counter[str] = Counter()
+    for r in ok:
+        tools.update(r.tool_counts)
+    starts = [r.started_at for r in kept if r.started_at]
+    ends = [r.finished_at for r in kept if r.finished_at]
+    costs = [r.cost for r in ok if r.cost is not None]
+    scores = [r.score for r in ok if r.score is not None]
+    out: JSONObject = {
+        "k": k,
+        "items": n_items,
+        "items_judged": len(judged),
+        "rows_expected": n_items * k,
+        "rows_judged": len(ok),
+        "rows_failed": {s: sum(1 for r in kept if r.status == s) for s in ("error",
+                                                                          "judge_error")},
+        "complete": len(ok) == n_items * k,
+        **_accuracy(judged, k),
+        "mean_score": round(_mean(scores), 6),
+        "grades": dict(Counter(r.grade or "none" for r in ok)),
+        "termination": dict(Counter(r.termination or "none" for r in ok)),
+        "missing_answer_rate": round(_mean([float(r.missing_answer) for r in ok]), 6),
+        "tool_calls_per_rollout": {t: round(c / len(ok), 4) for t, c in sorted(tools.items())}
+        if ok else {},
+        "tool_calls_total": dict(sorted(tools.items())),
+        "tool_calls": _dist([float(sum(r.tool_counts.values())) for r in ok]),
+        "rounds": _dist([float(r.rounds) for r in ok]),
+        "prompt_tokens": _dist([float(r.prompt_tokens) for r in ok]),
+        "completion_tokens": _dist([float(r.completion_tokens) for r in ok]),
+        "judge_tokens": sum(r.judge_prompt_tokens + r.judge_completion_tokens for r in ok),
+        "seconds": _dist([r.seconds for r in ok]),
+        "wall_clock_s": _wall(starts, ends),
+        "cost": round(sum(costs), 6) if costs else None,
+    }
+    return out
+
+
+def _wall(starts: list[str], ends: list[str]) -> float | None:
+    if not starts or not ends:
+        return None
+    try:
+        return round((datetime.fromisoformat(max(ends))
+                      - datetime.fromisoformat(min(starts))).total_seconds(), 3)
+    except ValueError:
+        return None

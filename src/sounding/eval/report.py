@@ -1,0 +1,263 @@
+"""`sounding eval report`: Markdown and a self-contained HTML page for a run.
+
+Both are built from the same sections (tables, plus inline-SVG charts in the
+HTML). With a second run to compare, they add per-question wins and losses.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from html import escape
+from pathlib import Path
+from typing import cast
+
+from ..types import JSON, JSONObject
+from .rows import ResultRow, read_rows
+from .runner import write_metrics
+from .store import read_manifest
+from .svg import Series, bar_chart, strip_plot
+
+__all__ = ["Report", "build_report", "write_report"]
+
+
+@dataclass
+class Section:
+    title: str
+    text: list[str] = field(default_factory=list)
+    tables: list[tuple[list[str], list[list[str]]]] = field(default_factory=list)
+    charts: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    title: str
+    sections: list[Section]
+
+    def markdown(self) -> str:
+        out = [f"# {self.title}", ""]
+        for s in self.sections:
+            out += [f"## {s.title}", ""]
+            for t in s.text:
+                out += [t, ""]
+            for header, rows in s.tables:
+                out.append("| " + " | ".join(header) + " |")
+                out.append("|" + "---|" * len(header))
+                out += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
+                out.append("")
+        return "\n".join(out)
+
+    def html(self) -> str:
+        body = [f"<h1>{escape(self.title)}</h1>"]
+        for s in self.sections:
+            body.append(f"<h2>{escape(s.title)}</h2>")
+            body += [f"<p>{escape(t)}</p>" for t in s.text]
+            body += [f'<div class="chart">{c}</div>' for c in s.charts]
+            for header, rows in s.tables:
+                body.append("<table><tr>" + "".join(f"<th>{escape(h)}</th>" for h in header)
+                            + "</tr>" + "".join("<tr>" + "".join(f"<td>{escape(c)}</td>"
+                                                                 for c in r) + "</tr>"
+                                                for r in rows) + "</table>")
+        return (f"<!doctype html><html><head><meta charset=\"utf-8\"><title>"
+                f"{escape(self.title)}</title><style>{_CSS}</style></head><body>"
+                + "\n".join(body) + "</body></html>\n")
+
+
+_CSS = ("body{font-family:sans-serif;max-width:980px;margin:2em auto;color:#222}"
+        "table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;"
+        "padding:3px 8px;text-align:left;font-size:13px}th{background:#f3f3f3}"
+        ".chart{margin:1em 0}")
+
+
+@dataclass
+class _Run:
+    name: str
+    manifest: JSONObject
+    metrics: JSONObject
+    rows: list[ResultRow]
+
+
+def _load(run_dir: Path) -> _Run:
+    return _Run(run_dir.name, read_manifest(run_dir) or {}, write_metrics(run_dir),
+                list(read_rows(run_dir).values()))
+
+
+def _pct(v: JSON) -> str:
+    return f"{100 * float(v):.1f}%" if isinstance(v, int | float) else "-"
+
+
+def _ci(v: JSON) -> tuple[float, float] | None:
+    if isinstance(v, list) and len(v) == 2:
+        return (float(cast(float, v[0])), float(cast(float, v[1])))
+    return None
+
+
+def _num(v: JSON, digits: int = 1) -> str:
+    return f"{float(v):,.{digits}f}" if isinstance(v, int | float) else "-"
+
+
+def _dist(m: JSONObject, key: str) -> JSONObject:
+    v = m.get(key)
+    return v if isinstance(v, dict) else {}
+
+
+def build_report(run_dir: Path, compare: Path | None = None) -> Report:
+    runs = [_load(run_dir)] + ([_load(compare)] if compare is not None else [])
+    sections = [_overview(runs), _accuracy(runs), _tools(runs), _cost(runs), _endings(runs)]
+    if len(runs) == 2:
+        sections.append(_wins(runs[0], runs[1]))
+    return Report(f"Eval report: {runs[0].name}"
+                  + (f" vs {runs[1].name}" if len(runs) == 2 else ""), sections)
+
+
+def write_report(run_dir: Path, compare: Path | None = None) -> tuple[Path, Path]:
+    """Write report.md and report.html into `run_dir`; return their paths."""
+    report = build_report(run_dir, compare)
+    md, html = run_dir / "report.md", run_dir / "report.html"
+    md.write_text(report.markdown(), encoding="utf-8")
+    html.write_text(report.html(), encoding="utf-8")
+    return md, html
+
+
+def _overview(runs: list[_Run]) -> Section:
+    rows = []
+    for r in runs:
+        m, man = r.metrics, r.manifest
+        agent = man.get("agent") if isinstance(man.get("agent"), dict) else {}
+        rows.append([r.name, Path(str(man.get("dataset", "?"))).name, str(man.get("format", "?")),
+                     str(cast(JSONObject, agent).get("model") or "?"),
+                     str(cast(JSONObject, agent).get("mode") or "?"),
+                     f"{man.get('judge', '?')} {man.get('judge_model') or ''}".strip(),
+                     str(m.get("items")), str(m.get("k")),
+                     f"{m.get('rows_judged')}/{m.get('rows_expected')}"])
+    s = Section("Run", tables=[(["run", "dataset", "format", "model", "mode", "judge", "items",
+                                 "k", "rows judged"], rows)])
+    for r in runs:
+        failed = r.metrics.get("rows_failed")
+        if not r.metrics.get("complete"):
+            s.text.append(f"{r.name} is incomplete (failed rows: {failed}); resume it with "
+                          "the same command to finish.")
+    return s
+
+
+def _accuracy(runs: list[_Run]) -> Section:
+    header = ["metric", *[r.name for r in runs]]
+    table = []
+    for label, key, ci in (("Avg@k", "avg_at_k", "avg_at_k_ci95"),
+                           ("Pass@k", "pass_at_k", "pass_at_k_ci95"),
+                           ("best Pass@1", "best_pass_at_1", None)):
+        cells = []
+        for r in runs:
+            iv = _ci(r.metrics.get(ci)) if ci else None
+            cells.append(_pct(r.metrics.get(key))
+                         + (f" [{100 * iv[0]:.1f}, {100 * iv[1]:.1f}]" if iv else ""))
+        table.append([label, *cells])
+    k = max(int(cast(int, r.metrics.get("k") or 1)) for r in runs)
+    for i in range(k):
+        table.append([f"rollout {i}", *[_pct(_at(r.metrics.get("per_rollout_accuracy"), i))
+                                        for r in runs]])
+    table.append(["missing answers", *[_pct(r.metrics.get("missing_answer_rate")) for r in runs]])
+    cats = ["Avg@k", "Pass@k", "best Pass@1"]
+    series = [Series(r.name, [_f(r.metrics.get("avg_at_k")), _f(r.metrics.get("pass_at_k")),
+                              _f(r.metrics.get("best_pass_at_1"))],
+                     [_ci(r.metrics.get("avg_at_k_ci95")), _ci(r.metrics.get("pass_at_k_ci95")),
+                      None]) for r in runs]
+    return Section("Accuracy", text=["Brackets: bootstrap 95% interval over questions."],
+                   tables=[(header, table)],
+                   charts=[bar_chart("Accuracy (95% bootstrap interval)", cats, series,
+                                     ymax=1.0)])
+
+
+def _at(v: JSON, i: int) -> JSON:
+    return v[i] if isinstance(v, list) and i < len(v) else None
+
+
+def _f(v: JSON) -> float | None:
+    return float(v) if isinstance(v, int | float) else None
+
+
+def _tools(runs: list[_Run]) -> Section:
+    names = sorted({t for r in runs for t in _dist(r.metrics, "tool_calls_per_rollout")})
+    table = [[t, *[_num(_dist(r.metrics, "tool_calls_per_rollout").get(t), 2) for r in runs]]
+             for t in names]
+    table.append(["all tools", *[_num(_dist(r.metrics, "tool_calls").get("mean"), 2)
+                                 for r in runs]])
+    table.append(["rounds", *[_num(_dist(r.metrics, "rounds").get("mean"), 2) for r in runs]])
+    charts = []
+    for r in runs:
+        hist = Counter(min(sum(row.tool_counts.values()), 50) for row in r.rows if row.done)
+        if hist:
+            bins = list(range(0, max(hist) + 1))
+            charts.append(bar_chart(f"Tool calls per rollout: {r.name}", [
+                f"{b}" if b < 50 else "50+" for b in bins], [Series("rollouts", [
+                    float(hist.get(b, 0)) for b in bins])], percent=False))
+    return Section("Tool use (mean per rollout)", tables=[(["tool", *[r.name for r in runs]],
+                                                           table)], charts=charts)
+
+
+def _cost(runs: list[_Run]) -> Section:
+    table = []
+    for label, key, stat in (("prompt tokens / rollout", "prompt_tokens", "mean"),
+                             ("completion tokens / rollout", "completion_tokens", "mean"),
+                             ("prompt tokens, total", "prompt_tokens", "total"),
+                             ("completion tokens, total", "completion_tokens", "total"),
+                             ("seconds / rollout", "seconds", "mean"),
+                             ("seconds / rollout, p90", "seconds", "p90")):
+        table.append([label, *[_num(_dist(r.metrics, key).get(stat), 1) for r in runs]])
+    table.append(["wall clock (s)", *[_num(r.metrics.get("wall_clock_s")) for r in runs]])
+    table.append(["judge tokens", *[_num(r.metrics.get("judge_tokens"), 0) for r in runs]])
+    table.append(["cost", *[_num(r.metrics.get("cost"), 4) for r in runs]])
+    charts = []
+    for r in runs:
+        groups: dict[str, list[float]] = defaultdict(list)
+        for row in r.rows:
+            if row.done:
+                groups["correct" if row.correct else "wrong"].append(
+                    float(row.prompt_tokens + row.completion_tokens))
+        charts.append(strip_plot(f"Tokens per rollout vs correctness: {r.name}",
+                                 {k: groups[k] for k in ("correct", "wrong")},
+                                 xlabel="prompt + completion tokens"))
+    return Section("Tokens, time and cost", tables=[(["", *[r.name for r in runs]], table)],
+                   charts=charts)
+
+
+def _endings(runs: list[_Run]) -> Section:
+    reasons = sorted({k for r in runs for k in _dist(r.metrics, "termination")})
+    grades = sorted({k for r in runs for k in _dist(r.metrics, "grades")})
+    table = [[f"termination: {k}", *[str(_dist(r.metrics, "termination").get(k, 0))
+                                     for r in runs]] for k in reasons]
+    table += [[f"grade: {k}", *[str(_dist(r.metrics, "grades").get(k, 0)) for r in runs]]
+              for k in grades]
+    series = [Series(r.name, [float(cast(int, _dist(r.metrics, "termination").get(k, 0)))
+                              for k in reasons]) for r in runs]
+    return Section("How rollouts ended", tables=[(["", *[r.name for r in runs]], table)],
+                   charts=[bar_chart("Termination reasons", reasons, series, percent=False)])
+
+
+def _per_item(run: _Run) -> dict[str, tuple[float, str]]:
+    acc: dict[str, list[float]] = defaultdict(list)
+    questions: dict[str, str] = {}
+    for row in run.rows:
+        if row.done:
+            acc[row.item_id].append(float(bool(row.correct)))
+            questions[row.item_id] = row.question
+    return {i: (sum(v) / len(v), questions[i]) for i, v in acc.items()}
+
+
+def _wins(a: _Run, b: _Run) -> Section:
+    pa, pb = _per_item(a), _per_item(b)
+    shared = sorted(set(pa) & set(pb))
+    wins = [i for i in shared if pa[i][0] > pb[i][0]]
+    losses = [i for i in shared if pa[i][0] < pb[i][0]]
+    ties = len(shared) - len(wins) - len(losses)
+    text = [f"{len(shared)} questions judged in both runs: {a.name} wins {len(wins)}, "
+            f"loses {len(losses)}, ties {ties} (per-question mean accuracy over rollouts)."]
+    rows = [[("win" if i in wins else "loss"), i, _clip(pa[i][1]), _pct(pa[i][0]),
+             _pct(pb[i][0])] for i in sorted(wins + losses, key=lambda i: pb[i][0] - pa[i][0])]
+    return Section(f"Per question: {a.name} vs {b.name}", text=text,
+                   tables=[(["", "id", "question", a.name, b.name], rows)] if rows else [])
+
+
+def _clip(text: str, n: int = 90) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 1] + "…"

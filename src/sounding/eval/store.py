@@ -1,0 +1,204 @@
+"""The run directory on disk: manifest, append-only results and trajectories.
+
+Each row is one `os.write` of one line on an O_APPEND descriptor, then fsync,
+under one lock, so concurrent rollouts never interleave and a crash loses at
+most the rows in flight. A partial last line left by a crash is cut off when
+the file is reopened, so the next row starts on a fresh line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import ConfigError
+from ..trace.trajectory import Trajectory
+from ..types import JSON, JSONObject
+from .rows import ResultRow, iter_rows, latest_rows, results_files
+
+__all__ = ["MANIFEST", "RunStore", "Shard", "check_manifest", "merge_runs", "read_manifest"]
+
+MANIFEST = "manifest.json"
+# Settings that change how a row is produced: resuming with other values is refused.
+IDENTITY_KEYS = ("dataset_sha256", "format", "judge", "judge_model", "agent")
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Shard `index` of `count` (0-based): items whose position % count == index."""
+
+    index: int
+    count: int
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        try:
+            i, n = (int(p) for p in text.split("/"))
+        except ValueError as exc:
+            raise ConfigError(f"--shard {text!r}: expected I/N, e.g. 0/4") from exc
+        if n < 1 or not 0 <= i < n:
+            raise ConfigError(f"--shard {text!r}: need 0 <= I < N")
+        return cls(i, n)
+
+    @property
+    def tag(self) -> str:
+        return f"shard-{self.index}-of-{self.count}"
+
+
+def read_manifest(run_dir: Path) -> JSONObject | None:
+    path = run_dir / MANIFEST
+    if not path.is_file():
+        return None
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return data if isinstance(data, dict) else None
+
+
+def check_manifest(run_dir: Path, manifest: JSONObject) -> None:
+    """Write the manifest, or refuse when the directory holds a run with other settings."""
+    old = read_manifest(run_dir)
+    if old is not None:
+        diffs = [k for k in IDENTITY_KEYS if old.get(k) != manifest.get(k)]
+        if diffs:
+            lines = "\n".join(f"  {k}: was {_short(old.get(k))}, now {_short(manifest.get(k))}"
+                              for k in diffs)
+            raise ConfigError(
+                f"{run_dir} holds a run with different settings; resuming would mix them:\n"
+                f"{lines}\nUse another --out directory, or the original settings."
+            )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    tmp = run_dir / f".{MANIFEST}.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
+    os.replace(tmp, run_dir / MANIFEST)
+
+
+def _short(value: JSON | None) -> str:
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return text if len(text) <= 300 else text[:300] + "..."
+
+
+class RunStore:
+    """Appends rows and trajectories of one run (or one shard of it)."""
+
+    def __init__(self, run_dir: Path, shard: Shard | None = None, *, fsync: bool = True) -> None:
+        self.run_dir = run_dir
+        suffix = f".{shard.tag}" if shard else ""
+        self.results_path = run_dir / f"results{suffix}.jsonl"
+        self.trajectories_path = run_dir / f"trajectories{suffix}.jsonl"
+        self._fsync = fsync
+        self._lock = asyncio.Lock()
+        self._fds: dict[Path, int] = {}
+
+    def load(self) -> dict[tuple[str, int], ResultRow]:
+        """The latest row per key already in this store's results file."""
+        return latest_rows(iter_rows(self.results_path))
+
+    def open(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        for path in (self.results_path, self.trajectories_path):
+            _cut_partial_line(path)
+            self._fds[path] = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+
+    def close(self) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
+
+    async def append(self, row: ResultRow, trajectory: Trajectory | None) -> None:
+        """Write the trajectory (if any), then its row; the row is what marks it done."""
+        traj_line = (trajectory.to_json() + "\n").encode() if trajectory is not None else b""
+        row_line = (row.to_json() + "\n").encode()
+        async with self._lock:
+            await asyncio.to_thread(self._write_pair, traj_line, row_line)
+
+    def _write_pair(self, traj_line: bytes, row_line: bytes) -> None:
+        if traj_line:
+            self._write(self.trajectories_path, traj_line)
+        self._write(self.results_path, row_line)
+
+    def _write(self, path: Path, data: bytes) -> None:
+        fd = self._fds[path]
+        view = memoryview(data)
+        while view:  # os.write may write less than asked for very large lines
+            written = os.write(fd, view)
+            view = view[written:]
+        if self._fsync:
+            os.fsync(fd)
+
+    def compact(self) -> None:
+        """Rewrite the results file with one row per key (atomic replace)."""
+        rows = self.load()
+        tmp = self.results_path.with_suffix(".jsonl.tmp")
+        with tmp.open("w", encoding="utf-8") as fh:
+            for row in sorted(rows.values(), key=lambda r: (r.item_id, r.rollout)):
+                fh.write(row.to_json() + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.results_path)
+
+
+def _cut_partial_line(path: Path) -> None:
+    """Drop an unterminated last line (a write cut short by a crash)."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    with path.open("rb+") as fh:
+        fh.seek(-1, os.SEEK_END)
+        if fh.read(1) == b"\n":
+            return
+        size = fh.seek(0, os.SEEK_END)
+        pos = size
+        block = 1 << 16
+        while pos > 0:
+            start = max(0, pos - block)
+            fh.seek(start)
+            chunk = fh.read(pos - start)
+            nl = chunk.rfind(b"\n")
+            if nl != -1:
+                fh.truncate(start + nl + 1)
+                return
+            pos = start
+        fh.truncate(0)
+
+
+def merge_runs(run_dirs: list[Path], out: Path) -> int:
+    """Join the results (and shard files) of `run_dirs` into `out/results.jsonl`.
+
+    Manifests must agree on the identity settings. Returns the number of rows written.
+    """
+    manifests = [m for m in (read_manifest(d) for d in run_dirs) if m is not None]
+    if not manifests:
+        raise ConfigError("no manifest.json in any of the given run directories")
+    for d in run_dirs:
+        m = read_manifest(d)
+        if m is not None:
+            check_manifest(out, m)
+    rows = latest_rows(r for d in run_dirs for p in results_files(d) for r in iter_rows(p))
+    out.mkdir(parents=True, exist_ok=True)
+    _concat_trajectories(run_dirs, out)
+    tmp = out / "results.jsonl.tmp"
+    with tmp.open("w", encoding="utf-8") as fh:
+        for row in sorted(rows.values(), key=lambda r: (r.item_id, r.rollout)):
+            fh.write(row.to_json() + "\n")
+    os.replace(tmp, out / "results.jsonl")
+    for d in run_dirs:
+        for path in d.glob("results.shard-*.jsonl"):
+            if d == out:
+                path.rename(path.with_suffix(".jsonl.merged"))
+    return len(rows)
+
+
+def _concat_trajectories(run_dirs: list[Path], out: Path) -> None:
+    target = out / "trajectories.jsonl"
+    sources = [p for d in run_dirs for p in sorted(d.glob("trajectories*.jsonl"))
+               if p.resolve() != target.resolve()]
+    if not sources:
+        return
+    with target.open("ab") as dst:
+        for src in sources:
+            with src.open("rb") as fh:
+                while block := fh.read(1 << 20):
+                    dst.write(block)
+            if src.parent.resolve() == out.resolve():
+                src.rename(src.with_suffix(".jsonl.merged"))

@@ -1,0 +1,361 @@
+"""`ScriptedServer`: a scripted OpenAI-compatible chat server on loopback, for tests.
+
+A hand-written HTTP/1.1 handler (keep-alive, Content-Length or chunked bodies) on
+its own event-loop thread, so that delayed replies overlap instead of queueing
+and the core package needs no web framework.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import TypeAlias
+
+from ..types import JSON, JSONObject, Message, estimate_tokens
+from ._wire import apply_stop, estimate_prompt_tokens, message_to_openai
+from .base import Completion
+
+__all__ = ["ScriptedServer", "ServerReply"]
+
+_Static: TypeAlias = "str | Completion | Mapping[str, JSON] | tuple[int, Mapping[str, JSON]]"
+ServerReply: TypeAlias = "_Static | Exception | Callable[[JSONObject], _Static]"
+"""str (the content), Completion, a message dict (may hold tool_calls or reasoning),
+(status, body) sent as is, an Exception (HTTP 500), or a callable of the request JSON."""
+
+_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 408: "Request Timeout",
+            409: "Conflict", 429: "Too Many Requests", 500: "Internal Server Error",
+            502: "Bad Gateway", 503: "Service Unavailable"}
+_TOKEN_RE = re.compile(r"\s*\S+|\s+")
+
+
+@dataclass
+class _Response:
+    status: int
+    body: JSON
+    headers: Mapping[str, str]
+
+
+class ScriptedServer:
+    """Serves `/v1/chat/completions` and `/v1/models` from a script; use as a context manager.
+
+    `failures` are HTTP statuses answered (with OpenAI-style error bodies and,
+    if `retry_after` is set, a Retry-After header) before any scripted reply is
+    consumed. In strict mode a call beyond the script gets HTTP 500 and counts
+    in `unexpected_calls`; otherwise the last reply repeats.
+    """
+
+    def __init__(self, replies: Iterable[ServerReply] = (), *, latency: float = 0.0,
+                 failures: Sequence[int] = (), retry_after: float | None = None,
+                 model: str = "scripted", strict: bool = True, include_usage: bool = True,
+                 cycle: bool = False) -> None:
+        self._replies = list(replies)
+        self._cycle = cycle
+        if cycle and not self._replies:
+            raise ValueError("a cycling ScriptedServer needs at least one reply")
+        self.latency = latency
+        self.retry_after = retry_after
+        self.model = model
+        self.strict = strict
+        self.include_usage = include_usage
+        self._failures = deque(failures)
+        self._next = 0
+        self._ids = itertools.count(1)
+        self.requests: list[JSONObject] = []
+        """JSON bodies of chat-completion calls received, in arrival order."""
+        self.unexpected_calls = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
+        """Most chat calls handled at the same moment (proves calls overlapped)."""
+        self.port = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._seen = threading.Condition()
+
+    @classmethod
+    def cycle(cls, replies: Iterable[ServerReply], **kwargs: object) -> ScriptedServer:
+        """A server that repeats `replies` forever (benchmarks)."""
+        return cls(replies, cycle=True, **kwargs)  # type: ignore[arg-type]
+
+    @classmethod
+    def repeat(cls, reply: ServerReply, **kwargs: object) -> ScriptedServer:
+        """A server that answers every call with `reply`."""
+        return cls([reply], cycle=True, **kwargs)  # type: ignore[arg-type]
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def remaining(self) -> int:
+        return 0 if self._cycle else len(self._replies) - self._next
+
+    def __enter__(self) -> ScriptedServer:
+        self.start()
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, e: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        if self._thread is not None:
+            raise RuntimeError("ScriptedServer already started")
+        ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(ready,),
+                                        name="ScriptedServer", daemon=True)
+        self._thread.start()
+        ready.wait()
+        if self._error is not None:
+            raise RuntimeError("ScriptedServer could not start") from self._error
+
+    def stop(self) -> None:
+        if self._loop is not None and self._thread is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join()
+        self._loop = None
+
+    def wait_for_requests(self, count: int, timeout: float = 5.0) -> bool:
+        """Block until `count` chat calls have arrived; False on timeout."""
+        with self._seen:
+            return self._seen.wait_for(lambda: len(self.requests) >= count, timeout)
+
+    def assert_all_used(self) -> None:
+        if self.remaining or self.unexpected_calls:
+            raise AssertionError(f"ScriptedServer: {self.remaining} scripted replies unused, "
+                                 f"{self.unexpected_calls} unexpected calls")
+
+    # -- server thread -------------------------------------------------------------
+
+    def _run(self, ready: threading.Event) -> None:
+        loop = asyncio.new_event_loop()
+        try:
+            server = loop.run_until_complete(
+                asyncio.start_server(self._handle, "127.0.0.1", 0, backlog=2048))
+        except BaseException as exc:  # reported by start() in the caller's thread
+            self._error = exc
+            loop.close()
+            ready.set()
+            return
+        self.port = server.sockets[0].getsockname()[1]
+        self._loop = loop
+        ready.set()
+        try:
+            loop.run_forever()
+        finally:
+            loop.run_until_complete(self._shutdown(server))
+            loop.close()
+
+    async def _shutdown(self, server: asyncio.Server) -> None:
+        server.close()
+        for writer in list(self._writers):
+            writer.close()
+        tasks = asyncio.all_tasks() - {asyncio.current_task()}
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await server.wait_closed()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
+        try:
+            while True:
+                request = await _read_request(reader)
+                if request is None:
+                    break
+                method, path, headers, body = request
+                response = await self._dispatch(method, path, body)
+                keep = headers.get("connection", "").lower() != "close"
+                writer.write(_encode(response, keep_alive=keep))
+                await writer.drain()
+                if not keep:
+                    break
+        except (ConnectionError, asyncio.IncompleteReadError, ValueError):
+            pass
+        except asyncio.CancelledError:
+            # Only stop() cancels handlers; asyncio's stream callback would log a re-raise.
+            pass
+        finally:
+            self._writers.discard(writer)
+            writer.close()
+
+    async def _dispatch(self, method: str, path: str, raw: bytes) -> _Response:
+        path = path.split("?", 1)[0].rstrip("/")
+        if method == "GET" and path in ("/v1/models", "/models"):
+            data: list[JSON] = [{"id": self.model, "object": "model", "owned_by": "sounding"}]
+            return _Response(200, {"object": "list", "data": data}, {})
+        if method != "POST" or path not in ("/v1/chat/completions", "/chat/completions"):
+            return _error(404, f"no route for {method} {path}", "not_found")
+        try:
+            body = json.loads(raw or b"{}")
+        except ValueError:
+            return _error(400, "request body is not JSON", "invalid_request_error")
+        if not isinstance(body, dict):
+            return _error(400, "request body must be a JSON object", "invalid_request_error")
+        with self._seen:
+            self.requests.append(body)
+            self._seen.notify_all()
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            response = self._respond(body)  # chosen on arrival: call i gets reply i
+            if self.latency > 0:
+                await asyncio.sleep(self.latency)
+            return response
+        finally:
+            self.in_flight -= 1
+
+    def _respond(self, body: JSONObject) -> _Response:
+        if self._failures:
+            status = self._failures.popleft()
+            headers = {} if self.retry_after is None else {"Retry-After": f"{self.retry_after:g}"}
+            return _error(status, f"scripted failure {status}", "server_error", headers)
+        reply = self._take(body)
+        if reply is None:
+            return _error(500, f"ScriptedServer script exhausted after {len(self._replies)} "
+                          f"replies; unexpected request: {_last_message(body)}",
+                          "script_exhausted", {"x-should-retry": "false"})
+        try:
+            if callable(reply):
+                reply = reply(body)
+        except Exception as exc:  # a bug in a test's callable: answer it, don't hang
+            return _error(500, f"scripted callable raised {exc!r}", "server_error",
+                          {"x-should-retry": "false"})
+        if isinstance(reply, Exception):
+            return _error(500, str(reply), "server_error")
+        if isinstance(reply, tuple):
+            return _Response(reply[0], dict(reply[1]), {})
+        return _Response(200, self._chat_body(reply, body), {})
+
+    def _take(self, body: JSONObject) -> ServerReply | None:
+        if self._cycle:
+            reply = self._replies[self._next % len(self._replies)]
+        elif self._next < len(self._replies):
+            reply = self._replies[self._next]
+        elif self.strict or not self._replies:
+            self.unexpected_calls += 1
+            return None
+        else:
+            return self._replies[-1]
+        self._next += 1
+        return reply
+
+    def _chat_body(self, reply: str | Completion | Mapping[str, JSON],
+                   request: JSONObject) -> JSONObject:
+        finish: str | None = None
+        if isinstance(reply, Completion):
+            message = message_to_openai_reply(reply)
+            finish = reply.finish_reason
+        elif isinstance(reply, str):
+            message = {"role": "assistant", "content": reply}
+        else:
+            message = {"role": "assistant", **reply}
+        content = message.get("content")
+        matched = None
+        if isinstance(content, str):
+            content, matched = apply_stop(content, _stops(request.get("stop")))
+            message["content"] = content
+        choice: JSONObject = {
+            "index": 0, "message": message, "logprobs": None,
+            "finish_reason": finish or ("tool_calls" if message.get("tool_calls") else "stop"),
+            "stop_reason": matched,
+        }
+        text = content if isinstance(content, str) else ""
+        if request.get("logprobs"):
+            choice["logprobs"] = {"content": [
+                {"token": t, "logprob": -0.25, "bytes": list(t.encode()), "top_logprobs": []}
+                for t in _TOKEN_RE.findall(text)]}
+        if request.get("return_token_ids"):  # vLLM extension
+            choice["token_ids"] = [1000 + i for i in range(len(_TOKEN_RE.findall(text)))]
+        out: JSONObject = {"id": f"chatcmpl-{next(self._ids)}", "object": "chat.completion",
+                           "created": int(time.time()), "model": self.model,
+                           "choices": [choice]}
+        if self.include_usage:
+            out["usage"] = _usage(request, message)
+        return out
+
+
+def message_to_openai_reply(completion: Completion) -> JSONObject:
+    """A Completion as the assistant message a server would send."""
+    message = message_to_openai(Message("assistant", completion.text, completion.tool_calls))
+    if completion.tool_calls and not completion.text:
+        message["content"] = None
+    return message
+
+
+def _usage(request: JSONObject, message: JSONObject) -> JSONObject:
+    messages = request.get("messages")
+    prompt = estimate_prompt_tokens(
+        [m for m in messages if isinstance(m, dict)] if isinstance(messages, list) else [])
+    out_text = "".join(str(message.get(k) or "") for k in ("content", "reasoning",
+                                                           "reasoning_content"))
+    if message.get("tool_calls"):
+        out_text += json.dumps(message["tool_calls"])
+    completion = estimate_tokens(out_text)
+    return {"prompt_tokens": prompt, "completion_tokens": completion,
+            "total_tokens": prompt + completion}
+
+
+def _stops(raw: object) -> list[str]:
+    if isinstance(raw, str):
+        return [raw]
+    if isinstance(raw, list):
+        return [s for s in raw if isinstance(s, str)]
+    return []
+
+
+def _last_message(body: JSONObject) -> str:
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages or not isinstance(messages[-1], dict):
+        return "(no messages)"
+    last = messages[-1]
+    return f"{last.get('role')}: {str(last.get('content'))[:300]!r}"
+
+
+def _error(status: int, message: str, kind: str,
+           headers: Mapping[str, str] | None = None) -> _Response:
+    body: JSONObject = {"error": {"message": message, "type": kind, "param": None,
+                                  "code": status}}
+    return _Response(status, body, headers or {})
+
+
+def _encode(response: _Response, *, keep_alive: bool) -> bytes:
+    payload = json.dumps(response.body, ensure_ascii=False).encode()
+    lines = [f"HTTP/1.1 {response.status} {_REASONS.get(response.status, 'Status')}",
+             "Content-Type: application/json",
+             f"Content-Length: {len(payload)}",
+             f"Connection: {'keep-alive' if keep_alive else 'close'}"]
+    lines += [f"{k}: {v}" for k, v in response.headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + payload
+
+
+async def _read_request(
+    reader: asyncio.StreamReader,
+) -> tuple[str, str, dict[str, str], bytes] | None:
+    """One HTTP/1.1 request; None when the client closed the connection."""
+    line = await reader.readline()
+    if not line.strip():
+        return None
+    method, path, _version = line.decode("latin-1").split(" ", 2)
+    headers: dict[str, str] = {}
+    while (raw := await reader.readline()) not in (b"\r\n", b"\n", b""):
+        name, _, value = raw.decode("latin-1").partition(":")
+        headers[name.strip().lower()] = value.strip()
+    if headers.get("transfer-encoding", "").lower() == "chunked":
+        body = b""
+        while size := int((await reader.readline()).split(b";")[0].strip() or b"0", 16):
+            body += await reader.readexactly(size)
+            await reader.readline()
+        await reader.readline()  # the empty line after the last chunk
+    else:
+        body = await reader.readexactly(int(headers.get("content-length", "0")))
+    return method, path, headers, body
