@@ -41,7 +41,8 @@ def fixed_env(size: int = 2000) -> Environment:
     return Environment("fake", {"search": FixedSearch(size)})
 
 
-def configure(settings: Settings, mode: str, protocol: str = "tags", **flags: object) -> Settings:
+def configure(settings: Settings, mode: str, protocol: str = "tags", /,
+              **flags: object) -> Settings:
     return override_settings(settings, {"mode": mode, "protocol": protocol, **flags})
 
 

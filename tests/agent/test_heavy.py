@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -24,7 +29,7 @@ SYNTHESIS = "<think>weigh</think>\n<report>merged report</report>\n<answer>Paris
 
 
 def is_synthesis(request: ChatRequest) -> bool:
-    return request.purpose == "synthesis"
+    return bool(request.purpose == "synthesis")
 
 
 def server_router(protocol: str) -> object:
@@ -32,7 +37,7 @@ def server_router(protocol: str) -> object:
     def reply(body: JSONObject) -> object:
         messages = body["messages"]
         assert isinstance(messages, list)
-        system = str(messages[0]["content"])  # type: ignore[index]
+        system = str(messages[0]["content"])
         if "synthesis editor" in system:
             return SYNTHESIS
         last = messages[-1]
@@ -165,7 +170,7 @@ async def test_token_ceiling_forces_answers_then_synthesis(settings: Settings) -
     assert len(turns) == 5
     forced = [r for r in model.requests if r.purpose == "forced_answer"]
     assert len(forced) == 3
-    synthesis = [r for r in model.requests if is_synthesis(r)][0]
+    synthesis = next(r for r in model.requests if is_synthesis(r))
     body = text_of(synthesis)
     assert all(f"guess {s}" in body and f"partial {s}" in body for s in range(3))
     assert traj.answer == "Paris" and traj.termination == "forced_answer"
@@ -215,8 +220,43 @@ async def test_shared_deadline_forces_every_branch(settings: Settings) -> None:
 
 def test_vote_and_normalisation() -> None:
     assert normalise_answer("The  Eiffel-Tower.") == "eiffel tower"
-    outcomes = [BranchOutcome("b1", "Lyon", "", "answer"), BranchOutcome("b2", None, "", "error"),
-                BranchOutcome("b3", "Nice", "", "answer"), BranchOutcome("b4", "nice", "", "answer")]
+    outcomes = [BranchOutcome("b1", "Lyon", "", "answer"),
+                BranchOutcome("b2", None, "", "error"),
+                BranchOutcome("b3", "Nice", "", "answer"),
+                BranchOutcome("b4", "nice", "", "answer")]
     assert majority_vote(outcomes) == "Nice"
     assert majority_vote(outcomes[:1]) == "Lyon"
     assert majority_vote([BranchOutcome("b1", None, "", "error")]) is None
+
+
+def cli_reply(body: JSONObject) -> str:
+    messages = body["messages"]
+    assert isinstance(messages, list) and isinstance(messages[0], dict)
+    last = messages[-1]
+    assert isinstance(last, dict)
+    if "synthesis editor" in str(messages[0]["content"]):
+        return SYNTHESIS
+    if "<tool_response>" in str(last["content"]):
+        return answer("Paris", report="Paris is the capital")
+    return str(search_call("tags", "capital of France", report="starting"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["iter", "resum", "heavy"])
+def test_modes_from_the_cli(mode: str, tmp_path: Path) -> None:
+    """`sounding ask --mode ...` end to end: subprocess, scripted server, offline corpus."""
+    with ScriptedServer.repeat(cli_reply) as server:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SOUNDING_")}
+        env.update(SOUNDING_BASE_URL=server.base_url, SOUNDING_MODEL="tongyi",
+                   SOUNDING_CACHE_DIR=str(tmp_path / "cache"))
+        proc = subprocess.run(
+            [sys.executable, "-m", "sounding", "ask", QUESTION, "--mode", mode, "--json",
+             "--branches", "2"], capture_output=True, text=True, env=env, cwd=tmp_path,
+            timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["mode"] == mode and result["answer"] == "Paris"
+    assert result["termination"] == "answer"
+    branches = 2 if mode == "heavy" else 1
+    assert result["tool_calls"] == {"search": branches}
+    assert len(result["trajectory"]["branches"]) == (2 if mode == "heavy" else 0)

@@ -32,8 +32,8 @@ def growing_turn(protocol: str) -> ScriptedModel:
 
 
 def prompt_tokens(request: ChatRequest) -> int:
-    return sum(estimate_tokens(m.content) + 4 for m in request.messages) + sum(
-        estimate_tokens(str(c.arguments)) for m in request.messages for c in m.tool_calls)
+    return int(sum(estimate_tokens(m.content) + 4 for m in request.messages) + sum(
+        estimate_tokens(str(c.arguments)) for m in request.messages for c in m.tool_calls))
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)

@@ -64,7 +64,7 @@ async def test_restart_holds_system_question_and_summary_only(
     assert traj.prompt_of(record) == list(summary_request.messages)
     summaries = traj.notes["summaries"]
     assert isinstance(summaries, list) and len(summaries) == purposes.count("summary") >= 1
-    assert summaries[0]["summary"] == SUMMARY  # type: ignore[index]
+    assert summaries[0]["summary"] == SUMMARY
     assert traj.answer == "John Fowler" and traj.termination == "answer"
     # Every request stayed below the context budget.
     assert all(r.usage.prompt_tokens < 4000 for r in traj.model_calls)

@@ -128,7 +128,7 @@ def test_gaia_with_files(tmp_path: Path) -> None:
     assert items[0].prompt().endswith("(Attached file: data.xlsx)")
     assert items[1].files == () and items[1].prompt() == "Who?"
     (tmp_path / "data.xlsx").unlink()
-    with pytest.raises(DatasetError, match="data.xlsx"):
+    with pytest.raises(DatasetError, match=r"data\.xlsx"):
         load_dataset(path)
 
 
@@ -173,7 +173,7 @@ def test_generic_key_variants(tmp_path: Path, suffix: str) -> None:
 def test_generic_with_ids_and_forced_format(tmp_path: Path) -> None:
     path = tmp_path / "x.txt"
     path.write_text(json.dumps([{"id": 7, "Question": "Q?", "Answer": ["a", "b"]}]))
-    fmt, items = load_dataset(path, "generic")
+    _fmt, items = load_dataset(path, "generic")
     assert items[0].id == "7" and items[0].answer == "a; b"
 
 

@@ -34,7 +34,8 @@ def test_xbench_text() -> None:
     v = parse_xbench("最终答案：北京\n解释：与标准答案一致。\n结论：正确")
     assert v.correct and v.extracted == "北京" and "一致" in v.reasoning
     assert not parse_xbench("最终答案: 上海\n解释: 不一致\n结论: 错误").correct
-    assert parse_xbench(json.dumps({"最终答案": "无", "解释": "没有答案", "结论": "错误"})).extracted is None
+    reply = json.dumps({"最终答案": "无", "解释": "没有答案", "结论": "错误"})
+    assert parse_xbench(reply).extracted is None
     with pytest.raises(LLMResponseError):
         parse_xbench("无法判断")
 

@@ -164,11 +164,11 @@ class HeavyAgent:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
         for task in pending:
-            child = tasks[task]
-            if task.cancelled() or task.exception() is not None:
-                child.finish(None, "cancelled")
+            if task.cancelled():
+                tasks[task].finish(None, "cancelled")
             else:
-                finished.append(child)
+                task.result()  # finished before the cancel landed (or failed: re-raise)
+                finished.append(tasks[task])
         self.ctx.trajectory.notes["early_stop"] = bool(pending)
         return finished
 

@@ -23,7 +23,13 @@ from .._templates import load_template, render
 from ..backends.base import open_stats
 from ..config import Sampling, Settings
 from ..env import Environment
-from ..errors import ConfigError, ModelFormatError, SoundingError, ToolError
+from ..errors import (
+    ConfigError,
+    ModelFormatError,
+    SoundingError,
+    ToolError,
+    UnknownToolError,
+)
 from ..llm.base import ChatModel, Completion, ToolSchema
 from ..llm.protocols import Turn, WireProtocol, get_protocol
 from ..tools.base import ToolContext, check_arguments
@@ -203,8 +209,6 @@ class RunContext:
         return observation
 
     async def _invoke(self, call: ToolCall) -> tuple[str, tuple[str, ...]]:
-        from ..errors import UnknownToolError
-
         tool = self.env.tools.get(call.name)
         if tool is None:
             raise UnknownToolError(f"There is no tool named {call.name!r}.")

@@ -211,7 +211,7 @@ class BubblewrapSandbox(_ProcessRunner):
         argv = [*self._rlimits(nproc), self.bwrap, "--unshare-all", "--die-with-parent",
                 "--new-session", *binds, "--proc", "/proc", "--dev", "/dev",
                 "--size", str(self.limits.tmp_mb * 2**20), "--tmpfs", "/tmp",
-                "--chdir", "/tmp", "--hostname", "sandbox",
+                "--remount-ro", "/", "--chdir", "/tmp", "--hostname", "sandbox",
                 str(self.python), "-I", "-"]
         return argv, extra
 

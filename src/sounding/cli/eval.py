@@ -11,7 +11,6 @@ import asyncio
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 from rich.console import Console
 from typer.core import TyperGroup
@@ -36,14 +35,15 @@ from ..types import JSONObject
 
 __all__ = ["app"]
 
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 class _DefaultRun(TyperGroup):
     """Routes `sounding eval DATASET ...` to the `run` command."""
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
+        known = set(self.list_commands(ctx))
+        if args and args[0] not in known and args[0] not in ("--help", "-h"):
             args = ["run", *args]
         return super().parse_args(ctx, args)
 
@@ -128,6 +128,8 @@ def run(
         err.print(f"interrupted: finished rows are kept in {out}; run the same command to "
                   "resume.", markup=False)
         raise typer.Exit(130) from None
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
     except SoundingError as exc:
         raise _fail(f"{type(exc).__name__}: {exc}", code=1) from None
     _summary(outcome.metrics, out)

@@ -1,8 +1,19 @@
-"""The LLM layer: one `ChatModel` interface, the OpenAI-compatible client, scripted doubles."""
+"""The LLM layer: one `ChatModel` interface, the OpenAI-compatible client, scripted doubles.
+
+The client and the doubles are imported on first use: the `openai` SDK alone takes
+about a second to import, which `sounding --help` and offline tools should not pay.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
 
 from .base import ChatModel, ChatRequest, Completion, ToolSchema
-from .openai_client import OpenAIChatModel
-from .testing import ScriptedModel, ScriptedServer
+
+if TYPE_CHECKING:
+    from .openai_client import OpenAIChatModel
+    from .testing import ScriptedModel, ScriptedServer
 
 __all__ = [
     "ChatModel",
@@ -13,3 +24,12 @@ __all__ = [
     "ScriptedServer",
     "ToolSchema",
 ]
+
+_LAZY = {"OpenAIChatModel": ".openai_client", "ScriptedModel": ".testing",
+         "ScriptedServer": ".testing"}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
