@@ -159,3 +159,35 @@ def test_action_message_formats() -> None:
                             "<code>\nprint(1)\n</code>\n</tool_call>")
     native = action_message("native", [call])
     assert native.tool_calls == (call,) and native.content == ""
+
+
+def rendered_prompts() -> str:
+    """Our mode prompts rendered with fixed values (iter, resum and synthesis)."""
+    from datetime import date
+
+    from sounding._templates import render
+    from sounding.llm.protocols import TagsProtocol
+
+    role = (load_template("sounding.agent", "iter_role.txt").rstrip() + "\n\n"
+            + load_template("sounding.agent", "iter_format.txt").rstrip())
+    parts = [
+        TagsProtocol().system_prompt(role, [], date(2026, 1, 2)),
+        render("sounding.agent", "iter_workspace.txt", question="Q?", round=3,
+               report="R [1]", status="Your last action and its result follow."),
+        render("sounding.agent", "resum_summary.txt", question="Q?"),
+        render("sounding.agent", "resum_restart.txt", question="Q?", summary="S"),
+        load_template("sounding.agent", "synthesis_role.txt"),
+        render("sounding.agent", "synthesis.txt", question="Q?", count=2, branches="B"),
+    ]
+    return "\n-----\n".join(p.rstrip() for p in parts) + "\n"
+
+
+def test_mode_prompts_snapshot() -> None:
+    from pathlib import Path
+
+    snapshot = Path(__file__).parent / "snapshots" / "mode_prompts.txt"
+    assert rendered_prompts() == snapshot.read_text(encoding="utf-8")
+    from sounding._templates import render
+
+    with pytest.raises(KeyError, match="summary"):
+        render("sounding.agent", "resum_restart.txt", question="Q?")

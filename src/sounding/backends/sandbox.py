@@ -193,6 +193,8 @@ class BubblewrapSandbox(_ProcessRunner):
                 "PythonInterpreter needs bubblewrap (`bwrap`), which is not installed: "
                 "install it (apt-get install bubblewrap) or set web.allow_unsandboxed=true "
                 "to run code WITHOUT isolation")
+        if shutil.which("prlimit") is None:
+            raise SandboxError("PythonInterpreter needs `prlimit` (util-linux) to set limits")
         self.bwrap = found
         self.python = python or (Path("/usr/bin/python3") if Path("/usr/bin/python3").exists()
                                  else Path(sys.executable).resolve())

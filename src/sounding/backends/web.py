@@ -8,6 +8,7 @@ is then never constructed, so no request can reach the network.
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from .base import PageBackend, SearchBackend
 
 if TYPE_CHECKING:
     from ..env import Environment
+    from .ratelimit import RateGate
 
 __all__ = ["PROVIDERS", "ProviderSpec", "build_chain", "web_environment"]
 
@@ -43,11 +45,12 @@ class ProviderSpec:
 
 
 def _http(cls_path: str, url_field: str) -> Callable[[WebSettings, str | None], Backend]:
+    # Imported on use: a run loads only the providers its chains name.
     def make(web: WebSettings, key: str | None) -> Backend:
         module, _, cls = cls_path.rpartition(".")
-        mod = __import__(f"sounding.backends.{module}", fromlist=[cls])
-        url = getattr(web, url_field)
-        return getattr(mod, cls)(url, key, timeout=web.timeout)  # type: ignore[no-any-return]
+        provider = getattr(importlib.import_module(f"{__package__}.{module}"), cls)
+        return provider(getattr(web, url_field), key,  # type: ignore[no-any-return]
+                        timeout=web.timeout)
     return make
 
 
@@ -87,7 +90,7 @@ class _Builder:
     """Builds provider stacks for one environment, sharing gates, cache and recordings."""
 
     def __init__(self, settings: Settings) -> None:
-        from .ratelimit import RateGate, parse_rates
+        from .ratelimit import parse_rates
 
         self.settings = settings
         self.web = settings.web
@@ -104,7 +107,7 @@ class _Builder:
 
             self.cache = open_cache(self.settings.cache_dir / "web")
 
-    def gate(self, name: str) -> object:
+    def gate(self, name: str) -> RateGate:
         from .ratelimit import RateGate
 
         if name not in self.gates:
@@ -113,7 +116,7 @@ class _Builder:
 
     def stack(self, spec: ProviderSpec, key: str | None) -> Backend:
         from .cache import CacheLayer
-        from .ratelimit import RateGate, RateLimitLayer
+        from .ratelimit import RateLimitLayer
         from .record import RecordLayer, ReplayBackend
         from .retry import RetryLayer, TimeoutLayer
 
@@ -122,9 +125,8 @@ class _Builder:
                 else spec.name
             return ReplayBackend(name, self.recordings)
         backend: Backend = spec.factory(self.web, key)
-        gate = self.gate(spec.name)
-        assert isinstance(gate, RateGate)
-        backend = RateLimitLayer(TimeoutLayer(backend, seconds=self.web.timeout), gate)
+        backend = RateLimitLayer(TimeoutLayer(backend, seconds=self.web.timeout),
+                                 self.gate(spec.name))
         backend = RetryLayer(backend, max_retries=self.web.max_retries,
                              backoff_base=self.web.backoff_base)
         if self.cache is not None:

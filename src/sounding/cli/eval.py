@@ -82,6 +82,12 @@ def run(
                             "prompt tokens")] = None,
     price_completion: Annotated[float | None, typer.Option(help="Agent model price per 1M "
                                 "completion tokens")] = None,
+    judge_price_prompt: Annotated[float | None, typer.Option(help="Judge model price per "
+                                  "1M prompt tokens")] = None,
+    judge_price_completion: Annotated[float | None, typer.Option(help="Judge model price "
+                                      "per 1M completion tokens")] = None,
+    text_only: Annotated[bool, typer.Option("--text-only", help="Skip questions with an "
+                         "attached file (GAIA's text-only subset)")] = False,
     base_url: Annotated[str | None, typer.Option(help="Agent endpoint [env "
                         "SOUNDING_BASE_URL]")] = None,
     model: Annotated[str | None, typer.Option(help="Agent model [env SOUNDING_MODEL]")] = None,
@@ -106,7 +112,13 @@ def run(
         todo = select_items(chosen, None, part)
         judge_obj, judge_client = _judge(judge, name, settings, judge_model, judge_base_url,
                                          judge_api_key)
-        table = _prices(prices, settings, price_prompt, price_completion)
+        table = _prices(prices, settings.llm.model or "", price_prompt, price_completion)
+        if judge_price_prompt is not None or judge_price_completion is not None:
+            if not judge_obj.model:
+                raise ConfigError(f"--judge-price-*: judge {judge_obj.name!r} has no model "
+                                  "to price (set --judge-model)")
+            table = _prices(None, judge_obj.model, judge_price_prompt, judge_price_completion,
+                            table)
     except SoundingError as exc:
         raise _fail(str(exc)) from None
     from ..eval.agent_rollout import agent_identity, files_settings
@@ -169,12 +181,12 @@ def _judge(name: str, fmt: str, settings: Settings, model: str | None, base_url:
     return build_judge(name, client), client
 
 
-def _prices(path: Path | None, settings: Settings, prompt: float | None,
-            completion: float | None) -> Prices:
-    table = Prices.load(path) if path is not None else Prices()
+def _prices(path: Path | None, model: str, prompt: float | None, completion: float | None,
+            table: Prices | None = None) -> Prices:
+    """The prices file (or `table`), with flags pricing `model` on top of it."""
+    table = Prices.load(path) if path is not None else (table or Prices())
     if prompt is not None or completion is not None:
-        table = table.with_price(settings.llm.model or "", Price(prompt or 0.0,
-                                                                  completion or 0.0))
+        table = table.with_price(model, Price(prompt or 0.0, completion or 0.0))
     return table
 
 

@@ -104,7 +104,6 @@ def compute_metrics(rows: Iterable[ResultRow], *, k: int,
         tools.update(r.tool_counts)
     starts = [r.started_at for r in kept if r.started_at]
     ends = [r.finished_at for r in kept if r.finished_at]
-    costs = [r.cost for r in ok if r.cost is not None]
     scores = [r.score for r in ok if r.score is not None]
     out: JSONObject = {
         "k": k,
@@ -130,9 +129,24 @@ def compute_metrics(rows: Iterable[ResultRow], *, k: int,
         "judge_tokens": sum(r.judge_prompt_tokens + r.judge_completion_tokens for r in ok),
         "seconds": _dist([r.seconds for r in ok]),
         "wall_clock_s": _wall(starts, ends),
-        "cost": round(sum(costs), 6) if costs else None,
+        **_costs(ok),
     }
     return out
+
+
+def _costs(ok: list[ResultRow]) -> JSONObject:
+    """Agent and judge cost apart, and their total; a part without a price is `unpriced`."""
+    agent = [r.cost for r in ok if r.cost is not None]
+    judge = [r.judge_cost for r in ok if r.judge_cost is not None]
+    parts = {"agent": round(sum(agent), 6) if agent else None,
+             "judge": round(sum(judge), 6) if judge else None}
+    known = [v for v in parts.values() if v is not None]
+    return {
+        "cost": round(sum(known), 6) if known else None,
+        "agent_cost": parts["agent"],
+        "judge_cost": parts["judge"],
+        "unpriced": [name for name, v in parts.items() if v is None and ok],
+    }
 
 
 def _wall(starts: list[str], ends: list[str]) -> float | None:

@@ -37,10 +37,11 @@ class Tally:
     def add(self, row: ResultRow) -> None:
         self.prompt_tokens += row.prompt_tokens + row.judge_prompt_tokens
         self.completion_tokens += row.completion_tokens + row.judge_completion_tokens
-        if row.cost is None:
-            self.cost_known = False
-        else:
-            self.cost += row.cost
+        for cost in (row.cost, row.judge_cost):
+            if cost is None:
+                self.cost_known = False
+            else:
+                self.cost += cost
         if row.done:
             self.done += 1
             self.judged += 1

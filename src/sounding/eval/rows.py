@@ -39,7 +39,9 @@ class ResultRow:
     judge_completion_tokens: int = 0
     seconds: float = 0.0
     cost: float | None = None
-    """Agent plus judge cost in currency units; None when no price is known."""
+    """The agent's cost in currency units; None when its model has no price."""
+    judge_cost: float | None = 0.0
+    """The judge's cost (0 for judges without a model); None when its model has no price."""
     model: str = ""
     trajectory_id: str | None = None
     error: JSONObject | None = None

@@ -132,11 +132,19 @@ async def run_eval(items: Sequence[Item], manifest: JSONObject, *, config: RunCo
     store.open()
     try:
         await runner.drain(iter(todo))
+    except asyncio.CancelledError:  # Ctrl-C: keep what is written, tidy it, then stop
+        _close(store, runner)
+        store.compact()
+        raise
     finally:
-        store.close()
-        runner.progress.stop()
+        _close(store, runner)
     store.compact()
     return RunOutcome(runner.written, write_metrics(config.out))
+
+
+def _close(store: RunStore, runner: _Runner) -> None:
+    store.close()  # idempotent, as is stopping the progress display
+    runner.progress.stop()
 
 
 class _Runner:
@@ -205,7 +213,7 @@ class _Runner:
             score=verdict.score, verdict=_verdict_dict(verdict),
             judge_prompt_tokens=verdict.usage.prompt_tokens,
             judge_completion_tokens=verdict.usage.completion_tokens,
-            cost=_add(row.cost, self.judge_cost(verdict.usage)), error=None, finished_at=now(),
+            judge_cost=self.judge_cost(verdict.usage), error=None, finished_at=now(),
         )
 
     def judge_cost(self, usage: Usage) -> float | None:
@@ -218,10 +226,6 @@ class _Runner:
         self.written += 1
         self.tally.add(row)
         self.progress.advance(self.tally)
-
-
-def _add(a: float | None, b: float | None) -> float | None:
-    return None if a is None or b is None else a + b
 
 
 def _error(stage: str, err: RunError) -> JSONObject:

@@ -11,6 +11,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
+import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +22,16 @@ from ..trace.trajectory import Trajectory
 from ..types import JSON, JSONObject
 from .rows import ResultRow, iter_rows, latest_rows, results_files
 
-__all__ = ["MANIFEST", "RunStore", "Shard", "check_manifest", "merge_runs", "read_manifest"]
+__all__ = [
+    "MANIFEST",
+    "RunStore",
+    "Shard",
+    "check_manifest",
+    "merge_runs",
+    "read_manifest",
+    "write_rows",
+    "write_trajectories",
+]
 
 MANIFEST = "manifest.json"
 # Settings that change how a row is produced: resuming with other values is refused.
@@ -89,6 +101,9 @@ class RunStore:
         self.trajectories_path = run_dir / f"trajectories{suffix}.jsonl"
         self._fsync = fsync
         self._lock = asyncio.Lock()
+        # A cancelled append (Ctrl-C) leaves its worker thread writing: close() waits for it
+        # on this lock, so it never closes (and the OS never reuses) a descriptor mid-write.
+        self._io_lock = threading.Lock()
         self._fds: dict[Path, int] = {}
 
     def load(self) -> dict[tuple[str, int], ResultRow]:
@@ -102,9 +117,10 @@ class RunStore:
             self._fds[path] = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
     def close(self) -> None:
-        for fd in self._fds.values():
-            os.close(fd)
-        self._fds.clear()
+        with self._io_lock:
+            for fd in self._fds.values():
+                os.close(fd)
+            self._fds.clear()
 
     async def append(self, row: ResultRow, trajectory: Trajectory | None) -> None:
         """Write the trajectory (if any), then its row; the row is what marks it done."""
@@ -114,9 +130,12 @@ class RunStore:
             await asyncio.to_thread(self._write_pair, traj_line, row_line)
 
     def _write_pair(self, traj_line: bytes, row_line: bytes) -> None:
-        if traj_line:
-            self._write(self.trajectories_path, traj_line)
-        self._write(self.results_path, row_line)
+        with self._io_lock:
+            if not self._fds:
+                return  # closed after a cancellation: this row counts as in flight
+            if traj_line:
+                self._write(self.trajectories_path, traj_line)
+            self._write(self.results_path, row_line)
 
     def _write(self, path: Path, data: bytes) -> None:
         fd = self._fds[path]
@@ -128,15 +147,67 @@ class RunStore:
             os.fsync(fd)
 
     def compact(self) -> None:
-        """Rewrite the results file with one row per key (atomic replace)."""
+        """One row per key in the results file, and in the trajectories file only the
+        trajectories those rows reference, once each (orphans of failed attempts and of
+        rollouts cut off by a crash go). Trajectories first: a row never points nowhere."""
         rows = self.load()
-        tmp = self.results_path.with_suffix(".jsonl.tmp")
-        with tmp.open("w", encoding="utf-8") as fh:
-            for row in sorted(rows.values(), key=lambda r: (r.item_id, r.rollout)):
-                fh.write(row.to_json() + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.results_path)
+        keep = {r.trajectory_id for r in rows.values() if r.trajectory_id}
+        write_trajectories([self.trajectories_path], self.trajectories_path, keep)
+        write_rows(rows.values(), self.results_path)
+
+
+def write_rows(rows: Iterable[ResultRow], path: Path) -> None:
+    """Rewrite `path` with `rows` sorted by key (atomic replace, fsynced)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        for row in sorted(rows, key=lambda r: (r.item_id, r.rollout)):
+            fh.write(row.to_json() + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+_ID_RE = re.compile(r'\{\s*(?:"version":\s*\d+,\s*)?"id":\s*"([^"\\]+)"')
+
+
+def _trajectory_id(line: bytes) -> str | None:
+    # Trajectory.to_json writes "id" second: read it off the head, parse whole lines
+    # only when that fails (lines are large; this keeps compaction cheap).
+    hit = _ID_RE.match(line[:200].decode("utf-8", "replace"))
+    if hit:
+        return hit.group(1)
+    try:
+        obj = json.loads(line)
+    except ValueError:
+        return None  # a partial line from a crash
+    value = obj.get("id") if isinstance(obj, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def write_trajectories(sources: Iterable[Path], target: Path, keep: set[str]) -> int:
+    """Write to `target` each trajectory of `sources` whose id is in `keep`, once.
+
+    Streams line by line (trajectory files get large); `target` may be one of the
+    sources, since the result goes to a temporary file first. Returns the count kept.
+    """
+    seen: set[str] = set()
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    with tmp.open("wb") as dst:
+        for src in dict.fromkeys(p.resolve() for p in sources):
+            if not src.is_file():
+                continue
+            with src.open("rb") as fh:
+                for line in fh:
+                    if not line.endswith(b"\n"):
+                        break
+                    tid = _trajectory_id(line)
+                    if tid is not None and tid in keep and tid not in seen:
+                        seen.add(tid)
+                        dst.write(line)
+        dst.flush()
+        os.fsync(dst.fileno())
+    os.replace(tmp, target)
+    return len(seen)
 
 
 def _cut_partial_line(path: Path) -> None:
@@ -165,40 +236,26 @@ def _cut_partial_line(path: Path) -> None:
 def merge_runs(run_dirs: list[Path], out: Path) -> int:
     """Join the results (and shard files) of `run_dirs` into `out/results.jsonl`.
 
-    Manifests must agree on the identity settings. Returns the number of rows written.
+    Manifests must agree on the identity settings. Idempotent: trajectories are
+    deduplicated by id and only those the merged rows reference are kept, so a
+    merge run twice (or over its own output) gives the same files. Shard files
+    inside `out` are renamed `*.jsonl.merged` afterwards. Returns the rows written.
     """
     manifests = [m for m in (read_manifest(d) for d in run_dirs) if m is not None]
     if not manifests:
         raise ConfigError("no manifest.json in any of the given run directories")
-    for d in run_dirs:
-        m = read_manifest(d)
-        if m is not None:
-            check_manifest(out, m)
+    for m in manifests:
+        check_manifest(out, m)
     rows = latest_rows(r for d in run_dirs for p in results_files(d) for r in iter_rows(p))
-    out.mkdir(parents=True, exist_ok=True)
-    _concat_trajectories(run_dirs, out)
-    tmp = out / "results.jsonl.tmp"
-    with tmp.open("w", encoding="utf-8") as fh:
-        for row in sorted(rows.values(), key=lambda r: (r.item_id, r.rollout)):
-            fh.write(row.to_json() + "\n")
-    os.replace(tmp, out / "results.jsonl")
-    for d in run_dirs:
-        for path in d.glob("results.shard-*.jsonl"):
-            if d == out:
-                path.rename(path.with_suffix(".jsonl.merged"))
+    keep = {r.trajectory_id for r in rows.values() if r.trajectory_id}
+    sources = [p for d in [out, *run_dirs] for p in _trajectory_files(d)]
+    write_trajectories(sources, out / "trajectories.jsonl", keep)
+    write_rows(rows.values(), out / "results.jsonl")
+    for path in [*out.glob("results.shard-*.jsonl"), *out.glob("trajectories.shard-*.jsonl")]:
+        path.rename(path.with_suffix(".jsonl.merged"))
     return len(rows)
 
 
-def _concat_trajectories(run_dirs: list[Path], out: Path) -> None:
-    target = out / "trajectories.jsonl"
-    sources = [p for d in run_dirs for p in sorted(d.glob("trajectories*.jsonl"))
-               if p.resolve() != target.resolve()]
-    if not sources:
-        return
-    with target.open("ab") as dst:
-        for src in sources:
-            with src.open("rb") as fh:
-                while block := fh.read(1 << 20):
-                    dst.write(block)
-            if src.parent.resolve() == out.resolve():
-                src.rename(src.with_suffix(".jsonl.merged"))
+def _trajectory_files(run_dir: Path) -> list[Path]:
+    main = run_dir / "trajectories.jsonl"
+    return [main, *sorted(run_dir.glob("trajectories.shard-*.jsonl"))]
