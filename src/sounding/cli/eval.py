@@ -106,7 +106,7 @@ def run(
              "budgets.max_rounds": max_rounds}
     try:
         settings = load_settings(flags, config_file=config)
-        name, items = load_dataset(dataset, fmt)
+        name, items = load_dataset(dataset, fmt, text_only=text_only)
         chosen = select_items(items, limit, None)
         part = Shard.parse(shard) if shard else None
         todo = select_items(chosen, None, part)
@@ -123,10 +123,14 @@ def run(
         raise _fail(str(exc)) from None
     from ..eval.agent_rollout import agent_identity, files_settings
 
-    settings = files_settings(settings, todo)
+    try:
+        settings = files_settings(settings, todo, out / "attachments")
+    except (OSError, SoundingError) as exc:
+        raise _fail(f"cannot stage the attachments: {exc}") from None
     manifest = build_manifest(dataset=dataset, dataset_sha256=file_sha256(dataset), fmt=name,
                               judge=judge_obj, agent=agent_identity(settings), rollouts=rollouts,
-                              limit=limit, item_ids=[it.id for it in chosen])
+                              limit=limit, item_ids=[it.id for it in chosen],
+                              text_only=text_only)
     cfg = RunConfig(out=out, rollouts=rollouts, concurrency=concurrency, limit=limit,
                     shard=part, prices=table)
     progress: Progress = NullProgress() if quiet else RichProgress(f"{name} k={rollouts}")

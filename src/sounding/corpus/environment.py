@@ -29,6 +29,10 @@ def offline_environment(settings: Settings, *, summary_model: ChatModel | None) 
         "search": SearchTool(CorpusSearchBackend(corpus)),
         "visit": VisitTool(CorpusPageBackend(corpus), summary_model),
     }
+    if settings.web.files_dir is not None:  # the user's own files (GAIA attachments) are local
+        from ..tools.parse_file import ParseFileTool
+
+        tools["parse_file"] = ParseFileTool(settings.web.files_dir)
 
     async def close() -> None:
         corpus.close()

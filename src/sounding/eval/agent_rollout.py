@@ -4,19 +4,28 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Sequence
+import shutil
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import Settings
 from ..env import Environment, build_environment
+from ..errors import DatasetError
 from ..llm.base import ChatModel
 from ..trace.trajectory import Trajectory
 from ..types import JSONObject
 from .datasets.base import Item
 from .runner import Rollout, rollout_seed
 
-__all__ = ["AgentResources", "agent_identity", "agent_rollout", "open_agent"]
+__all__ = [
+    "AgentResources",
+    "agent_identity",
+    "agent_rollout",
+    "files_settings",
+    "open_agent",
+    "stage_files",
+]
 
 
 @dataclass
@@ -34,13 +43,39 @@ class AgentResources:
         await self.model.aclose()
 
 
-def files_settings(settings: Settings, items: Sequence[Item]) -> Settings:
-    """Point parse_file at the attachments' folder (GAIA keeps them next to its JSONL)."""
-    folders = {p.parent for it in items for p in it.files}
-    if not folders or settings.web.files_dir is not None:
+def files_settings(settings: Settings, items: Sequence[Item], folder: Path) -> Settings:
+    """Stage the items' attachments (GAIA) in `folder` and point parse_file at it.
+
+    parse_file may read anything in `web.files_dir`; GAIA keeps its files next to the
+    JSONL that holds the gold answers, so the agent gets a folder of its own instead.
+    A `web.files_dir` the user set is left alone.
+    """
+    files = {p for it in items for p in it.files}
+    if not files or settings.web.files_dir is not None:
         return settings
-    common = Path(os.path.commonpath([str(f) for f in folders]))
-    return dataclasses.replace(settings, web=dataclasses.replace(settings.web, files_dir=common))
+    stage_files(files, folder)
+    return dataclasses.replace(settings, web=dataclasses.replace(settings.web,
+                                                                 files_dir=folder.resolve()))
+
+
+def stage_files(files: Iterable[Path], folder: Path) -> None:
+    """Hard-link (or copy) each file into `folder` under its own name."""
+    folder.mkdir(parents=True, exist_ok=True)
+    by_name: dict[str, Path] = {}
+    for src in sorted(files):
+        other = by_name.setdefault(src.name, src)
+        if other != src:
+            raise DatasetError(f"attachments {other} and {src} share the name {src.name!r}; "
+                               "the agent names files by their base name")
+        dst = folder / src.name
+        if dst.is_file() and dst.stat().st_size == src.stat().st_size:
+            continue  # staged by an earlier (or a parallel shard's) run
+        tmp = folder / f".{src.name}.{os.getpid()}.tmp"
+        try:
+            os.link(src, tmp)
+        except OSError:  # another filesystem, or links not allowed
+            shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)
 
 
 def open_agent(settings: Settings, *, model: ChatModel | None = None) -> AgentResources:

@@ -83,7 +83,7 @@ def select_items(items: Sequence[Item], limit: int | None, shard: Shard | None) 
 
 def build_manifest(*, dataset: Path, dataset_sha256: str, fmt: str, judge: Judge,
                    agent: JSONObject, rollouts: int, limit: int | None,
-                   item_ids: Sequence[str]) -> JSONObject:
+                   item_ids: Sequence[str], text_only: bool = False) -> JSONObject:
     """The run's identity (compared on resume) plus what was asked for."""
     return {
         "version": 1,
@@ -95,6 +95,7 @@ def build_manifest(*, dataset: Path, dataset_sha256: str, fmt: str, judge: Judge
         "agent": agent,
         "rollouts": rollouts,
         "limit": limit,
+        "text_only": text_only,
         "n_items": len(item_ids),
         "item_ids": list(item_ids),
         "updated_at": now(),

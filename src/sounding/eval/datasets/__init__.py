@@ -69,16 +69,25 @@ def detect_format(path: Path) -> str:
     )
 
 
-def load_dataset(path: Path, fmt: str | None = None) -> tuple[str, list[Item]]:
-    """(format name, items) of a benchmark file."""
+def load_dataset(path: Path, fmt: str | None = None, *,
+                 text_only: bool = False) -> tuple[str, list[Item]]:
+    """(format name, items) of a benchmark file.
+
+    `text_only` keeps the questions without attachments (GAIA's text-only subset;
+    HLE's loader always drops image questions).
+    """
     if not path.is_file():
         raise DatasetError(f"dataset {path} does not exist")
     name = fmt or detect_format(path)
     if name not in FORMATS:
         raise DatasetError(f"unknown format {name!r}; choose one of: {', '.join(FORMATS)}")
-    items = FORMATS[name].load(path)
+    if text_only and name == gaia.NAME:
+        items = gaia.load(path, text_only=True)  # attachments of skipped tasks may be absent
+    else:
+        items = [it for it in FORMATS[name].load(path) if not (text_only and it.files)]
     if not items:
-        raise DatasetError(f"{path}: no questions found as format {name}")
+        raise DatasetError(f"{path}: no questions found as format {name}"
+                           + (" (with --text-only)" if text_only else ""))
     return name, items
 
 

@@ -17,8 +17,12 @@ def sniff(path: Path, keys: frozenset[str]) -> bool:
     return {"task_id", "Question", "Final answer"} <= keys
 
 
-def load(path: Path) -> list[Item]:
-    """Items with `files` resolved next to the JSONL; a named file that is absent is an error."""
+def load(path: Path, *, text_only: bool = False) -> list[Item]:
+    """Items with `files` resolved next to the JSONL; a named file that is absent is an error.
+
+    `text_only`: GAIA's text-only subset, the tasks without an attached file (their
+    files need not be present then).
+    """
     items = []
     base = path.resolve().parent
     for n, rec in enumerate(read_json_records(path), 1):
@@ -27,6 +31,8 @@ def load(path: Path) -> list[Item]:
             raise DatasetError(f"{path}: record {n} has no Question or Final answer")
         files: tuple[Path, ...] = ()
         name = str(rec.get("file_name") or "").strip()
+        if name and text_only:
+            continue
         if name:
             file = (base / name).resolve()
             if not file.is_file():
