@@ -102,3 +102,31 @@ async def test_agent_rollout_shares_one_model_and_environment(tmp_path: Path,
 def test_cli_missing_dataset(isolated_env: Path, bad: str) -> None:
     res = CliRunner().invoke(app, [bad, "--out", "run"])
     assert res.exit_code == 2 and "does not exist" in res.output
+
+
+def test_cli_prices_the_judge_apart(isolated_env: Path) -> None:
+    data = isolated_env / "set.jsonl"
+    data.write_text("".join(json.dumps({"id": i.id, "question": i.question, "answer": i.answer})
+                            + "\n" for i in make_items(4)))
+
+    def agent(body: dict) -> str:  # type: ignore[type-arg]
+        user = next(m for m in body["messages"] if m["role"] == "user")
+        return answer_from(str(user["content"]))
+
+    verdict = json.dumps({"extracted_final_answer": "x", "reasoning": "compared",
+                          "correct": "yes", "confidence": 90})
+    with ScriptedServer.cycle([agent]) as a, ScriptedServer.repeat(verdict) as j:
+        args = [str(data), "--out", str(isolated_env / "run"), "--rollouts", "1",
+                "--base-url", a.base_url, "--model", "scripted", "--corpus",
+                str(corpus(isolated_env)), "--judge", "hle", "--judge-model", "grader",
+                "--judge-base-url", j.base_url, "--price-prompt", "1", "--quiet"]
+        res = CliRunner().invoke(app, [*args, "--judge-price-prompt", "2",
+                                       "--judge-price-completion", "8"])
+        assert res.exit_code == 0, res.output
+        assert len(j.requests) == 4  # one judgement per rollout, on its own endpoint
+    m = json.loads((isolated_env / "run" / "metrics.json").read_text())
+    assert m["judge_cost"] > 0 and m["agent_cost"] > 0 and m["unpriced"] == []
+    assert m["cost"] == round(m["agent_cost"] + m["judge_cost"], 6)
+    bad = CliRunner().invoke(app, [str(data), "--out", "other", "--judge", "exact",
+                                   "--judge-price-prompt", "1"])
+    assert bad.exit_code == 2 and "no model to price" in " ".join(bad.output.split())

@@ -164,8 +164,8 @@ def _accuracy(runs: list[_Run]) -> Section:
                       None]) for r in runs]
     return Section("Accuracy", text=["Brackets: bootstrap 95% interval over questions."],
                    tables=[(header, table)],
-                   charts=[bar_chart("Accuracy (95% bootstrap interval)", cats, series,
-                                     ymax=1.0)])
+                   charts=[bar_chart("Accuracy (whiskers: 95% bootstrap interval)", cats,
+                                     series, ymax=1.0, ylabel="accuracy")])
 
 
 def _at(v: JSON, i: int) -> JSON:
@@ -183,16 +183,24 @@ def _tools(runs: list[_Run]) -> Section:
     table.append(["all tools", *[_num(_dist(r.metrics, "tool_calls").get("mean"), 2)
                                  for r in runs]])
     table.append(["rounds", *[_num(_dist(r.metrics, "rounds").get("mean"), 2) for r in runs]])
-    charts = []
-    for r in runs:
-        hist = Counter(min(sum(row.tool_counts.values()), 50) for row in r.rows if row.done)
-        if hist:
-            bins = list(range(0, max(hist) + 1))
-            charts.append(bar_chart(f"Tool calls per rollout: {r.name}", [
-                f"{b}" if b < 50 else "50+" for b in bins], [Series("rollouts", [
-                    float(hist.get(b, 0)) for b in bins])], percent=False))
     return Section("Tool use (mean per rollout)", tables=[(["tool", *[r.name for r in runs]],
-                                                           table)], charts=charts)
+                                                           table)], charts=[_tool_hist(runs)])
+
+
+def _tool_hist(runs: list[_Run]) -> str:
+    """Rollouts by number of tool calls, all runs on the same bins (at most ~25)."""
+    counts = [[sum(row.tool_counts.values()) for row in r.rows if row.done] for r in runs]
+    top = max((c for cs in counts for c in cs), default=0)
+    width = next(w for w in (1, 2, 5, 10, 20, 50, 100, 10**9) if top // w < 25)
+    n_bins = top // width + 1
+    cats = [f"{b * width}" if width == 1 else f"{b * width}-{b * width + width - 1}"
+            for b in range(n_bins)]
+    series = []
+    for r, cs in zip(runs, counts, strict=True):
+        hist = Counter(c // width for c in cs)
+        series.append(Series(r.name, [float(hist.get(b, 0)) for b in range(n_bins)]))
+    return bar_chart("Tool calls per rollout", cats if any(counts) else [], series,
+                     percent=False, xlabel="tool calls in the rollout", ylabel="rollouts")
 
 
 def _cost(runs: list[_Run]) -> Section:
@@ -203,22 +211,22 @@ def _cost(runs: list[_Run]) -> Section:
                              ("completion tokens, total", "completion_tokens", "total"),
                              ("seconds / rollout", "seconds", "mean"),
                              ("seconds / rollout, p90", "seconds", "p90")):
-        table.append([label, *[_num(_dist(r.metrics, key).get(stat), 1) for r in runs]])
+        digits = 0 if stat == "total" else 1
+        table.append([label, *[_num(_dist(r.metrics, key).get(stat), digits) for r in runs]])
     table.append(["wall clock (s)", *[_num(r.metrics.get("wall_clock_s")) for r in runs]])
     table.append(["judge tokens", *[_num(r.metrics.get("judge_tokens"), 0) for r in runs]])
-    table.append(["cost", *[_num(r.metrics.get("cost"), 4) for r in runs]])
-    charts = []
-    for r in runs:
-        groups: dict[str, list[float]] = defaultdict(list)
-        for row in r.rows:
-            if row.done:
-                groups["correct" if row.correct else "wrong"].append(
-                    float(row.prompt_tokens + row.completion_tokens))
-        charts.append(strip_plot(f"Tokens per rollout vs correctness: {r.name}",
-                                 {k: groups[k] for k in ("correct", "wrong")},
-                                 xlabel="prompt + completion tokens"))
+    for label, key in (("cost, agent", "agent_cost"), ("cost, judge", "judge_cost"),
+                       ("cost, total", "cost")):
+        table.append([label, *[_num(r.metrics.get(key), 4) for r in runs]])
+    groups: dict[str, list[float]] = {}
+    for r in runs:  # one chart, one x scale: runs are compared at a glance
+        for verdict in ("correct", "wrong"):
+            name = f"{r.name}: {verdict}" if len(runs) > 1 else verdict
+            groups[name] = [float(row.prompt_tokens + row.completion_tokens) for row in r.rows
+                            if row.done and bool(row.correct) == (verdict == "correct")]
     return Section("Tokens, time and cost", tables=[(["", *[r.name for r in runs]], table)],
-                   charts=charts)
+                   charts=[strip_plot("Tokens per rollout, correct vs wrong", groups,
+                                      xlabel="prompt + completion tokens per rollout")])
 
 
 def _endings(runs: list[_Run]) -> Section:
@@ -231,7 +239,8 @@ def _endings(runs: list[_Run]) -> Section:
     series = [Series(r.name, [float(cast(int, _dist(r.metrics, "termination").get(k, 0)))
                               for k in reasons]) for r in runs]
     return Section("How rollouts ended", tables=[(["", *[r.name for r in runs]], table)],
-                   charts=[bar_chart("Termination reasons", reasons, series, percent=False)])
+                   charts=[bar_chart("How judged rollouts ended", reasons, series,
+                                     percent=False, ylabel="rollouts")])
 
 
 def _per_item(run: _Run) -> dict[str, tuple[float, str]]:
