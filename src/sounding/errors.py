@@ -17,6 +17,7 @@ observation text in exactly one place.
     ├── ToolError                a tool could not produce its observation
     │   ├── ProviderError        a backend (search API, fetcher, sandbox...) failed
     │   │   ├── ProviderAuthError    a key is missing or refused
+    │   │   ├── RateLimitError       HTTP 429, with the wait the provider asked for
     │   │   ├── ReplayMissError      --replay found no recorded exchange
     │   │   └── BlockedURLError      a URL refused by the SSRF policy
     │   └── SandboxError         the code sandbox is unavailable or misconfigured
@@ -37,6 +38,7 @@ __all__ = [
     "ModelFormatError",
     "ProviderAuthError",
     "ProviderError",
+    "RateLimitError",
     "ReplayMissError",
     "SandboxError",
     "SoundingError",
@@ -105,6 +107,15 @@ class ProviderError(ToolError):
 
 class ProviderAuthError(ProviderError):
     """A provider's key is missing or was refused; the message names the variable."""
+
+
+class RateLimitError(ProviderError):
+    """HTTP 429: retryable, after `retry_after` seconds when the provider said so."""
+
+    def __init__(self, message: str, *, provider: str = "", status: int | None = None,
+                 retryable: bool = True, retry_after: float | None = None) -> None:
+        super().__init__(message, provider=provider, status=status, retryable=retryable)
+        self.retry_after = retry_after
 
 
 class ReplayMissError(ProviderError):

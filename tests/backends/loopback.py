@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,7 +44,8 @@ Handler = Callable[[Request], Reply]
 class LoopbackServer:
     """`routes`: path -> Reply or handler; a path ending in '*' matches by prefix."""
 
-    def __init__(self, routes: dict[str, Reply | Handler]) -> None:
+    def __init__(self, routes: dict[str, Reply | Handler],
+                 tls: ssl.SSLContext | None = None) -> None:
         self.routes = routes
         self.requests: list[Request] = []
         server = self
@@ -78,8 +80,10 @@ class LoopbackServer:
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self._httpd.daemon_threads = True
+        if tls is not None:  # handshakes happen on accept; a failed one drops the client
+            self._httpd.socket = tls.wrap_socket(self._httpd.socket, server_side=True)
         self.port = self._httpd.server_address[1]
-        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.base_url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.02,),
                                         daemon=True)
 

@@ -16,7 +16,7 @@ from .loopback import LoopbackServer, Reply
 
 
 def _fetcher(**kw: object) -> DirectFetcher:
-    return DirectFetcher(allow_private=True, timeout=5.0, **kw)  # type: ignore[arg-type]
+    return DirectFetcher(allow_private=True, timeout=5.0, **kw)
 
 
 async def test_html_main_text_keeps_table_and_links_and_drops_boilerplate() -> None:

@@ -72,10 +72,12 @@ async def test_serper_scholar_maps_publication_info_year_and_citations() -> None
         provider = SerperScholar(server.base_url, "k")
         hits = await provider.search("apple inc")
         await provider.aclose()
-    assert hits[0].url == "https://www.academia.edu/a.pdf"
-    assert hits[0].source == "DB Yoffie, P Rossano - 2012 - academia.edu"
-    assert hits[0].date == "2012" and hits[0].snippet.startswith("Cited by: 90\n")
-    assert hits[1].url == "no available link"
+    assert hits[0].url == "https://www.academia.edu/a"
+    assert hits[0].pdf_url == "https://www.academia.edu/a.pdf"
+    assert hits[0].authors == ("DB Yoffie", "P Rossano")
+    assert hits[0].venue == "2012 - academia.edu"
+    assert hits[0].date == "2012" and hits[0].cited_by == 90 and hits[0].snippet == "Apple ..."
+    assert hits[1].url == "" and hits[1].pdf_url is None and hits[1].cited_by is None
     assert server.requests[0].path == "/scholar"
 
 
@@ -224,9 +226,11 @@ async def test_semantic_scholar_handles_nulls_and_optional_key() -> None:
         hits = await provider.search("turing test", num=2)
         await provider.aclose()
     assert hits[0].url == "https://www.semanticscholar.org/paper/2d56"
-    assert hits[0].snippet == "Cited by: 10059\nCan machines think?"
-    assert hits[0].source == "A. Turing - Mind" and hits[0].date == "1950"
-    assert hits[1].url == "https://arxiv.org/pdf/1" and hits[1].source is None
+    assert hits[0].snippet == "Can machines think?" and hits[0].cited_by == 10059
+    assert hits[0].authors == ("A. Turing",) and hits[0].venue == "Mind"
+    assert hits[0].date == "1950" and hits[0].pdf_url is None
+    assert hits[1].pdf_url == "https://arxiv.org/pdf/1" and hits[1].venue is None
+    assert hits[1].authors == () and hits[1].cited_by is None
     assert "x-api-key" not in server.requests[0].headers
     assert server.requests[0].query["limit"] == "2"
 
@@ -263,8 +267,9 @@ async def test_openalex_works_search() -> None:
         hits = await provider.search("open access")
         await provider.aclose()
     assert hits[0].url == "https://peerj.com/4375"
-    assert hits[0].snippet == "Cited by: 1200\nDespite growing interest"
-    assert hits[0].source == "Heather Piwowar - PeerJ"
+    assert hits[0].snippet == "Despite growing interest" and hits[0].cited_by == 1200
+    assert hits[0].authors == ("Heather Piwowar",) and hits[0].venue == "PeerJ"
+    assert hits[0].date == "2018" and hits[0].pdf_url is None
     assert server.requests[0].query["api_key"] == "oa-key"
 
 
@@ -316,11 +321,13 @@ async def test_arxiv_feed_is_parsed_with_pdf_link_and_collapsed_whitespace() -> 
         hits = await provider.search("testing")
         await provider.aclose()
     assert hits[0].title == "Heat-bath random walks with Markov bases"
-    assert hits[0].url == "https://arxiv.org/pdf/1605.08386v1"
+    assert hits[0].url == "http://arxiv.org/abs/1605.08386v1"
+    assert hits[0].pdf_url == "https://arxiv.org/pdf/1605.08386v1"
     assert hits[0].snippet == "Graphs on lattice points are studied whose edges come from a " \
         "finite set."
     assert hits[0].date == "2016-05-26"
-    assert hits[0].source == "Caprice Stanley, Tobias Windisch - arXiv"
+    assert hits[0].authors == ("Caprice Stanley", "Tobias Windisch")
+    assert hits[0].venue == "arXiv"
     assert server.requests[0].query["search_query"] == "all:testing"
 
 

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from sounding.backends.base import open_stats
@@ -41,7 +42,7 @@ def providers() -> Iterator[LoopbackServer]:
 
 
 def web_settings(server: LoopbackServer, tmp_path: Path, secrets: dict[str, str] | None = None,
-                 **flags: object) -> Settings:
+                 /, **flags: object) -> Settings:
     base = server.base_url
     values: dict[str, object] = {
         "env": "web", "cache_dir": tmp_path / "cache", "web.serper_url": f"{base}/serper",
@@ -112,13 +113,13 @@ async def test_no_cache_setting(providers: LoopbackServer, tmp_path: Path) -> No
 
 async def test_missing_key_falls_back_or_names_the_variable(providers: LoopbackServer,
                                                             tmp_path: Path) -> None:
-    settings = web_settings(providers, tmp_path, secrets={}, **{"web.search": "serper,searxng",
+    settings = web_settings(providers, tmp_path, {}, **{"web.search": "serper,searxng",
                                                                 "web.scholar": "arxiv"})
     env = web_environment(settings, summary_model=None)
     out = await env.tools["search"]({"query": ["q"]}, ToolContext())
     assert "From SearXNG" in out.text
     await env.aclose()
-    alone = web_settings(providers, tmp_path, secrets={}, **{"web.scholar": "arxiv"})
+    alone = web_settings(providers, tmp_path, {}, **{"web.scholar": "arxiv"})
     with pytest.raises(ConfigError, match="SERPER_API_KEY"):
         web_environment(alone, summary_model=None)
     brave = web_settings(providers, tmp_path, **{"web.search": "brave"})
@@ -156,7 +157,7 @@ async def test_record_then_replay_with_providers_gone(tmp_path: Path) -> None:
     replay = load_settings({"env": "web", "cache_dir": tmp_path / "c2", "web.replay_dir": rec,
                             "web.fetch": "direct"}, environ={}, config_file=None)
     env = web_environment(replay, summary_model=None)  # no key needed: nothing is called
-    chain = env.tools["search"].backend  # type: ignore[attr-defined]
+    chain = env.tools["search"].backend
     assert all(isinstance(b, ReplayBackend) for b in chain.backends)
     again = await env.tools["search"]({"query": ["Steve Jobs"]}, ToolContext())
     assert again.text == live.text
@@ -167,18 +168,11 @@ async def test_record_then_replay_with_providers_gone(tmp_path: Path) -> None:
     await env.aclose()
 
 
-def test_cli_tool_command(providers: LoopbackServer, tmp_path: Path, isolated_env: Path,
-                          monkeypatch: pytest.MonkeyPatch) -> None:
-    import typer
-
+def _cli(monkeypatch: pytest.MonkeyPatch, variables: dict[str, str]
+         ) -> tuple[typer.Typer, CliRunner]:
     from sounding.cli.tool import register
 
-    base = providers.base_url
-    for name, value in {"SERPER_API_KEY": "sk", "SOUNDING_CACHE_DIR": str(tmp_path / "cache"),
-                        "SOUNDING_WEB__SERPER_URL": f"{base}/serper",
-                        "SOUNDING_WEB__ARXIV_URL": f"{base}/arxiv",
-                        "SOUNDING_WEB__ALLOW_PRIVATE_ADDRESSES": "true",
-                        "SOUNDING_WEB__FETCH": "direct"}.items():
+    for name, value in variables.items():
         monkeypatch.setenv(name, value)
     app = typer.Typer()
     register(app)
@@ -187,7 +181,16 @@ def test_cli_tool_command(providers: LoopbackServer, tmp_path: Path, isolated_en
     def other() -> None:  # a second command keeps `tool` a subcommand, as in the real CLI
         """Unused."""
 
-    runner = CliRunner()
+    return app, CliRunner()
+
+
+def test_cli_tool_command(providers: LoopbackServer, tmp_path: Path, isolated_env: Path,
+                          monkeypatch: pytest.MonkeyPatch) -> None:
+    base = providers.base_url
+    app, runner = _cli(monkeypatch, {
+        "SERPER_API_KEY": "sk", "SOUNDING_CACHE_DIR": str(tmp_path / "cache"),
+        "SOUNDING_WEB__SERPER_URL": f"{base}/serper", "SOUNDING_WEB__ARXIV_URL": f"{base}/arxiv",
+        "SOUNDING_WEB__ALLOW_PRIVATE_ADDRESSES": "true", "SOUNDING_WEB__FETCH": "direct"})
     result = runner.invoke(app, ["tool", "search", '{"query": ["Steve Jobs"]}'])
     assert result.exit_code == 0, result.output
     assert "A Google search for 'Steve Jobs' found 2 results" in result.stdout
@@ -201,6 +204,56 @@ def test_cli_tool_command(providers: LoopbackServer, tmp_path: Path, isolated_en
     monkeypatch.delenv("SERPER_API_KEY")
     missing = runner.invoke(app, ["tool", "search", '{"query": ["x"]}'])
     assert missing.exit_code == 2 and "SERPER_API_KEY" in missing.output
+
+
+def test_cli_tool_builds_only_what_the_tool_needs(providers: LoopbackServer, tmp_path: Path,
+                                                  isolated_env: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """No provider key is set: tools that need none still run, each on its own."""
+    variables = {"SOUNDING_CACHE_DIR": str(tmp_path / "cache"),
+                 "SOUNDING_WEB__ALLOW_PRIVATE_ADDRESSES": "true", "SOUNDING_WEB__FETCH": "direct"}
+    if not bwrap_path():
+        variables["SOUNDING_WEB__ALLOW_UNSANDBOXED"] = "true"
+    app, runner = _cli(monkeypatch, variables)
+    for args, stdin in ((["{\"code\": \"print(6 * 7)\"}"], None),
+                        (["{}", "--code", "print(6 * 7)"], None),
+                        (["--code", "-"], "print(6 * 7)\n")):
+        result = runner.invoke(app, ["tool", "PythonInterpreter", *args], input=stdin)
+        assert result.exit_code == 0, result.output
+        assert result.stdout == "stdout:\n42\n"
+    files = tmp_path / "files"
+    files.mkdir()
+    (files / "notes.md").write_text("The cave is 72 metres deep.")
+    parsed = runner.invoke(app, ["tool", "parse_file", '{"files": ["notes.md"]}',
+                                 "--files", str(files)])
+    assert parsed.exit_code == 0 and "72 metres deep" in parsed.stdout
+    no_dir = runner.invoke(app, ["tool", "parse_file", '{"files": ["notes.md"]}'])
+    assert no_dir.exit_code == 2 and "--files DIR" in no_dir.output
+    visit = runner.invoke(app, ["tool", "visit", json.dumps(
+        {"url": [f"{providers.base_url}/pages/cave"], "goal": "Hebrides overture"})])
+    assert visit.exit_code == 0 and "Hebrides overture" in visit.stdout
+    search = runner.invoke(app, ["tool", "search", '{"query": ["x"]}'])
+    assert search.exit_code == 2 and "SERPER_API_KEY" in search.output
+    bad_code = runner.invoke(app, ["tool", "PythonInterpreter", '{"code": 42}'])
+    assert bad_code.exit_code == 2 and "must be a string" in bad_code.output
+
+
+def test_ask_env_web_still_names_the_missing_key(isolated_env: Path, tmp_path: Path) -> None:
+    """The whole environment is built for `ask`: a chosen provider without its key stops it."""
+    import os
+    import subprocess
+    import sys
+
+    clean = {k: v for k, v in os.environ.items()
+             if not k.startswith("SOUNDING_") and not k.endswith("_API_KEY")}
+    with LoopbackServer({"/v1/models": Reply(body={"data": []})}) as llm:
+        proc = subprocess.run(
+            [sys.executable, "-m", "sounding", "ask", "q", "--env", "web", "--quiet",
+             "--base-url", f"{llm.base_url}/v1", "--model", "m"],
+            capture_output=True, text=True, timeout=60, check=False, cwd=tmp_path,
+            env={**clean, "SOUNDING_CACHE_DIR": str(tmp_path / "cache")})
+    assert proc.returncode == 2, proc.stderr
+    assert "SERPER_API_KEY" in proc.stderr and "no usable search provider" in proc.stderr
 
 
 async def test_agent_run_uses_all_five_web_tools(providers: LoopbackServer,

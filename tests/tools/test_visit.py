@@ -121,9 +121,15 @@ async def test_unreadable_pages_say_so_in_the_trained_frame() -> None:
     out = await tool({"url": ["https://missing.example/", "https://error.example/",
                               "https://ok.example/"], "goal": "g"}, ToolContext())
     parts = out.text.split("\n=======\n")
-    assert parts[0] == format_visit("https://missing.example/", "g", None)
-    assert parts[1] == format_visit("https://error.example/", "g", None)
+    missing = "there is no page at this address (HTTP 404 or 410, or not in the corpus)"
+    assert parts[0] == format_visit("https://missing.example/", "g", None, missing)
+    assert UNREADABLE_EVIDENCE + "\nReason: " + missing in parts[0]
+    assert parts[1].startswith("The useful information in https://error.example/ for user "
+                               "goal g as follows: \n\nEvidence in page: \n"
+                               + UNREADABLE_EVIDENCE + "\nReason: ")
     assert out.sources == ("https://ok.example/",) and out.meta["unreadable"] == 2
+    assert set(out.meta["errors"]) == {"https://missing.example/",
+                                       "https://error.example/"}
 
 
 def test_best_passages_ranks_by_goal() -> None:

@@ -32,10 +32,10 @@ from ..errors import (
 )
 from ..llm.base import ChatModel, Completion, ToolSchema
 from ..llm.protocols import Turn, WireProtocol, get_protocol
-from ..tools.base import ToolContext, check_arguments
+from ..tools.base import ToolContext, ToolOutput, check_arguments
 from ..trace.observers import NullObserver, Observer
 from ..trace.trajectory import ModelCallRecord, Termination, ToolCallRecord, Trajectory
-from ..types import Message, ToolCall, estimate_tokens
+from ..types import JSON, Message, ToolCall, estimate_tokens
 
 __all__ = ["BudgetReason", "RunContext", "Timer", "TokenMeter", "load_role"]
 
@@ -188,10 +188,12 @@ class RunContext:
         started = time.monotonic()
         error: str | None = None
         output_sources: tuple[str, ...] = ()
+        meta: dict[str, JSON] = {}
         try:
             if parse_error is not None:
                 raise ModelFormatError(f"Your tool call could not be read: {parse_error}.")
-            observation, output_sources = await self._invoke(call)
+            output = await self._invoke(call)
+            observation, output_sources, meta = output.text, output.sources, dict(output.meta)
         except ModelFormatError as exc:
             error = f"{type(exc).__name__}: {exc}"
             observation = f"{exc} Available tools: {', '.join(self.env.tools) or 'none'}."
@@ -202,21 +204,20 @@ class RunContext:
             round=self.round, call=call, observation=observation,
             latency_s=time.monotonic() - started, provider=stats.provider,
             cache_hit=stats.cache_hit, retries=stats.retries, error=error,
-            sources=output_sources, branch=self.branch,
+            sources=output_sources, branch=self.branch, meta=meta,
         )
         self.trajectory.tool_calls.append(record)
         self.observer.on_tool_call(self.trajectory, record)
         return observation
 
-    async def _invoke(self, call: ToolCall) -> tuple[str, tuple[str, ...]]:
+    async def _invoke(self, call: ToolCall) -> ToolOutput:
         tool = self.env.tools.get(call.name)
         if tool is None:
             raise UnknownToolError(f"There is no tool named {call.name!r}.")
         arguments = check_arguments(tool.schema, call.arguments)
         context = ToolContext(question=self.trajectory.question, round=self.round,
                               deadline=self.timer.deadline)
-        output = await tool(arguments, context, code=call.code)
-        return output.text, output.sources
+        return await tool(arguments, context, code=call.code)
 
     # -- budgets ---------------------------------------------------------------
     def exhausted(self, *, extra_tokens: int = 0) -> BudgetReason | None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import datetime
+import email.utils
 import json
 from collections.abc import Mapping
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from ..errors import ProviderAuthError, ProviderError
+from ..errors import ProviderAuthError, ProviderError, RateLimitError
 from ..types import JSON
 
 __all__ = [
@@ -17,7 +20,7 @@ __all__ = [
     "has_cjk",
     "json_body",
     "make_client",
-    "require_key",
+    "retry_after",
     "transport_error",
 ]
 
@@ -30,15 +33,6 @@ def make_client(*, timeout: float = 30.0, headers: Mapping[str, str] | None = No
     merged = {"User-Agent": USER_AGENT, **(headers or {})}
     return httpx.AsyncClient(timeout=timeout, headers=merged, trust_env=False,
                              follow_redirects=False)
-
-
-def require_key(secrets: Mapping[str, str], variable: str, provider: str) -> str:
-    """The key `variable` from the secrets, or a ProviderAuthError naming it."""
-    key = secrets.get(variable)
-    if not key:
-        raise ProviderAuthError(f"{provider} needs an API key: set {variable}",
-                                provider=provider)
-    return key
 
 
 def _error_text(response: httpx.Response) -> str:
@@ -69,9 +63,31 @@ def check_response(response: httpx.Response, provider: str, key_variable: str | 
         raise ProviderAuthError(
             f"{provider} refused the API key (HTTP {status}: {detail}); check {key_variable}",
             provider=provider, status=status)
-    retryable = status == 429 or status >= 500 or status == 408
+    if status == 429:
+        wait = retry_after(response.headers.get("retry-after"))
+        asked = f"; it asks to wait {wait:g} s" if wait is not None else ""
+        raise RateLimitError(f"{provider} is rate limiting requests (HTTP 429{asked}): {detail}",
+                             provider=provider, status=status, retryable=True, retry_after=wait)
+    retryable = status >= 500 or status == 408
     raise ProviderError(f"{provider} answered HTTP {status}: {detail}", provider=provider,
                         status=status, retryable=retryable)
+
+
+def retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (delta seconds or an HTTP date); None if unreadable."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.UTC)
+    return max(0.0, (when - datetime.datetime.now(datetime.UTC)).total_seconds())
 
 
 def json_body(response: httpx.Response, provider: str) -> dict[str, JSON]:
@@ -79,10 +95,16 @@ def json_body(response: httpx.Response, provider: str) -> dict[str, JSON]:
     try:
         data = response.json()
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ProviderError(f"{provider} sent a body that is not JSON", provider=provider,
-                            status=response.status_code) from exc
+        kind = response.headers.get("content-type", "no content type")
+        start = response.content[:120].decode("utf-8", errors="replace").strip()
+        raise ProviderError(
+            f"{provider} sent a reply that is not valid JSON (HTTP {response.status_code}, "
+            f"{kind}, {len(response.content)} bytes, starting {start!r}): {exc}",
+            provider=provider, status=response.status_code) from exc
     if not isinstance(data, dict):
-        raise ProviderError(f"{provider} sent JSON that is not an object", provider=provider)
+        raise ProviderError(f"{provider} sent JSON that is not an object but "
+                            f"{type(data).__name__}: {str(data)[:120]}", provider=provider,
+                            status=response.status_code)
     return data
 
 
@@ -91,10 +113,32 @@ def has_cjk(text: str) -> bool:
     return any("\u4e00" <= ch <= "\u9fff" for ch in text)
 
 
-def transport_error(exc: httpx.HTTPError, provider: str) -> ProviderError:
-    """A connection or timeout failure as a retryable ProviderError."""
-    return ProviderError(f"{provider} could not be reached: {type(exc).__name__}: {exc}",
+_TRANSPORT_REASONS: tuple[tuple[type[httpx.HTTPError], str], ...] = (
+    (httpx.ConnectTimeout, "timed out while connecting"),
+    (httpx.ConnectError, "connection refused or host unreachable"),
+    (httpx.ReadTimeout, "no answer in time"),
+    (httpx.RemoteProtocolError, "the server closed the connection or broke HTTP"),
+    (httpx.TimeoutException, "timed out"),
+)
+
+
+def transport_error(exc: httpx.HTTPError, provider: str, target: str | None = None
+                    ) -> ProviderError:
+    """A connection or timeout failure as a retryable ProviderError that says what happened.
+
+    `target` names where (a base URL or page URL: never one carrying a key)."""
+    reason = next((text for kind, text in _TRANSPORT_REASONS if isinstance(exc, kind)),
+                  "network error")
+    where = f" at {_without_query(target)}" if target else ""
+    detail = str(exc).strip()
+    detail = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+    return ProviderError(f"{provider} could not be reached{where}: {reason} ({detail})",
                          provider=provider, retryable=True)
+
+
+def _without_query(url: str) -> str:
+    parts = urlsplit(url)  # no user info, query or fragment: they may carry credentials
+    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
 
 
 class HTTPProvider:
@@ -102,6 +146,8 @@ class HTTPProvider:
 
     name = "http"
     key_variable: str | None = None
+    auth_statuses: tuple[int, ...] = (401, 403)
+    """Statuses that mean the key was refused (reported as ProviderAuthError)."""
 
     def __init__(self, base_url: str, api_key: str | None = None, *,
                  client: httpx.AsyncClient | None = None, timeout: float = 30.0) -> None:
@@ -119,13 +165,11 @@ class HTTPProvider:
             response = await self._client.request(method, self.base_url + path,
                                                   **kwargs)  # type: ignore[arg-type]
         except httpx.HTTPError as exc:
-            raise transport_error(exc, self.name) from exc
+            raise transport_error(exc, self.name, self.base_url) from exc
         if check:
             check_response(response, self.name, self.key_variable,
                            auth_statuses=self.auth_statuses)
         return response
-
-    auth_statuses: tuple[int, ...] = (401, 403)
 
     async def aclose(self) -> None:
         if self._owns_client:

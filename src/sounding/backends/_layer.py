@@ -42,23 +42,48 @@ def request_key(provider: str, op: Op, args: dict[str, JSON]) -> str:
 
 
 def encode(result: Result) -> JSON:
+    """A result as JSON (optional hit fields only when set, so old recordings stay valid)."""
     if isinstance(result, list):
-        return [{"title": h.title, "url": h.url, "snippet": h.snippet, "date": h.date,
-                 "source": h.source} for h in result]
+        return [_encode_hit(h) for h in result]
     if result is None:
         return None
     return {"url": result.url, "text": result.text, "title": result.title,
             "content_type": result.content_type}
 
 
+def _encode_hit(hit: SearchHit) -> JSON:
+    out: dict[str, JSON] = {"title": hit.title, "url": hit.url, "snippet": hit.snippet,
+                            "date": hit.date, "source": hit.source}
+    if hit.authors:
+        out["authors"] = list(hit.authors)
+    for name in ("venue", "cited_by", "pdf_url"):
+        value = getattr(hit, name)
+        if value is not None:
+            out[name] = value
+    return out
+
+
 def decode(op: Op, data: JSON) -> Result:
     if op == "search":
         items = data if isinstance(data, list) else []
-        return [SearchHit(**cast(dict[str, str], item)) for item in items
-                if isinstance(item, dict)]
+        return [_decode_hit(item) for item in items if isinstance(item, dict)]
     if not isinstance(data, dict):
         return None
     return Page(**cast(dict[str, str], data))
+
+
+def _decode_hit(item: dict[str, JSON]) -> SearchHit:
+    def text(key: str) -> str | None:
+        value = item.get(key)
+        return None if value is None else str(value)
+
+    authors = item.get("authors")
+    cited = item.get("cited_by")
+    return SearchHit(title=text("title") or "", url=text("url") or "",
+                     snippet=text("snippet") or "", date=text("date"), source=text("source"),
+                     authors=tuple(str(a) for a in authors) if isinstance(authors, list) else (),
+                     venue=text("venue"), cited_by=cited if isinstance(cited, int) else None,
+                     pdf_url=text("pdf_url"))
 
 
 class Layer:

@@ -21,28 +21,25 @@ def _text(node: ET.Element | None) -> str:
 
 
 def parse_feed(xml: str) -> list[SearchHit]:
-    """The entries of an arXiv Atom feed as hits (PDF link preferred, whitespace collapsed)."""
+    """The entries of an arXiv Atom feed as hits (abstract page, PDF link, whitespace collapsed)."""
     try:
         root = ET.fromstring(xml)
     except ET.ParseError as exc:
-        raise ProviderError("arxiv sent a feed that is not XML", provider="arxiv") from exc
+        raise ProviderError(f"arxiv sent a reply that is not an Atom feed ({exc}): "
+                            f"{xml[:120]!r}", provider="arxiv") from exc
     hits = []
     for entry in root.findall("a:entry", _NS):
         if _text(entry.find("a:title", _NS)) == "Error":
             raise ProviderError(f"arxiv: {_text(entry.find('a:summary', _NS))}",
                                 provider="arxiv", status=400)
-        url = _text(entry.find("a:id", _NS))
-        for link in entry.findall("a:link", _NS):
-            if link.get("title") == "pdf" and link.get("href"):
-                url = str(link.get("href"))
-        authors = [_text(a.find("a:name", _NS)) for a in entry.findall("a:author", _NS)]
-        info = ", ".join(authors[:4]) + (" et al." if len(authors) > 4 else "")
-        journal = _text(entry.find("arxiv:journal_ref", _NS))
+        pdf = next((str(link.get("href")) for link in entry.findall("a:link", _NS)
+                    if link.get("title") == "pdf" and link.get("href")), None)
         hits.append(SearchHit(
-            title=_text(entry.find("a:title", _NS)), url=url,
+            title=_text(entry.find("a:title", _NS)), url=_text(entry.find("a:id", _NS)),
             snippet=_text(entry.find("a:summary", _NS)),
             date=_text(entry.find("a:published", _NS))[:10] or None,
-            source=(f"{info} - {journal}" if journal else f"{info} - arXiv") if info else None))
+            authors=tuple(_text(a.find("a:name", _NS)) for a in entry.findall("a:author", _NS)),
+            venue=_text(entry.find("arxiv:journal_ref", _NS)) or "arXiv", pdf_url=pdf))
     return hits
 
 

@@ -27,13 +27,22 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class SearchHit:
-    """One search result, in the shape of a Serper organic entry."""
+    """One search result, in the shape of a Serper organic entry.
+
+    Scholarly results also fill the optional fields below them (authors, venue,
+    cited_by, pdf_url); `date` then holds the year.
+    """
 
     title: str
     url: str
     snippet: str = ""
     date: str | None = None
     source: str | None = None
+    authors: tuple[str, ...] = ()
+    venue: str | None = None
+    """Journal, conference or publication line."""
+    cited_by: int | None = None
+    pdf_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ import re
 
 from ..errors import ConfigError, ProviderError
 
-__all__ = ["decode_text", "html_title", "html_to_text", "pdf_to_text"]
+__all__ = ["decode_text", "html_title", "html_to_text", "looks_binary", "pdf_to_text"]
 
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset=["']?([A-Za-z0-9_\-]+)""", re.I)
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.I | re.S)
@@ -24,19 +24,26 @@ def _known(charset: str | None) -> str | None:
 
 
 def decode_text(body: bytes, declared: str | None = None) -> str:
-    """Decode with the declared charset, a BOM, a <meta> charset, UTF-8, then cp1252."""
+    """Decode with a BOM, the declared charset, a <meta> charset, UTF-8, then cp1252.
+
+    Each candidate must decode the whole body cleanly; a server that declares the
+    wrong charset (UTF-8 for a Latin-1 page, say) falls through to one that fits.
+    Only when none does is the first candidate used with replacement characters.
+    """
     for bom, name in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
                       (codecs.BOM_UTF16_BE, "utf-16")):
         if body.startswith(bom):
             return body.decode(name, errors="replace")
     meta = _META_CHARSET.search(body[:4096])
-    for charset in (_known(declared), _known(meta.group(1).decode("ascii") if meta else None)):
-        if charset:
-            return body.decode(charset, errors="replace")
-    try:
-        return body.decode("utf-8")
-    except UnicodeDecodeError:
-        return body.decode("cp1252", errors="replace")
+    candidates = [_known(declared), _known(meta.group(1).decode("ascii") if meta else None),
+                  "utf-8", "cp1252"]
+    tried = [c for c in dict.fromkeys(candidates) if c]
+    for charset in tried:
+        try:
+            return body.decode(charset)
+        except UnicodeDecodeError:
+            continue
+    return body.decode(tried[0], errors="replace")
 
 
 def html_title(html: str) -> str:
@@ -69,5 +76,18 @@ def pdf_to_text(data: bytes, *, max_pages: int = 500) -> str:
         reader = PdfReader(io.BytesIO(data))
         pages = [page.extract_text() or "" for page in reader.pages[:max_pages]]
     except (PyPdfError, ValueError, KeyError, OSError) as exc:
-        raise ProviderError(f"unreadable PDF: {exc}", provider="pdf") from exc
+        raise ProviderError(f"the PDF is damaged or truncated ({len(data)} bytes; pypdf: "
+                            f"{exc})", provider="pdf") from exc
+    except Exception as exc:  # pypdf raises assorted errors on malformed files
+        raise ProviderError(f"the PDF cannot be parsed ({type(exc).__name__}: {exc})",
+                            provider="pdf") from exc
     return "\n\n".join(p.strip() for p in pages if p.strip())
+
+
+def looks_binary(text: str, sample: int = 4096) -> bool:
+    """True when decoded text is mostly control or replacement characters (binary data)."""
+    head = text[:sample]
+    if not head:
+        return False
+    bad = sum(1 for ch in head if ch == "\ufffd" or (ch < " " and ch not in "\n\r\t\f"))
+    return bad > len(head) // 10

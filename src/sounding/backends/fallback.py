@@ -59,7 +59,9 @@ def _combined(errors: list[ProviderError]) -> ProviderError:
     if len(errors) == 1:
         return errors[0]
     last = errors[-1]
-    message = "; ".join(f"{e.provider or '?'}: {e}" for e in errors)
+    # Provider messages mostly start with the provider's name already.
+    message = "; ".join(str(e) if not e.provider or str(e).startswith(f"{e.provider} ")
+                        else f"{e.provider}: {e}" for e in errors)
     combined = ProviderError(f"every provider failed: {message}", provider=last.provider,
                              status=last.status, retryable=last.retryable)
     combined.__cause__ = last

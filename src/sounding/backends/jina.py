@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..errors import ProviderError
 from ._http import HTTPProvider, check_response, json_body
 from .base import Page
-from .urlpolicy import check_url
+from .urlpolicy import check_scheme
 
 __all__ = ["JinaReader"]
 
@@ -18,7 +18,7 @@ class JinaReader(HTTPProvider):
 
     async def fetch(self, url: str) -> Page | None:
         # Jina fetches from its own network, so only the scheme rule applies here.
-        await check_url(url, allow_private=True)
+        check_scheme(url)
         headers = {"Accept": "application/json", "X-Retain-Images": "none"}
         if self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
@@ -27,7 +27,6 @@ class JinaReader(HTTPProvider):
             return None
         if response.status_code == 422:
             raise ProviderError(f"jina could not read {url}", provider=self.name, status=422)
-
         check_response(response, self.name, self.key_variable)
         data = json_body(response, self.name).get("data")
         if not isinstance(data, dict):

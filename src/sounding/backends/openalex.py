@@ -29,17 +29,16 @@ def _hit(item: dict[str, JSON]) -> SearchHit:
         author = authorship.get("author") if isinstance(authorship, dict) else None
         if isinstance(author, dict) and author.get("display_name"):
             names.append(str(author["display_name"]))
-    info = ", ".join(names[:4]) + (" et al." if len(names) > 4 else "")
-    if venue:
-        info = f"{info} - {venue}" if info else str(venue)
-    url = loc.get("pdf_url") or loc.get("landing_page_url") or item.get("doi") or item.get("id")
-    snippet = invert_abstract(item.get("abstract_inverted_index"))
-    if item.get("cited_by_count") is not None:
-        snippet = f"Cited by: {item['cited_by_count']}\n{snippet}".strip()
+    url = loc.get("landing_page_url") or item.get("doi") or item.get("id") or loc.get("pdf_url")
     year = item.get("publication_year")
+    cited = item.get("cited_by_count")
     return SearchHit(title=str(item.get("title") or item.get("display_name") or ""),
-                     url=str(url or ""), snippet=snippet, date=str(year) if year else None,
-                     source=info or None)
+                     url=str(url or ""),
+                     snippet=invert_abstract(item.get("abstract_inverted_index")),
+                     date=str(year) if year else None, authors=tuple(names),
+                     venue=str(venue) if venue else None,
+                     cited_by=cited if isinstance(cited, int) else None,
+                     pdf_url=str(loc["pdf_url"]) if loc.get("pdf_url") else None)
 
 
 class OpenAlexSearch(HTTPProvider):

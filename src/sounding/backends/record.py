@@ -13,7 +13,14 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar, cast
 
-from ..errors import ConfigError, ProviderError, ReplayMissError
+from ..errors import (
+    BlockedURLError,
+    ConfigError,
+    ProviderAuthError,
+    ProviderError,
+    RateLimitError,
+    ReplayMissError,
+)
 from ..types import JSON
 from ._layer import Layer, Op, decode, encode, normalise, request_key
 from .base import Page, PageBackend, SearchBackend, SearchHit, current_stats
@@ -21,6 +28,32 @@ from .base import Page, PageBackend, SearchBackend, SearchHit, current_stats
 __all__ = ["RecordLayer", "ReplayBackend", "load_recordings"]
 
 R = TypeVar("R", list[SearchHit], Page | None)
+_ERRORS: dict[str, type[ProviderError]] = {
+    cls.__name__: cls for cls in (ProviderError, ProviderAuthError, BlockedURLError,
+                                  RateLimitError)}
+"""Error types a replay raises again as themselves (others come back as ProviderError)."""
+
+
+def error_entry(exc: ProviderError) -> dict[str, JSON]:
+    """What a recording keeps of an error: enough to raise the same one on replay."""
+    entry: dict[str, JSON] = {"message": str(exc), "status": exc.status,
+                              "retryable": exc.retryable, "type": type(exc).__name__}
+    if isinstance(exc, RateLimitError):
+        entry["retry_after"] = exc.retry_after
+    return entry
+
+
+def replayed_error(error: dict[str, JSON], provider: str) -> ProviderError:
+    """The recorded error raised again: same type, status, retryable flag and Retry-After."""
+    cls = _ERRORS.get(str(error.get("type")), ProviderError)
+    status = error.get("status")
+    exc = cls(f"(replayed) {error.get('message')}", provider=provider,
+              status=status if isinstance(status, int) else None,
+              retryable=error.get("retryable") is True)
+    wait = error.get("retry_after")
+    if isinstance(exc, RateLimitError) and isinstance(wait, int | float):
+        exc.retry_after = float(wait)
+    return exc
 
 
 class RecordLayer(Layer):
@@ -42,8 +75,7 @@ class RecordLayer(Layer):
             result = await run()
         except ProviderError as exc:
             if not isinstance(exc, ReplayMissError):
-                entry["error"] = {"message": str(exc), "status": exc.status,
-                                  "type": type(exc).__name__}
+                entry["error"] = error_entry(exc)
                 self._write(entry)
             raise
         entry["result"] = encode(result)
@@ -85,9 +117,7 @@ class ReplayBackend:
         current_stats().used(self.name)
         error = entry.get("error")
         if isinstance(error, dict):
-            status = error.get("status")
-            raise ProviderError(f"(replayed) {error.get('message')}", provider=self.name,
-                                status=status if isinstance(status, int) else None)
+            raise replayed_error(error, self.name)
         return entry.get("result")
 
     async def search(self, query: str, *, num: int = 10) -> list[SearchHit]:

@@ -13,21 +13,18 @@ _FIELDS = "title,url,abstract,venue,year,citationCount,openAccessPdf,authors,tld
 
 def _hit(item: dict[str, JSON]) -> SearchHit:
     pdf = item.get("openAccessPdf")
-    pdf_url = pdf.get("url") if isinstance(pdf, dict) else None
     authors = item.get("authors")
-    names = [str(a.get("name")) for a in authors if isinstance(a, dict) and a.get("name")] \
-        if isinstance(authors, list) else []
-    info = ", ".join(names[:4]) + (" et al." if len(names) > 4 else "")
-    if item.get("venue"):
-        info = f"{info} - {item['venue']}" if info else str(item["venue"])
     tldr = item.get("tldr")
     text = item.get("abstract") or (tldr.get("text") if isinstance(tldr, dict) else None) or ""
-    snippet = str(text)
-    if item.get("citationCount") is not None:
-        snippet = f"Cited by: {item['citationCount']}\n{snippet}".strip()
-    return SearchHit(title=str(item.get("title") or ""), url=str(pdf_url or item.get("url") or ""),
-                     snippet=snippet, date=str(item["year"]) if item.get("year") else None,
-                     source=info or None)
+    cited = item.get("citationCount")
+    return SearchHit(
+        title=str(item.get("title") or ""), url=str(item.get("url") or ""), snippet=str(text),
+        date=str(item["year"]) if item.get("year") else None,
+        authors=tuple(str(a["name"]) for a in authors if isinstance(a, dict) and a.get("name"))
+        if isinstance(authors, list) else (),
+        venue=str(item["venue"]) if item.get("venue") else None,
+        cited_by=cited if isinstance(cited, int) else None,
+        pdf_url=str(pdf["url"]) if isinstance(pdf, dict) and pdf.get("url") else None)
 
 
 class SemanticScholarSearch(HTTPProvider):

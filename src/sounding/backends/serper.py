@@ -58,12 +58,14 @@ class SerperScholar(SerperSearch):
         for item in (await self._query(query, num))[:num]:
             if not isinstance(item, dict):
                 continue
-            url = _str(item.get("pdfUrl") or item.get("link") or item.get("htmlUrl"))
-            snippet = _str(item.get("snippet"))
-            if item.get("citedBy") is not None:
-                snippet = f"Cited by: {item['citedBy']}\n{snippet}".strip()
+            # "DB Yoffie, M Slind - Harvard Business Review, 2008 - hbs.edu"
+            authors, _, venue = _str(item.get("publicationInfo")).partition(" - ")
+            cited = item.get("citedBy")
             hits.append(SearchHit(
-                title=_str(item.get("title")), url=url or "no available link", snippet=snippet,
-                date=_str(item.get("year")) or None,
-                source=_str(item.get("publicationInfo")) or None))
+                title=_str(item.get("title")),
+                url=_str(item.get("link") or item.get("htmlUrl") or item.get("pdfUrl")),
+                snippet=_str(item.get("snippet")), date=_str(item.get("year")) or None,
+                authors=tuple(a.strip() for a in authors.split(",") if a.strip()),
+                venue=venue.strip() or None, cited_by=cited if isinstance(cited, int) else None,
+                pdf_url=_str(item.get("pdfUrl")) or None))
         return hits

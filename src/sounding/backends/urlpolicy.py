@@ -1,9 +1,12 @@
 """The fetch policy against SSRF: http(s) only, and no private, loopback or link-local hosts.
 
-Every host is resolved and every address it resolves to is checked, on the first
-URL and again after each redirect. What this does not stop: DNS rebinding between
-our check and httpx's own lookup (the window is milliseconds; pinning the address
-would break TLS name checks), and anything a public host serves on our behalf.
+The address check happens where the connection is made: `PinnedBackend` resolves
+the host, refuses it if any address is not public, and connects to one of the
+addresses it vetted. httpx never resolves the name itself, so a DNS answer that
+changes between the check and the connection (rebinding) cannot slip through. TLS
+still uses the host name (SNI and certificate check), and so does the Host header.
+Each redirect opens a new connection and is vetted again. Not covered: anything a
+public host fetches on our behalf (a public redirector is fine, an open proxy is not).
 """
 
 from __future__ import annotations
@@ -11,11 +14,21 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import ssl
+from collections.abc import Awaitable, Callable, Iterable
 from urllib.parse import urlsplit
+
+import httpcore
+import httpx
 
 from ..errors import BlockedURLError
 
-__all__ = ["check_url", "is_public_address"]
+__all__ = ["PinnedBackend", "check_scheme", "check_url", "is_public_address",
+           "pinned_transport", "resolve"]
+
+Resolver = Callable[[str, int], Awaitable[list[str]]]
+SocketOption = tuple[int, int, int] | tuple[int, int, bytes | bytearray] | tuple[int, int, None,
+                                                                                  int]
 
 
 def is_public_address(address: str) -> bool:
@@ -27,33 +40,110 @@ def is_public_address(address: str) -> bool:
                 or ip.is_reserved or ip.is_unspecified or not ip.is_global)
 
 
-async def check_url(url: str, *, allow_private: bool = False,
-                    allowed_hosts: frozenset[str] = frozenset()) -> None:
-    """Raise BlockedURLError unless `url` is http(s) and its host resolves only to public IPs.
+async def resolve(host: str, port: int) -> list[str]:
+    """Every address `host` resolves to (an IP literal resolves to itself)."""
+    try:
+        return [str(ipaddress.ip_address(host.strip("[]")))]
+    except ValueError:
+        pass
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port,
+                                                             type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise BlockedURLError(f"cannot resolve host {host!r}", provider="fetch") from exc
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
-    `allowed_hosts` are exempt from the address check (an intranet host named on purpose).
-    """
+
+def vet(host: str, addresses: Iterable[str],
+        is_allowed: Callable[[str], bool] = is_public_address) -> list[str]:
+    """The addresses, or BlockedURLError when any of them is not allowed (not public)."""
+    vetted = list(addresses)
+    for address in vetted:
+        if not is_allowed(address):
+            what = "is" if host.strip("[]") == address else "resolves to"
+            raise BlockedURLError(f"{host} {what} the non-public address {address}",
+                                  provider="fetch")
+    if not vetted:
+        raise BlockedURLError(f"cannot resolve host {host!r}", provider="fetch")
+    return vetted
+
+
+def check_scheme(url: str) -> str:
+    """The URL's host; BlockedURLError unless the URL is http(s) and names a host."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
         raise BlockedURLError(f"refused {url!r}: only http and https URLs can be visited",
                               provider="fetch")
-    host = parts.hostname
-    if not host:
+    if not parts.hostname:
         raise BlockedURLError(f"refused {url!r}: no host", provider="fetch")
+    return parts.hostname
+
+
+async def check_url(url: str, *, allow_private: bool = False,
+                    allowed_hosts: frozenset[str] = frozenset()) -> None:
+    """Raise BlockedURLError unless `url` is http(s) and its host resolves only to public IPs.
+
+    A check ahead of the connection, for clients that do not connect through
+    `PinnedBackend`; `allowed_hosts` are exempt (an intranet host named on purpose).
+    """
+    host = check_scheme(url)
     if allow_private or host.lower() in allowed_hosts:
         return
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
-        addresses = [str(ipaddress.ip_address(host))]
-    except ValueError:
-        try:
-            infos = await asyncio.get_running_loop().getaddrinfo(
-                host, parts.port or (443 if parts.scheme == "https" else 80),
-                type=socket.SOCK_STREAM)
-        except (socket.gaierror, UnicodeError) as exc:
-            raise BlockedURLError(f"cannot resolve host {host!r}", provider="fetch") from exc
-        addresses = sorted({str(info[4][0]) for info in infos})
-    for address in addresses:
-        if not is_public_address(address):
-            raise BlockedURLError(
-                f"refused {url!r}: {host} resolves to the non-public address {address}",
-                provider="fetch")
+        vet(host, await resolve(host, port))
+    except BlockedURLError as exc:
+        raise BlockedURLError(f"refused {url!r}: {exc}", provider="fetch") from exc
+
+
+class PinnedBackend(httpcore.AsyncNetworkBackend):
+    """An httpcore network backend that connects only to addresses it has just vetted."""
+
+    def __init__(self, *, allowed_hosts: frozenset[str] = frozenset(),
+                 resolver: Resolver = resolve,
+                 is_allowed: Callable[[str], bool] = is_public_address) -> None:
+        self.allowed_hosts = frozenset(h.lower() for h in allowed_hosts)
+        self.resolver = resolver
+        self.is_allowed = is_allowed
+        self._inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
+                          local_address: str | None = None,
+                          socket_options: Iterable[SocketOption] | None = None,
+                          ) -> httpcore.AsyncNetworkStream:
+        if host.lower() in self.allowed_hosts:
+            addresses = [host]
+        else:
+            addresses = vet(host, await self.resolver(host, port), self.is_allowed)
+        error: Exception | None = None
+        for address in addresses:  # the vetted addresses, and only those
+            try:
+                return await self._inner.connect_tcp(address, port, timeout=timeout,
+                                                      local_address=local_address,
+                                                      socket_options=socket_options)
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                error = exc
+        assert error is not None
+        raise error
+
+    async def connect_unix_socket(self, path: str, timeout: float | None = None,
+                                  socket_options: Iterable[SocketOption] | None = None,
+                                  ) -> httpcore.AsyncNetworkStream:
+        raise BlockedURLError("refused a Unix socket connection", provider="fetch")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+def pinned_transport(backend: PinnedBackend, *,
+                     verify: ssl.SSLContext | bool = True) -> httpx.AsyncHTTPTransport:
+    """An httpx transport whose connections go through `backend` (no proxies, no env)."""
+    transport = httpx.AsyncHTTPTransport(verify=verify, trust_env=False)
+    # httpx has no public way to pass a network backend; the pool it builds is swapped
+    # for the same pool with ours (httpcore documents `network_backend`).
+    transport._pool = httpcore.AsyncConnectionPool(
+        ssl_context=httpx.create_ssl_context(verify=verify, trust_env=False),
+        max_connections=100, max_keepalive_connections=20, keepalive_expiry=5.0,
+        network_backend=backend)
+    return transport

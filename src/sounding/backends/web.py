@@ -3,14 +3,15 @@
 Per provider, innermost first: the provider, a per-attempt timeout, its rate gate,
 retries, the persistent cache, and recording; providers of one tool form a
 fallback chain. In replay mode a recording stands in for every provider, which
-is then never constructed, so no request can reach the network.
+is then never constructed, so no request can reach the network. Only the tools
+asked for are built, so `sounding tool PythonInterpreter` needs no search key.
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -21,10 +22,13 @@ from ..tools.base import Tool
 from .base import PageBackend, SearchBackend
 
 if TYPE_CHECKING:
+    import diskcache
+
     from ..env import Environment
+    from .fallback import FallbackChain
     from .ratelimit import RateGate
 
-__all__ = ["PROVIDERS", "ProviderSpec", "build_chain", "web_environment"]
+__all__ = ["PROVIDERS", "WEB_TOOLS", "ProviderSpec", "build_chain", "web_environment"]
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +46,12 @@ class ProviderSpec:
     key_required: bool = False
     url_setting: str | None = None
     """A WebSettings field the provider cannot do without (e.g. searxng_url)."""
+    backend_name: str = ""
+    """The provider's own name (recordings and statistics use it); default `name`."""
+
+    @property
+    def recorded_as(self) -> str:
+        return self.backend_name or self.name
 
 
 def _http(cls_path: str, url_field: str) -> Callable[[WebSettings, str | None], Backend]:
@@ -73,7 +83,7 @@ PROVIDERS: dict[tuple[str, str], ProviderSpec] = {
         ProviderSpec("tavily", "search", _http("tavily.TavilySearch", "tavily_url"),
                      "TAVILY_API_KEY", True),
         ProviderSpec("serper", "scholar", _http("serper.SerperScholar", "serper_url"),
-                     "SERPER_API_KEY", True),
+                     "SERPER_API_KEY", True, backend_name="serper_scholar"),
         ProviderSpec("semantic_scholar", "scholar",
                      _http("semantic_scholar.SemanticScholarSearch", "semantic_scholar_url"),
                      "SEMANTIC_SCHOLAR_API_KEY"),
@@ -96,16 +106,21 @@ class _Builder:
         self.web = settings.web
         self.rates = parse_rates(self.web.rate_limits)
         self.gates: dict[str, RateGate] = {}
-        self.cache = None
+        self.chains: list[FallbackChain] = []
+        self.cache: diskcache.Cache | None = None
         self.recordings = None
         if self.web.replay_dir is not None:
             from .record import load_recordings
 
             self.recordings = load_recordings(self.web.replay_dir)
-        elif not self.web.no_cache:
+
+    def open_cache(self) -> diskcache.Cache | None:
+        """The shared answer cache, opened when the first provider needs it."""
+        if self.cache is None and not self.web.no_cache:
             from .cache import open_cache
 
             self.cache = open_cache(self.settings.cache_dir / "web")
+        return self.cache
 
     def gate(self, name: str) -> RateGate:
         from .ratelimit import RateGate
@@ -121,26 +136,29 @@ class _Builder:
         from .retry import RetryLayer, TimeoutLayer
 
         if self.recordings is not None:
-            name = "serper_scholar" if (spec.kind, spec.name) == ("scholar", "serper") \
-                else spec.name
-            return ReplayBackend(name, self.recordings)
+            return ReplayBackend(spec.recorded_as, self.recordings)
         backend: Backend = spec.factory(self.web, key)
         backend = RateLimitLayer(TimeoutLayer(backend, seconds=self.web.timeout),
                                  self.gate(spec.name))
         backend = RetryLayer(backend, max_retries=self.web.max_retries,
                              backoff_base=self.web.backoff_base)
-        if self.cache is not None:
-            backend = CacheLayer(backend, self.cache, ttl=self.web.cache_ttl)
+        cache = self.open_cache()
+        if cache is not None:
+            backend = CacheLayer(backend, cache, ttl=self.web.cache_ttl)
         if self.web.record_dir is not None:
             backend = RecordLayer(backend, self.web.record_dir)
         return backend
 
-    async def close(self) -> None:
+    def close_cache(self) -> None:
         if self.cache is not None:
             self.cache.close()
+            self.cache = None
+
+    async def close(self) -> None:
+        self.close_cache()
 
 
-def build_chain(builder: _Builder, kind: str, chain: str) -> Backend:
+def build_chain(builder: _Builder, kind: str, chain: str) -> FallbackChain:
     """The fallback chain for one tool; providers without their key or URL are skipped,
     and a chain left empty is a ConfigError naming what to set."""
     from .fallback import FallbackChain
@@ -172,7 +190,9 @@ def build_chain(builder: _Builder, kind: str, chain: str) -> Backend:
     return FallbackChain(stacks)
 
 
-def _python_tool(settings: Settings) -> Tool | None:
+def _python_tool(settings: Settings, *, required: bool) -> Tool | None:
+    """The sandboxed interpreter; without bubblewrap, None (or, when `required`, a ConfigError
+    saying how to get it) unless the user allowed running code unsandboxed."""
     from ..tools.python import PythonTool
     from .sandbox import BubblewrapSandbox, CodeRunner, SandboxLimits, UnsandboxedRunner
 
@@ -186,6 +206,8 @@ def _python_tool(settings: Settings) -> Tool | None:
         runner = BubblewrapSandbox(limits, python=web.sandbox_python)
     except SandboxError as exc:
         if not web.allow_unsandboxed:
+            if required:
+                raise ConfigError(str(exc)) from exc
             log.warning("PythonInterpreter is not offered: %s", exc)
             return None
         log.warning("PythonInterpreter runs WITHOUT a sandbox (web.allow_unsandboxed)")
@@ -194,34 +216,63 @@ def _python_tool(settings: Settings) -> Tool | None:
                       native=settings.protocol == "native")
 
 
-def web_environment(settings: Settings, *, summary_model: ChatModel | None) -> Environment:
-    """search, visit, google_scholar, PythonInterpreter (when it can be sandboxed or the user
-    allowed no sandbox) and parse_file (when `web.files_dir` is set), from the settings."""
-    from ..env import Environment
+WEB_TOOLS = ("search", "visit", "google_scholar", "PythonInterpreter", "parse_file")
+"""Every tool the web environment can offer, in the order the system prompt lists them."""
+_CHAIN_OF = {"search": "search", "visit": "fetch", "google_scholar": "scholar"}
+
+
+def _tool(name: str, builder: _Builder, summary_model: ChatModel | None, *, required: bool
+          ) -> Tool | None:
+    """One tool with the providers it needs; None for an optional tool that cannot be had."""
     from ..tools.parse_file import ParseFileTool
     from ..tools.search import SearchTool
     from ..tools.visit import VisitTool
 
+    web = builder.web
+    if name in _CHAIN_OF:
+        chain = build_chain(builder, _CHAIN_OF[name], getattr(web, _CHAIN_OF[name]))
+        builder.chains.append(chain)
+        if name == "visit":
+            return VisitTool(chain, summary_model, chunk_tokens=web.visit_chunk_tokens)
+        return SearchTool(chain, scholar=name == "google_scholar", num=web.results)
+    if name == "PythonInterpreter":
+        return _python_tool(builder.settings, required=required)
+    if web.files_dir is None:
+        if required:
+            raise ConfigError("parse_file needs the folder it may read: pass --files DIR "
+                              "(web.files_dir)")
+        return None
+    return ParseFileTool(web.files_dir)
+
+
+def web_environment(settings: Settings, *, summary_model: ChatModel | None,
+                    only: Collection[str] | None = None) -> Environment:
+    """search, visit, google_scholar, PythonInterpreter (when it can be sandboxed or the user
+    allowed no sandbox) and parse_file (when `web.files_dir` is set), from the settings.
+
+    `only` builds just the named tools, so only their providers need keys; a tool named
+    there that cannot be built is a ConfigError saying why.
+    """
+    from ..env import Environment
+
     web = settings.web
+    unknown = sorted(set(only or ()) - set(WEB_TOOLS))
+    if unknown:
+        raise ConfigError(f"the web environment has no tool {unknown[0]!r}; it has "
+                          + ", ".join(WEB_TOOLS))
     if web.files_dir is not None and not web.files_dir.is_dir():
         raise ConfigError(f"--files / web.files_dir: {web.files_dir} is not a directory")
     builder = _Builder(settings)
-    chains = {kind: build_chain(builder, kind, getattr(web, kind))
-              for kind in ("search", "scholar", "fetch")}
-    tools: dict[str, Tool] = {
-        "search": SearchTool(chains["search"], num=web.results),  # type: ignore[arg-type]
-        "visit": VisitTool(chains["fetch"], summary_model,  # type: ignore[arg-type]
-                           chunk_tokens=web.visit_chunk_tokens),
-        "google_scholar": SearchTool(chains["scholar"], scholar=True,  # type: ignore[arg-type]
-                                     num=web.results),
-    }
-    python = _python_tool(settings)
-    if python is not None:
-        tools["PythonInterpreter"] = python
-    if web.files_dir is not None:
-        tools["parse_file"] = ParseFileTool(web.files_dir)
+    tools: dict[str, Tool] = {}
+    try:
+        for name in WEB_TOOLS if only is None else [n for n in WEB_TOOLS if n in only]:
+            tool = _tool(name, builder, summary_model, required=only is not None)
+            if tool is not None:
+                tools[name] = tool
+    except BaseException:
+        builder.close_cache()  # the chains built so far hold no connections yet
+        raise
     env = Environment(name="web", tools=tools)
-    for chain in chains.values():
-        env.closers.append(chain.aclose)  # type: ignore[union-attr]
+    env.closers.extend(chain.aclose for chain in builder.chains)
     env.closers.append(builder.close)
     return env

@@ -14,6 +14,7 @@ from rich.console import Console
 
 from ..backends.base import open_stats
 from ..config import Settings, load_settings
+from ..env import Environment
 from ..errors import ConfigError, SoundingError
 from ..llm.base import ChatModel
 from ..tools.base import ToolContext, ToolOutput, check_arguments
@@ -33,13 +34,31 @@ def _summary_model(settings: Settings) -> ChatModel | None:
     return OpenAIChatModel(summary)
 
 
-async def run_tool(settings: Settings, name: str, arguments: dict[str, JSON]
-                   ) -> tuple[ToolOutput, dict[str, JSON]]:
-    """Build the environment `settings.env` names, run one tool, return output and stats."""
+def _environment(settings: Settings, name: str, model: ChatModel | None) -> Environment:
+    """Only what `name` needs: in the web environment, just that tool and its providers."""
+    if settings.env == "web":
+        from ..backends.web import web_environment
+
+        return web_environment(settings, summary_model=model, only={name})
     from ..env import build_environment
 
-    model = _summary_model(settings)
-    environment = build_environment(settings, summary_model=model)
+    return build_environment(settings, summary_model=model)
+
+
+async def run_tool(settings: Settings, name: str, arguments: dict[str, JSON]
+                   ) -> tuple[ToolOutput, dict[str, JSON]]:
+    """Build `name` in the environment `settings.env` names, run it, return output and stats.
+
+    For PythonInterpreter the code may come as `arguments["code"]` (the tags schema
+    takes it outside the arguments; it is moved there).
+    """
+    model = _summary_model(settings) if name == "visit" else None
+    try:
+        environment = _environment(settings, name, model)
+    except BaseException:
+        if model is not None:
+            await model.aclose()
+        raise
     try:
         tool = environment.tools.get(name)
         if tool is None:
@@ -48,11 +67,12 @@ async def run_tool(settings: Settings, name: str, arguments: dict[str, JSON]
         args = dict(arguments)
         code = args.pop("code", None) if "code" not in _properties(tool.schema.parameters) \
             else None
+        if code is not None and not isinstance(code, str):
+            raise ConfigError("\"code\" must be a string of Python source")
         checked = check_arguments(tool.schema, args)
         stats = open_stats()
         start = time.perf_counter()
-        output = await tool(checked, ToolContext(summary_model=model),
-                            code=str(code) if code is not None else None)
+        output = await tool(checked, ToolContext(summary_model=model), code=code)
         info: dict[str, JSON] = {
             "provider": stats.provider, "requests": stats.requests,
             "cache_hit": stats.cache_hit, "cache_hits": stats.cache_hits,

@@ -11,9 +11,9 @@ from html.parser import HTMLParser
 
 __all__ = ["ParsedHTML", "parse_html"]
 
-_BLOCK = frozenset(
-    "address article aside blockquote br dd div dl dt figcaption figure footer form h1 h2 h3 h4 "
-    "h5 h6 header hr li main nav ol p pre section table td th tr ul".split(" "))
+_BLOCK_TAGS = ("address article aside blockquote br dd div dl dt figcaption figure footer form "
+               "h1 h2 h3 h4 h5 h6 header hr li main nav ol p pre section table td th tr ul")
+_BLOCK = frozenset(_BLOCK_TAGS.split(" "))
 _SKIP = frozenset(("script", "style", "noscript", "template", "svg", "head"))
 
 

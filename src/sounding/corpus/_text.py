@@ -8,6 +8,7 @@ __all__ = [
     "cjk_terms",
     "has_cjk",
     "match_expression",
+    "query_terms",
     "split_passages",
 ]
 
@@ -46,6 +47,12 @@ def cjk_terms(text: str) -> str:
 
 def _quote(term: str) -> str:
     return '"' + term.replace('"', '""') + '"'
+
+
+def query_terms(query: str, *, cjk: bool = False, max_terms: int = 24) -> list[str]:
+    """The quoted FTS5 terms (or phrases) of a query, deduplicated, in query order."""
+    expr = match_expression(query, cjk=cjk, max_terms=max_terms)
+    return expr.split(" OR ") if expr else []
 
 
 def match_expression(query: str, *, cjk: bool = False, max_terms: int = 24) -> str | None:

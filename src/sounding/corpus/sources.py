@@ -185,7 +185,8 @@ def _pdf(path: Path) -> tuple[str, str]:
     try:
         reader = PdfReader(path)
         text = "\n\n".join(page.extract_text() or "" for page in reader.pages)
-        title = str((reader.metadata or {}).get("/Title") or "")
+        meta = reader.metadata
+        title = str(meta.get("/Title") or "") if meta is not None else ""
     except (PyPdfError, KeyError, TypeError) as exc:
         raise CorpusError(f"not a readable PDF: {exc}") from exc
     return title, text

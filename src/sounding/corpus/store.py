@@ -18,7 +18,7 @@ from pathlib import Path
 from ..backends.base import Page, SearchHit
 from ..errors import CorpusError
 from ..types import JSON
-from ._text import has_cjk, match_expression
+from ._text import has_cjk, query_terms
 from ._urls import url_key
 
 __all__ = ["DB_NAME", "SCHEMA", "SCHEMA_VERSION", "Corpus", "CorpusStats", "Document"]
@@ -117,6 +117,10 @@ class Corpus:
             raise CorpusError(f"{path} was built by another version of Sounding; rebuild it")
         self.name = meta.get("name", path.name)
         self.has_cjk = int(meta.get("cjk_passages", "0")) > 0
+        passages = self._conn().execute("SELECT max(id) FROM passages").fetchone()[0] or 0
+        # Postings scored per query: terms are taken rarest first until this many.
+        self.posting_budget = 4000 + passages // 200
+        self._df: dict[tuple[str, str], int] = {}
 
     @classmethod
     def open(cls, path: str | Path) -> Corpus:
@@ -151,43 +155,80 @@ class Corpus:
 
     def search_ids(self, query: str, k: int = 10) -> list[int]:
         """Document ids of the best k documents (for evaluation and fusion)."""
-        table, expr = self._expr(query, cjk=self.has_cjk and has_cjk(query))
-        if expr is None:
-            return []
-        sql = (f"SELECT p.doc_id FROM (SELECT rowid AS r, rank FROM {table} "
-               f"WHERE {table} MATCH ? ORDER BY rank LIMIT ?) JOIN passages p ON p.id = r "
-               "ORDER BY rank")
+        cjk = self.has_cjk and has_cjk(query)
+        rows = self._ranked(self._conn(), query, k * 3, cjk=cjk)
+        found = dict(self._conn().execute(
+            f"SELECT id, doc_id FROM passages WHERE id IN ({','.join('?' * len(rows))})",
+            rows).fetchall()) if rows else {}
         out: list[int] = []
-        for (doc_id,) in self._conn().execute(sql, (expr, k * 3)):
-            if doc_id not in out:
+        for pid in rows:
+            doc_id = found.get(pid)
+            if doc_id is not None and doc_id not in out:
                 out.append(doc_id)
         return out[:k]
 
-    def _expr(self, query: str, *, cjk: bool) -> tuple[str, str | None]:
-        return ("fts_cjk" if cjk else "fts"), match_expression(query, cjk=cjk)
+    def _terms(self, conn: sqlite3.Connection, query: str, *, cjk: bool) -> list[str]:
+        """The query's terms, rarest first, cut at the posting budget.
 
-    def _search(self, query: str, k: int, *, cjk: bool) -> list[SearchHit]:
-        expr = self._expr(query, cjk=cjk)[1]
-        if expr is None:
+        BM25 cost grows with every posting scored, and terms found in much of the
+        corpus add little to the ranking, so frequent terms are dropped when rarer
+        ones already select enough candidates (like Lucene's cutoff frequency).
+        """
+        table = "fts_cjk" if cjk else "fts"
+        scored: list[tuple[int, str]] = []
+        for term in query_terms(query, cjk=cjk):
+            df = self._df.get((table, term))
+            if df is None:
+                df = conn.execute(f"SELECT count(*) FROM {table} WHERE {table} MATCH ?",
+                                  (term,)).fetchone()[0]
+                if len(self._df) > 200_000:
+                    self._df.clear()
+                self._df[(table, term)] = df
+            if df:
+                scored.append((df, term))
+        scored.sort()
+        chosen: list[str] = []
+        total = 0
+        for df, term in scored:
+            if chosen and total + df > self.posting_budget:
+                break
+            chosen.append(term)
+            total += df
+        if total > self.posting_budget and len(scored) > 1:
+            # Even the rarest term is frequent: require every term first (an AND of
+            # doclists is cheap to score); _ranked falls back to OR if that is too few.
+            return [" AND ".join(t for _, t in scored), *chosen]
+        return chosen
+
+    def _ranked(self, conn: sqlite3.Connection, query: str, limit: int, *,
+                cjk: bool) -> list[int]:
+        terms = self._terms(conn, query, cjk=cjk)
+        if not terms:
             return []
-        conn = self._conn()
-        if cjk:
-            sql = ("SELECT rowid, NULL FROM fts_cjk WHERE fts_cjk MATCH ? "
-                   "ORDER BY rank LIMIT ?")
-        else:
-            sql = ("SELECT rowid, snippet(fts, 1, '', '', ' … ', 40) FROM fts "
-                   "WHERE fts MATCH ? ORDER BY rank LIMIT ?")
+        table = "fts_cjk" if cjk else "fts"
+        # An explicit bm25() orders faster than the `rank` column in SQLite 3.40.
+        sql = (f"SELECT rowid FROM {table} WHERE {table} MATCH ? "
+               f"ORDER BY bm25({table}, {TITLE_WEIGHT}, 1.0) LIMIT ?")
+        rows: list[int] = []
         try:
-            rows = conn.execute(sql, (expr, k * 3)).fetchall()
+            if " AND " in terms[0]:
+                rows = [r[0] for r in conn.execute(sql, (terms[0], limit))]
+                if len(rows) >= limit // 3:
+                    return rows
+                terms = terms[1:]
+            return [r[0] for r in conn.execute(sql, (" OR ".join(terms), limit))]
         except sqlite3.OperationalError as exc:
             raise CorpusError(f"search failed for {query!r}: {exc}") from exc
+
+    def _search(self, query: str, k: int, *, cjk: bool) -> list[SearchHit]:
+        conn = self._conn()
+        rows = self._ranked(conn, query, k * 3, cjk=cjk)
         return self._hits(conn, rows, query, k)
 
-    def _hits(self, conn: sqlite3.Connection, rows: list[tuple[int, str | None]], query: str,
+    def _hits(self, conn: sqlite3.Connection, ids: list[int], query: str,
               k: int) -> list[SearchHit]:
-        if not rows:
+        if not ids:
             return []
-        ids = [r[0] for r in rows]
         marks = ",".join("?" * len(ids))
         found = {
             pid: (doc_id, body, title, url, source)
@@ -197,15 +238,15 @@ class Corpus:
         }
         hits: list[SearchHit] = []
         seen: set[int] = set()
-        for pid, snip in rows:
+        words = _query_words(query)
+        for pid in ids:
             if pid not in found:
                 continue
             doc_id, body, title, url, source = found[pid]
             if doc_id in seen:
                 continue
             seen.add(doc_id)
-            snippet = snip if snip else _window(body, query)
-            hits.append(SearchHit(title=title, url=url, snippet=_tidy(snippet),
+            hits.append(SearchHit(title=title, url=url, snippet=_window(body, words),
                                   source=source or None))
             if len(hits) == k:
                 break
@@ -278,20 +319,43 @@ class Corpus:
         self.close()
 
 
-def _tidy(text: str) -> str:
-    return " ".join(text.split())
+def _query_words(query: str) -> list[str]:
+    """Lowercase match keys for snippets: word stems (first 5 letters) and CJK bigrams."""
+    keys: list[str] = []
+    for term in query_terms(query, cjk=has_cjk(query)):
+        for word in term.strip('"*').split(" "):
+            word = word.strip('"')
+            if word:
+                keys.append(word[:2] if has_cjk(word) else word[:5])
+    return keys
 
 
-def _window(body: str, query: str, width: int = 260) -> str:
-    """A snippet around the first query character run found in `body` (CJK hits)."""
-    best = -1
-    for term in sorted(set(query.split()) | {query.strip()}, key=len, reverse=True):
-        for size in range(min(len(term), 4), 0, -1):
-            best = body.find(term[:size])
-            if best >= 0:
-                break
-        if best >= 0:
-            break
-    start = max(0, best - width // 3) if best >= 0 else 0
-    text = body[start:start + width]
-    return ("… " if start else "") + text + (" …" if start + width < len(body) else "")
+def _window(body: str, words: list[str], width: int = 260) -> str:
+    """About `width` characters of `body` around its densest cluster of query words."""
+    text = " ".join(body.split())
+    if len(text) <= width:
+        return text
+    low = text.lower()
+    hits: list[int] = []
+    for word in words:
+        pos = low.find(word)
+        while pos >= 0 and len(hits) < 200:
+            hits.append(pos)
+            pos = low.find(word, pos + 1)
+    hits.sort()
+    best, best_count = 0, 0
+    j = 0
+    for i, start in enumerate(hits):
+        while j < len(hits) and hits[j] < start + width - 40:
+            j += 1
+        if j - i > best_count:
+            best, best_count = start, j - i
+    start = max(0, best - 40)
+    if start:
+        space = text.find(" ", start)
+        start = space + 1 if 0 <= space < best else start
+    end = min(len(text), start + width)
+    if end < len(text):
+        space = text.rfind(" ", start, end)
+        end = space if space > start + width // 2 else end
+    return ("… " if start else "") + text[start:end] + (" …" if end < len(text) else "")

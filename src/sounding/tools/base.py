@@ -20,6 +20,7 @@ __all__ = [
     "ToolOutput",
     "check_arguments",
     "join_observations",
+    "string_list",
 ]
 
 
@@ -137,3 +138,9 @@ def _signature(props: Mapping[str, JSON]) -> str:
 def join_observations(parts: Sequence[str], separator: str = "\n=======\n") -> str:
     """Join per-item observations the way the trained format does."""
     return separator.join(parts)
+
+
+def string_list(arguments: Mapping[str, JSON], name: str) -> list[str]:
+    """The strings of an array argument (a lone string counts as a one-item array)."""
+    raw = arguments.get(name) or []
+    return [v for v in (raw if isinstance(raw, list) else [raw]) if isinstance(v, str)]

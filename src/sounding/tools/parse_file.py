@@ -11,7 +11,7 @@ from ..backends.files import SUFFIXES, ZipLimits, parse_bytes, supported_suffix
 from ..errors import ToolArgumentError
 from ..llm.base import ToolSchema
 from ..types import JSON
-from .base import ToolContext, ToolOutput, join_observations
+from .base import ToolContext, ToolOutput, join_observations, string_list
 
 __all__ = ["PARSE_FILE_SCHEMA", "ParseFileTool", "resolve_inside"]
 
@@ -81,8 +81,7 @@ class ParseFileTool:
     async def __call__(
         self, arguments: Mapping[str, JSON], context: ToolContext, *, code: str | None = None
     ) -> ToolOutput:
-        raw = arguments.get("files") or []
-        names = [n for n in (raw if isinstance(raw, list) else [raw]) if isinstance(n, str)]
+        names = string_list(arguments, "files")
         if not names:
             raise ToolArgumentError("parse_file needs at least one file name in 'files'")
         stats = current_stats()

@@ -8,70 +8,88 @@ from collections.abc import Mapping, Sequence
 from ..backends.base import SearchBackend, SearchHit
 from ..llm.base import ToolSchema
 from ..types import JSON
-from .base import ToolContext, ToolOutput, join_observations
+from .base import ToolContext, ToolOutput, join_observations, string_list
 
 __all__ = ["SCHOLAR_SCHEMA", "SEARCH_SCHEMA", "SearchTool", "format_search_results"]
 
-SEARCH_SCHEMA = ToolSchema(
-    name="search",
-    description=(
-        "Perform Google web searches then returns a string of the top search results. "
-        "Accepts multiple queries."
-    ),
-    parameters={
-        "type": "object",
-        "properties": {
-            "query": {
-                "type": "array",
-                "items": {"type": "string", "description": "The search query."},
-                "minItems": 1,
-                "description": "The list of search queries.",
-            }
+
+
+def _query_schema(name: str, description: str, list_description: str) -> ToolSchema:
+    return ToolSchema(
+        name=name,
+        description=description,
+        parameters={
+            "type": "object",
+            "properties": {
+                "query": {
+                    "type": "array",
+                    "items": {"type": "string", "description": "The search query."},
+                    "minItems": 1,
+                    "description": list_description,
+                }
+            },
+            "required": ["query"],
         },
-        "required": ["query"],
-    },
+    )
+
+
+SEARCH_SCHEMA = _query_schema(
+    "search",
+    "Perform Google web searches then returns a string of the top search results. "
+    "Accepts multiple queries.",
+    "The list of search queries.",
 )
 
-SCHOLAR_SCHEMA = ToolSchema(
-    name="google_scholar",
-    description=(
-        "Leverage Google Scholar to retrieve relevant information from academic "
-        "publications. Accepts multiple queries."
-    ),
-    parameters={
-        "type": "object",
-        "properties": {
-            "query": {
-                "type": "array",
-                "items": {"type": "string", "description": "The search query."},
-                "minItems": 1,
-                "description": "The list of search queries for Google Scholar.",
-            }
-        },
-        "required": ["query"],
-    },
+SCHOLAR_SCHEMA = _query_schema(
+    "google_scholar",
+    "Leverage Google Scholar to retrieve relevant information from academic publications. "
+    "Accepts multiple queries.",
+    "The list of search queries for Google Scholar.",
 )
 
 
 def format_search_results(query: str, hits: Sequence[SearchHit], *, scholar: bool = False) -> str:
-    """One query's observation, in the text the model was trained on."""
-    engine = "Google scholar" if scholar else "Google"
+    """One query's observation, in the text the model was trained on.
+
+    Web: `## Web Results`, entries with `Date published:` and `Source:` lines. Scholar:
+    `## Scholar Results`, entries with the lines the reference's Serper scholar tool
+    writes (`publicationInfo:`, `Date published:`, `citedBy:`, `pdfUrl:`).
+    """
     if not hits:
-        return (
-            f"No results found for '{query}'. Try with a more general query."
-        )
-    lines = []
-    for i, hit in enumerate(hits, 1):
-        entry = f"{i}. [{hit.title}]({hit.url})"
-        if hit.date:
-            entry += f"\nDate published: {hit.date}"
-        if hit.source:
-            entry += f"\nSource: {hit.source}"
-        if hit.snippet:
-            entry += f"\n{hit.snippet}"
-        lines.append(entry)
-    header = f"A {engine} search for '{query}' found {len(hits)} results:\n\n## Web Results\n"
+        return f"No results found for '{query}'. Try with a more general query."
+    entry = _scholar_entry if scholar else _web_entry
+    lines = [entry(i, hit) for i, hit in enumerate(hits, 1)]
+    engine, section = ("Google scholar", "Scholar") if scholar else ("Google", "Web")
+    header = f"A {engine} search for '{query}' found {len(hits)} results:\n\n## {section} Results\n"
     return header + "\n\n".join(lines)
+
+
+def _web_entry(i: int, hit: SearchHit) -> str:
+    entry = f"{i}. [{hit.title}]({hit.url})"
+    if hit.date:
+        entry += f"\nDate published: {hit.date}"
+    if hit.source:
+        entry += f"\nSource: {hit.source}"
+    if hit.snippet:
+        entry += f"\n{hit.snippet}"
+    return entry
+
+
+def _scholar_entry(i: int, hit: SearchHit) -> str:
+    entry = f"{i}. [{hit.title}]({hit.url or hit.pdf_url or 'no available link'})"
+    authors = ", ".join(hit.authors[:4]) + (" et al." if len(hit.authors) > 4 else "")
+    info = " - ".join(part for part in (authors, hit.venue or hit.source or "") if part)
+    if info:
+        entry += f"\npublicationInfo: {info}"
+    if hit.date:
+        entry += f"\nDate published: {hit.date}"
+    if hit.cited_by is not None:
+        entry += f"\ncitedBy: {hit.cited_by}"
+    if hit.pdf_url and hit.pdf_url != hit.url:
+        entry += f"\npdfUrl: {hit.pdf_url}"
+    if hit.snippet:
+        entry += f"\n{hit.snippet}"
+    return entry
 
 
 class SearchTool:
@@ -90,12 +108,11 @@ class SearchTool:
     async def __call__(
         self, arguments: Mapping[str, JSON], context: ToolContext, *, code: str | None = None
     ) -> ToolOutput:
-        raw = arguments.get("query") or []
-        queries = [q for q in (raw if isinstance(raw, list) else [raw]) if isinstance(q, str)]
+        queries = string_list(arguments, "query")
         results = await asyncio.gather(*(self.backend.search(q, num=self.num) for q in queries))
         texts = [format_search_results(q, hits, scholar=self.scholar)
                  for q, hits in zip(queries, results, strict=True)]
         return ToolOutput(
             text=join_observations(texts),
-            sources=tuple(h.url for hits in results for h in hits),
+            sources=tuple(h.url for hits in results for h in hits if h.url),
         )

@@ -15,7 +15,7 @@ import json
 import math
 import re
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import json_repair
@@ -26,7 +26,7 @@ from ..config import Sampling
 from ..errors import LLMError, ProviderError
 from ..llm.base import ChatModel, ChatRequest, ToolSchema
 from ..types import JSON, Message, estimate_tokens
-from .base import ToolContext, ToolOutput, join_observations
+from .base import ToolContext, ToolOutput, join_observations, string_list
 
 __all__ = [
     "VISIT_SCHEMA",
@@ -77,9 +77,16 @@ class Extraction:
     """True when the evidence came from passage ranking, not from the summary model."""
 
 
-def format_visit(url: str, goal: str, extraction: Extraction | None) -> str:
-    """The trained observation frame for one URL (None: the page could not be read)."""
+def format_visit(url: str, goal: str, extraction: Extraction | None,
+                 reason: str | None = None) -> str:
+    """The trained observation frame for one URL.
+
+    None: the page could not be read; the trained sentences say so, and `reason`
+    (what went wrong: blocked, HTTP error, unreadable PDF...) follows them.
+    """
     evidence = extraction.evidence if extraction else UNREADABLE_EVIDENCE
+    if extraction is None and reason:
+        evidence += f"\nReason: {reason}"
     summary = extraction.summary if extraction else UNREADABLE_SUMMARY
     return (
         f"The useful information in {url} for user goal {goal} as follows: \n\n"
@@ -97,7 +104,6 @@ class VisitTool:
         *,
         chunk_tokens: int = 24_000,
         max_chunks: int = 4,
-        chunk_chars: int | None = None,
     ) -> None:
         self.pages = pages
         self.summary_model = summary_model
@@ -105,8 +111,6 @@ class VisitTool:
         """Page tokens per summary-model call (estimated, CJK-aware); fit the model's context."""
         self.max_chunks = max_chunks
         """Most summary-model calls per page; longer pages keep the chunks nearest the goal."""
-        self.chunk_chars = chunk_chars
-        """Legacy: a character budget instead of a token budget."""
 
     @property
     def schema(self) -> ToolSchema:
@@ -115,37 +119,39 @@ class VisitTool:
     async def __call__(
         self, arguments: Mapping[str, JSON], context: ToolContext, *, code: str | None = None
     ) -> ToolOutput:
-        raw = arguments.get("url") or []
-        urls = [u for u in (raw if isinstance(raw, list) else [raw]) if isinstance(u, str)]
+        urls = string_list(arguments, "url")
         goal = str(arguments.get("goal") or "")
         results = await asyncio.gather(*(self._one(u, goal) for u in urls))
-        extractions = dict(zip(urls, results, strict=True))
-        readable = tuple(u for u, e in extractions.items() if e is not None)
+        errors: dict[str, JSON] = {u: r for u, r in zip(urls, results, strict=True)
+                                   if isinstance(r, str)}
         return ToolOutput(
-            text=join_observations([format_visit(u, goal, e) for u, e in zip(urls, results,
-                                                                              strict=True)]),
-            sources=readable,
+            text=join_observations([
+                format_visit(u, goal, r, None) if isinstance(r, Extraction)
+                else format_visit(u, goal, None, r) for u, r in zip(urls, results, strict=True)]),
+            sources=tuple(u for u, r in zip(urls, results, strict=True)
+                          if isinstance(r, Extraction)),
             meta={
-                "unreadable": sum(1 for e in results if e is None),
-                "fallbacks": sum(1 for e in results if e is not None and e.fallback),
+                "unreadable": len(errors),
+                "fallbacks": sum(1 for r in results if isinstance(r, Extraction) and r.fallback),
+                "errors": errors,
             },
         )
 
-    async def _one(self, url: str, goal: str) -> Extraction | None:
+    async def _one(self, url: str, goal: str) -> Extraction | str:
+        """The extraction, or why the page could not be read."""
         try:
             page = await self.pages.fetch(url)
-        except ProviderError:
-            return None
-        if page is None or not page.text.strip():
-            return None
+        except ProviderError as exc:
+            return str(exc)
+        if page is None:
+            return "there is no page at this address (HTTP 404 or 410, or not in the corpus)"
+        if not page.text.strip():
+            return f"the page ({page.content_type}) has no readable text"
         return await self.extract(page, goal)
 
     def chunks(self, text: str, goal: str) -> list[str]:
         """The page split to fit the summary model; if too many, the ones nearest the goal."""
-        if self.chunk_chars is not None:
-            chunks = split_chunks(text, self.chunk_chars)
-        else:
-            chunks = split_token_chunks(text, self.chunk_tokens)
+        chunks = split_token_chunks(text, self.chunk_tokens)
         if len(chunks) <= self.max_chunks:
             return chunks
         keep = sorted(_bm25_rank(chunks, goal)[: self.max_chunks])
@@ -224,27 +230,41 @@ def _as_text(value: object) -> str:
 
 
 def split_chunks(text: str, size: int) -> list[str]:
-    """Split at paragraph boundaries into chunks of at most about `size` characters."""
-    if len(text) <= size:
+    """Split at line boundaries into chunks of at most about `size` characters."""
+    return _split(text, size, len)
+
+
+def split_token_chunks(text: str, max_tokens: int) -> list[str]:
+    """Split at line boundaries into chunks of at most about `max_tokens` estimated tokens."""
+    return _split(text, max_tokens, estimate_tokens)
+
+
+def _split(text: str, limit: int, cost: Callable[[str], int]) -> list[str]:
+    if cost(text) <= limit:
         return [text]
     chunks: list[str] = []
     current: list[str] = []
-    length = 0
-    for para in text.split("\n"):
-        while len(para) > size:
-            head, para = para[:size], para[size:]
-            if current:
+    used = 0
+    for line in text.split("\n"):
+        for piece in _cut(line, limit, cost):
+            size = cost(piece) + 1
+            if used + size > limit and current:
                 chunks.append("\n".join(current))
-                current, length = [], 0
-            chunks.append(head)
-        if length + len(para) > size and current:
-            chunks.append("\n".join(current))
-            current, length = [], 0
-        current.append(para)
-        length += len(para) + 1
+                current, used = [], 0
+            current.append(piece)
+            used += size
     if current:
         chunks.append("\n".join(current))
     return chunks
+
+
+def _cut(line: str, limit: int, cost: Callable[[str], int]) -> list[str]:
+    """A line too long for one chunk, cut by characters in proportion to its cost."""
+    size = cost(line) + 1
+    if size <= limit:
+        return [line]
+    step = max(1, len(line) * limit // size)
+    return [line[i:i + step] for i in range(0, len(line), step)]
 
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -260,33 +280,6 @@ def _terms(text: str) -> list[str]:
         else:
             out.append(w)
     return out
-
-
-def split_token_chunks(text: str, max_tokens: int) -> list[str]:
-    """Split at line boundaries into chunks of at most about `max_tokens` estimated tokens."""
-    if estimate_tokens(text) <= max_tokens:
-        return [text]
-    chunks: list[str] = []
-    current: list[str] = []
-    used = 0
-    for line in text.split("\n"):
-        cost = estimate_tokens(line) + 1
-        if cost > max_tokens:
-            # One huge line: cut it by characters in proportion to its token density.
-            step = max(1, len(line) * max_tokens // cost)
-            pieces = [line[i:i + step] for i in range(0, len(line), step)]
-        else:
-            pieces = [line]
-        for piece in pieces:
-            cost = estimate_tokens(piece) + 1
-            if used + cost > max_tokens and current:
-                chunks.append("\n".join(current))
-                current, used = [], 0
-            current.append(piece)
-            used += cost
-    if current:
-        chunks.append("\n".join(current))
-    return chunks
 
 
 def _bm25_rank(passages: Sequence[str], goal: str) -> list[int]:

@@ -114,6 +114,8 @@ class ToolCallRecord:
     """`ErrorType: message` when the call failed (the observation then explains it)."""
     sources: tuple[str, ...] = ()
     branch: str | None = None
+    meta: JSONObject = field(default_factory=dict)
+    """What the tool reported beyond its text (e.g. pages it could not read, and why)."""
 
     def to_dict(self) -> JSONObject:
         out: JSONObject = {
@@ -129,6 +131,8 @@ class ToolCallRecord:
         }
         if self.branch is not None:
             out["branch"] = self.branch
+        if self.meta:
+            out["meta"] = self.meta
         return out
 
     @classmethod
@@ -144,6 +148,7 @@ class ToolCallRecord:
             error=cast(str | None, d.get("error")),
             sources=tuple(str(s) for s in cast(list[JSON], d.get("sources") or [])),
             branch=cast(str | None, d.get("branch")),
+            meta=cast(JSONObject, d.get("meta") or {}),
         )
 
 
