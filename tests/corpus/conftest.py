@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -10,15 +9,7 @@ import pytest
 
 from sounding.corpus import Corpus, CorpusBuilder, SourceDoc, open_default_corpus
 
-
-@pytest.fixture(scope="session")
-def vital_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A cache dir whose default corpus index has been built (about 2 s, once)."""
-    cache = tmp_path_factory.mktemp("cache")
-    start = time.perf_counter()
-    open_default_corpus(cache).close()
-    print(f"\nvital corpus index built in {time.perf_counter() - start:.2f} s")
-    return cache
+# `vital_cache` (the index, built once per session) comes from tests/conftest.py.
 
 
 @pytest.fixture(scope="session")
