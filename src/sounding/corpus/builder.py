@@ -26,10 +26,16 @@ from ._mentions import MentionFinder
 from ._text import cjk_terms, has_cjk, split_passages
 from ._urls import url_key
 from .store import DB_NAME, SCHEMA, SCHEMA_VERSION
+from .tantivy_index import collect_garbage, index_bytes, write_index
+from .tantivy_index import available as tantivy_available
 
 __all__ = ["REPORT_NAME", "BuildReport", "CorpusBuilder", "Skipped", "SourceDoc", "build_lock"]
 
 REPORT_NAME = "build-report.json"
+ENGINES = ("auto", "fts5", "tantivy")
+# `auto` gives a new corpus of at least this many passages a tantivy index (when
+# installed): FTS5 falls under 200 queries per second around a million passages.
+AUTO_TANTIVY_PASSAGES = 100_000
 Progress = Callable[[str, int], None]
 """Called with the source name and the number of documents seen so far."""
 
@@ -71,6 +77,7 @@ class BuildReport:
     links: int = 0
     seconds: float = 0.0
     size_bytes: int = 0
+    engine: str = "fts5"
 
     def as_dict(self) -> dict[str, JSON]:
         return {
@@ -79,6 +86,7 @@ class BuildReport:
             "duplicates": self.duplicates, "documents": self.documents,
             "passages": self.passages, "links": self.links,
             "seconds": round(self.seconds, 3), "size_bytes": self.size_bytes,
+            "engine": self.engine,
             "skipped": [{"path": s.path, "reason": s.reason} for s in self.skipped],
         }
 
@@ -104,7 +112,11 @@ class CorpusBuilder:
     """Builds or updates the corpus in `out_dir` from document sources."""
 
     def __init__(self, out_dir: Path, *, name: str | None = None, mentions: bool = True,
-                 progress: Progress | None = None) -> None:
+                 progress: Progress | None = None, engine: str = "auto") -> None:
+        if engine not in ENGINES:
+            raise CorpusError(f"unknown search engine {engine!r}; use one of {ENGINES}")
+        self.engine = engine
+        self._changed_docs: set[int] = set()
         self.out_dir = Path(out_dir)
         self.name = name or self.out_dir.name
         self.mentions = mentions
@@ -128,17 +140,25 @@ class CorpusBuilder:
                 if target.exists():
                     shutil.copyfile(target, tmp)
                 conn = sqlite3.connect(tmp)
+                self._changed_docs = set()
                 try:
                     changed = self._fill(conn, sources, report, fresh=not target.exists())
                     self._finish(conn, report, changed)
+                    changed |= self._sync_engine(conn, report, changed,
+                                                 fresh=not target.exists())
+                    engine = conn.execute(
+                        "SELECT value FROM meta WHERE key = 'tantivy_index'").fetchone()
                 finally:
                     conn.close()
                 if changed or not target.exists():
                     _fsync(tmp)
                     os.replace(tmp, target)
+                collect_garbage(self.out_dir, engine[0] if engine else None)
             finally:
                 tmp.unlink(missing_ok=True)
-            report.size_bytes = target.stat().st_size
+            report.engine = "tantivy" if engine else "fts5"
+            report.size_bytes = target.stat().st_size + index_bytes(
+                self.out_dir, engine[0] if engine else None)
             report.seconds = time.perf_counter() - start
             _write_json(self.out_dir / REPORT_NAME, report.as_dict())
         return report
@@ -199,6 +219,7 @@ class CorpusBuilder:
                          "source=?, lang=?, metadata=?, hash=? WHERE id=?", (*row, doc_id))
             report.updated += 1
         known[key] = (doc_id, digest)
+        self._changed_docs.add(doc_id)
         self._insert_passages(conn, doc_id, doc)
         conn.executemany(
             "INSERT INTO links(src, dst_key, kind, anchor) VALUES (?, ?, 'href', ?)",
@@ -241,6 +262,33 @@ class CorpusBuilder:
         report.documents = conn.execute("SELECT count(*) FROM docs").fetchone()[0]
         report.passages = conn.execute("SELECT count(*) FROM passages").fetchone()[0]
         report.links = conn.execute("SELECT count(*) FROM links").fetchone()[0]
+
+
+    def _sync_engine(self, conn: sqlite3.Connection, report: BuildReport, changed: bool, *,
+                     fresh: bool) -> bool:
+        """Bring the tantivy index in line with the passages (or drop it); True if the
+        SQLite file changed. `auto` keeps an existing corpus's engine."""
+        row = conn.execute("SELECT value FROM meta WHERE key = 'tantivy_index'").fetchone()
+        previous: str | None = row[0] if row else None
+        engine = self.engine
+        if engine == "auto" and not fresh:
+            engine = "tantivy" if previous else "fts5"
+        elif engine == "auto":
+            big = report.passages >= AUTO_TANTIVY_PASSAGES
+            engine = "tantivy" if big and tantivy_available() else "fts5"
+        if engine == "fts5":
+            if previous is None:
+                return False
+            conn.execute("DELETE FROM meta WHERE key = 'tantivy_index'")
+        else:
+            if previous is not None and not changed:
+                return False
+            version = write_index(conn, self.out_dir, previous,
+                                  self._changed_docs if previous else None)
+            conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('tantivy_index', ?)",
+                         (version,))
+        conn.commit()
+        return True
 
 
 def _delete_doc_rows(conn: sqlite3.Connection, doc_id: int) -> None:
