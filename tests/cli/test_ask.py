@@ -84,6 +84,11 @@ def test_tags_search_visit_answer(cache_dir: Path, tmp_path: Path) -> None:
     visit_obs = traj["tool_calls"][1]["observation"]
     assert visit_obs.startswith(f"The useful information in {EIFFEL} for user goal")
     assert "Evidence in page: \nIt is named after the engineer Gustave Eiffel" in visit_obs
+    # the summary model's extraction call is part of the record (and of the usage)
+    purposes = [c["purpose"] for c in traj["model_calls"]]
+    assert purposes == ["turn", "turn", "extract", "turn"]
+    extract = traj["model_calls"][2]
+    assert traj["messages"][extract["prompt"][0]]["content"].startswith("Please process")
     # wire format: stop sequences, Tongyi sampling, tools in the system prompt
     turn = requests[0]
     assert turn["stop"] == ["\n<tool_response>", "<tool_response>"]

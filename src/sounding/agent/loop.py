@@ -30,7 +30,7 @@ from ..errors import (
     ToolError,
     UnknownToolError,
 )
-from ..llm.base import ChatModel, Completion, ToolSchema
+from ..llm.base import ChatModel, ChatRequest, Completion, ToolSchema
 from ..llm.protocols import Turn, WireProtocol, get_protocol
 from ..tools.base import ToolContext, ToolOutput, check_arguments
 from ..trace.observers import NullObserver, Observer
@@ -151,10 +151,16 @@ class RunContext:
             messages, self.schemas if tools is None else tools, self.sampling,
             final=final, purpose=purpose,
         )
-        prompt = [self._index(m) for m in messages]
         completion = await self.model.complete(request)
+        self.record_call(request, completion)
+        self.context_tokens = completion.usage.prompt_tokens + completion.usage.completion_tokens
+        return completion
+
+    def record_call(self, request: ChatRequest, completion: Completion) -> None:
+        """Add a model call (the agent's, or one a tool made) to the record and the meter."""
         record = ModelCallRecord(
-            round=self.round, purpose=purpose, prompt=prompt, output=completion.text,
+            round=self.round, purpose=request.purpose,
+            prompt=[self._index(m) for m in request.messages], output=completion.text,
             usage=completion.usage, latency_s=completion.latency_s,
             finish_reason=completion.finish_reason, retries=completion.retries,
             tool_calls=completion.tool_calls, branch=self.branch,
@@ -162,9 +168,7 @@ class RunContext:
         )
         self.trajectory.model_calls.append(record)
         self.meter.add(completion.usage.total_tokens)
-        self.context_tokens = completion.usage.prompt_tokens + completion.usage.completion_tokens
         self.observer.on_model_call(self.trajectory, record)
-        return completion
 
     def parse(self, completion: Completion) -> Turn:
         return self.protocol.parse(completion, list(self.env.tools))
@@ -200,6 +204,8 @@ class RunContext:
         except ToolError as exc:
             error = f"{type(exc).__name__}: {exc}"
             observation = f"Error: the {call.name} tool failed: {exc}"
+        for request, completion in stats.model_calls:  # e.g. visit's extraction calls
+            self.record_call(request, completion)
         record = ToolCallRecord(
             round=self.round, call=call, observation=observation,
             latency_s=time.monotonic() - started, provider=stats.provider,

@@ -14,6 +14,8 @@ import contextvars
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from ..llm.base import ChatRequest, Completion
+
 __all__ = [
     "CallStats",
     "Page",
@@ -81,6 +83,8 @@ class CallStats:
     requests: int = 0
     cache_hits: int = 0
     retries: int = 0
+    model_calls: list[tuple[ChatRequest, Completion]] = field(default_factory=list)
+    """Model calls a tool made (visit's extraction), recorded in the trajectory by the loop."""
 
     def used(self, provider: str) -> None:
         if provider not in self.providers:

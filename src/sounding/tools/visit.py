@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import json_repair
 
 from .._templates import render
-from ..backends.base import Page, PageBackend
+from ..backends.base import Page, PageBackend, current_stats
 from ..config import Sampling
 from ..errors import LLMError, ProviderError
 from ..llm.base import ChatModel, ChatRequest, ToolSchema
@@ -189,6 +189,7 @@ class VisitTool:
                 completion = await self.summary_model.complete(request)
             except LLMError:
                 return None
+            current_stats().model_calls.append((request, completion))
             parsed = parse_extraction(completion.text)
             if parsed is not None:
                 return parsed
