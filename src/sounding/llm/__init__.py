@@ -1,7 +1,7 @@
 """The LLM layer: one `ChatModel` interface, the OpenAI-compatible client, scripted doubles.
 
-The client and the doubles are imported on first use: the `openai` SDK alone takes
-about a second to import, which `sounding --help` and offline tools should not pay.
+The client and the doubles are imported on first use, so that `sounding --help` and
+the corpus commands do not pay for loading the HTTP stack.
 """
 
 from __future__ import annotations
