@@ -56,6 +56,7 @@ _ENV_ALIASES: dict[str, str] = {
     "SOUNDING_SUMMARY_API_KEY": "summary.api_key",
     "SOUNDING_CACHE_DIR": "cache_dir",
     "SOUNDING_CORPUS": "corpus",
+    "SOUNDING_CORPUS_SEARCH": "corpus_search",
 }
 
 
@@ -230,6 +231,8 @@ class Settings:
     cache_dir: Path = field(default_factory=lambda: Path(platformdirs.user_cache_dir("sounding")))
     corpus: Path | None = None
     """A corpus built with `sounding corpus build`; default: the embedded vital articles."""
+    corpus_search: Literal["bm25", "dense", "hybrid"] = "bm25"
+    """How the offline `search` ranks: BM25, embeddings, or both fused (needs `corpus embed`)."""
     web: WebSettings = field(default_factory=WebSettings)
     """Real-web providers, the tool layer, the sandbox and parse_file."""
     iter: IterSettings = field(default_factory=IterSettings)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from pathlib import Path
 from typing import Annotated
@@ -14,6 +15,12 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from ..config import load_settings
 from ..corpus import BuildReport, Corpus, CorpusBuilder, open_default_corpus
 from ..errors import SoundingError
+from ._corpus_dense import (
+    embed_after_build,
+    print_embed_report,
+    run_embed,
+    search_by_mode,
+)
 
 __all__ = ["app"]
 
@@ -40,6 +47,12 @@ def build(
     mentions: Annotated[bool, typer.Option(help="Store title mentions in the link graph.")
                         ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    engine: Annotated[str, typer.Option(
+        help="BM25 engine: fts5, tantivy (faster; extra `corpus`), or auto (keep the "
+             "corpus's engine; a new one of 100,000+ passages gets tantivy).")] = "auto",
+    dense: Annotated[bool | None, typer.Option(
+        "--dense/--no-dense", help="Also embed passages for dense/hybrid search (needs the "
+        "`dense` extra); default: refresh embeddings the corpus already has.")] = None,
 ) -> None:
     """Build or update a corpus (atomic; re-running adds only new or changed documents)."""
     from ..corpus.sources import resolve_source
@@ -54,14 +67,21 @@ def build(
             def tick(name: str, n: int) -> None:
                 progress.update(task, description=f"reading {name}", completed=n)
 
-            report = CorpusBuilder(out_dir, mentions=mentions, progress=tick).build(resolved)
+            report = CorpusBuilder(out_dir, mentions=mentions, progress=tick,
+                                   engine=engine).build(resolved)
         assert report is not None
+        changed = bool(report.added or report.updated)
+        embedded = embed_after_build(out_dir, dense, changed=changed, console=err)
     except SoundingError as exc:
         raise _fail(str(exc)) from exc
     if as_json:
-        typer.echo(json.dumps(report.as_dict(), indent=2, ensure_ascii=False))
+        typer.echo(json.dumps({**report.as_dict(), **(
+            {"embeddings": embedded.as_dict()} if embedded else {})}, indent=2,
+            ensure_ascii=False))
     else:
         _print_report(report)
+        if embedded is not None:
+            print_embed_report(embedded, out)
 
 
 def _print_report(report: BuildReport) -> None:
@@ -109,11 +129,16 @@ def search(
         "--corpus", help="Corpus directory (default: the embedded vital articles).")] = None,
     num: Annotated[int, typer.Option("--num", "-n", help="Results.")] = 10,
     as_json: Annotated[bool, typer.Option("--json", help="Print results as JSON.")] = False,
+    mode: Annotated[str, typer.Option(
+        help="bm25, dense or hybrid (dense and hybrid need `sounding corpus embed`).")
+                    ] = "bm25",
 ) -> None:
     """Search a corpus and print the hits."""
+    if mode not in ("bm25", "dense", "hybrid"):
+        raise _fail(f"--mode must be bm25, dense or hybrid, not {mode!r}")
     try:
         with _open(corpus_dir) as corpus:
-            hits = corpus.search(query, k=num)
+            hits = search_by_mode(corpus, query, num, mode)  # type: ignore[arg-type]
     except SoundingError as exc:
         raise _fail(str(exc)) from exc
     if as_json:
@@ -127,15 +152,42 @@ def search(
 
 
 @app.command()
+def embed(
+    corpus_dir: Annotated[Path | None, typer.Argument(
+        help="Corpus directory (default: --corpus setting, else the vital articles).")] = None,
+    batch_size: Annotated[int, typer.Option(help="Passages per forward pass.")] = 64,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Embed passages for dense/hybrid search (incremental, resumable; needs `dense`)."""
+    try:
+        with _open(corpus_dir) as corpus:
+            directory = corpus.db_path.parent
+        report = run_embed(directory, batch_size=batch_size, console=err)
+    except SoundingError as exc:
+        raise _fail(str(exc)) from exc
+    if as_json:
+        typer.echo(json.dumps(report.as_dict(), indent=2))
+    else:
+        print_embed_report(report, out)
+
+
+@app.command()
 def serve(
     corpus_dir: Annotated[Path | None, typer.Argument(
         help="Corpus directory (default: the embedded vital articles).")] = None,
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port (0 picks a free one).")] = 8890,
+    workers: Annotated[int | None, typer.Option(
+        help="Server processes sharing the port (default: one per CPU; 1 on Windows).")
+                       ] = None,
 ) -> None:
     """Serve search (SearXNG/Serper JSON) and pages (by URL, Jina-style) over HTTP."""
     from ..corpus.server import CorpusServer
 
+    count = workers if workers is not None else (os.cpu_count() or 1)
+    if count > 1 and hasattr(os, "fork"):
+        _serve_workers(corpus_dir, host, port, count)
+        return
     try:
         corpus = _open(corpus_dir)
         server = CorpusServer(corpus, host, port)
@@ -150,3 +202,20 @@ def serve(
     finally:
         server.close()
         corpus.close()
+
+
+def _serve_workers(corpus_dir: Path | None, host: str, port: int, workers: int) -> None:
+    from ..corpus.server import serve_workers
+
+    try:
+        with _open(corpus_dir) as corpus:  # resolve and check it; workers open their own
+            name, path = corpus.name, corpus.path
+
+        def ready(url: str) -> None:
+            err.print(f"serving {name} on {url} with {workers} workers  (GET "
+                      "/search?q=...&format=json, POST /search, GET /page?url=...; "
+                      "Ctrl-C to stop)", soft_wrap=True)
+
+        serve_workers(path, host, port, workers, ready)
+    except (SoundingError, OSError) as exc:
+        raise _fail(str(exc)) from exc

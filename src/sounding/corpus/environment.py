@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..backends.base import SearchBackend
 from ..config import Settings
 from ..env import Environment
 from ..llm.base import ChatModel
@@ -22,11 +23,24 @@ def open_corpus(settings: Settings) -> Corpus:
     return open_default_corpus(settings.cache_dir)
 
 
+def _search_backend(corpus: Corpus, settings: Settings) -> SearchBackend:
+    """BM25 by default; `corpus_search` = dense or hybrid uses the corpus's embeddings."""
+    if settings.corpus_search == "bm25":
+        return CorpusSearchBackend(corpus)
+    from .hybrid import HybridSearcher
+
+    try:
+        return HybridSearcher(corpus, settings.corpus_search)
+    except BaseException:
+        corpus.close()
+        raise
+
+
 def offline_environment(settings: Settings, *, summary_model: ChatModel | None) -> Environment:
     """The tools the corpus really provides: `search` and `visit`."""
     corpus = open_corpus(settings)
     tools: dict[str, Tool] = {
-        "search": SearchTool(CorpusSearchBackend(corpus)),
+        "search": SearchTool(_search_backend(corpus, settings)),
         "visit": VisitTool(CorpusPageBackend(corpus), summary_model),
     }
     if settings.web.files_dir is not None:  # the user's own files (GAIA attachments) are local

@@ -7,23 +7,33 @@
   application/json), so a `web` environment can read pages from the corpus.
 - `GET /links?url=...`, `GET /stats`, `GET /health`.
 
-A stdlib threading server with HTTP/1.1 keep-alive; SQLite releases the GIL while
-it searches, so threads serve concurrent clients. No authentication: bind it to
-loopback or a private network.
+A stdlib threading server with HTTP/1.1 keep-alive; `serve_workers` pre-forks
+several such processes on one listening socket (as gunicorn does), so the GIL does
+not cap a server at one core. No authentication: bind it to loopback or a private
+network.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
+import signal
+import socket
 import threading
+import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import FrameType
 from urllib.parse import parse_qs, urlsplit
 
+from ..errors import CorpusError
 from ..types import JSON
 from .store import Corpus, Document
 
-__all__ = ["CorpusServer"]
+__all__ = ["CorpusServer", "serve_workers"]
 
 log = logging.getLogger(__name__)
 PAGE_SIZE = 10
@@ -33,10 +43,17 @@ MAX_RESULTS = 100
 class CorpusServer:
     """Serves one corpus on host:port (port 0 picks a free one); a context manager."""
 
-    def __init__(self, corpus: Corpus, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, corpus: Corpus, host: str = "127.0.0.1", port: int = 0, *,
+                 sock: socket.socket | None = None) -> None:
         self.corpus = corpus
         handler = type("Handler", (_Handler,), {"corpus": corpus})
-        self.httpd = _Server((host, port), handler)
+        if sock is None:
+            self.httpd = _Server((host, port), handler)
+        else:  # a listening socket shared with other worker processes
+            self.httpd = _Server(sock.getsockname()[:2], handler, bind_and_activate=False)
+            self.httpd.socket.close()
+            self.httpd.socket = sock
+            self.httpd.server_address = sock.getsockname()[:2]
         self._thread: threading.Thread | None = None
 
     @property
@@ -77,6 +94,9 @@ class _Handler(BaseHTTPRequestHandler):
     corpus: Corpus
     protocol_version = "HTTP/1.1"
     server_version = "sounding-corpus"
+    # Headers and body go out in two writes; with Nagle on, the body waits for the
+    # client's delayed ACK (~40 ms) on every keep-alive request.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: object) -> None:
         log.debug("%s " + format, self.address_string(), *args)
@@ -112,7 +132,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == "/stats":
             self._json(200, self.corpus.stats().as_dict())
         elif path == "/health":
-            self._json(200, {"status": "ok"})
+            self._json(200, {"status": "ok", "pid": os.getpid()})
         elif path.startswith(("/r/", "/http:", "/https:")):
             raw = self.path[3:] if path.startswith("/r/") else self.path[1:]
             self._jina(raw)
@@ -227,3 +247,68 @@ def _doc_json(doc: Document) -> JSON:
     return {"url": doc.url, "title": doc.title, "text": doc.text,
             "description": doc.description, "source": doc.source, "lang": doc.lang,
             "metadata": dict(doc.metadata)}
+
+
+def serve_workers(path: Path, host: str, port: int, workers: int,
+                  on_ready: Callable[[str], None]) -> None:
+    """Serve the corpus at `path` from `workers` forked processes sharing one socket.
+
+    Each worker opens its own `Corpus` after the fork (SQLite and tantivy handles
+    must not cross a fork). A worker that dies after running a while is replaced;
+    one that dies at once stops the server with an error. Returns on SIGTERM or
+    Ctrl-C, after stopping the workers. POSIX only.
+    """
+    sock = socket.create_server((host, port), backlog=1024)
+    children: dict[int, float] = {}
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        for _ in range(workers):
+            children[_fork_worker(path, sock)] = time.monotonic()
+        bound_host, bound_port = sock.getsockname()[:2]
+        on_ready(f"http://{bound_host}:{bound_port}")
+        while children:
+            pid, status = os.wait()
+            started = children.pop(pid, None)
+            if started is None:
+                continue
+            if time.monotonic() - started < 2.0:
+                raise CorpusError(f"corpus server worker {pid} exited at start "
+                                  f"(status {status}); see its log")
+            log.warning("corpus server worker %d exited (status %d); replacing it", pid,
+                        status)
+            children[_fork_worker(path, sock)] = time.monotonic()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        for pid in children:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+        sock.close()
+
+
+def _fork_worker(path: Path, sock: socket.socket) -> int:
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 0
+    try:  # the worker: SIGTERM ends it at once; Ctrl-C (sent to the group) quietly
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        with Corpus.open(path) as corpus:
+            CorpusServer(corpus, sock=sock).serve_forever()
+    except KeyboardInterrupt:
+        pass
+    except BaseException:
+        log.exception("corpus server worker failed")
+        code = 1
+    finally:
+        os._exit(code)
+    return 0  # unreachable: os._exit never returns
+

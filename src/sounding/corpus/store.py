@@ -266,7 +266,8 @@ class Corpus:
                 cjk: bool) -> list[int]:
         engine = None if cjk else self._tantivy()
         if engine is not None:
-            return engine.ranked((t.strip('"') for t in query_terms(query)), limit)
+            return engine.ranked((t.strip('"') for t in query_terms(query)), limit,
+                                 self.posting_budget)
         terms = self._terms(conn, query, cjk=cjk)
         if not terms:
             return []

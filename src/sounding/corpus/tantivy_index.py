@@ -48,24 +48,24 @@ def available() -> bool:
     return True
 
 
-def _module() -> tantivy:  # type: ignore[valid-type]
-    try:
-        import tantivy
-    except ImportError as exc:
-        raise CorpusError("the tantivy engine needs `pip install 'sounding[corpus]'`") from exc
-    return tantivy
+def _require() -> None:
+    if not available():
+        raise CorpusError("the tantivy engine needs `pip install 'sounding[corpus]'`")
 
 
 def _analyzer() -> tantivy.TextAnalyzer:
     """Words, lowercased, accents folded, Porter-stemmed: as the FTS5 `fts` table."""
-    t = _module()
+    import tantivy as t
+
     return (t.TextAnalyzerBuilder(t.Tokenizer.simple()).filter(t.Filter.remove_long(60))
             .filter(t.Filter.lowercase()).filter(t.Filter.ascii_fold())
             .filter(t.Filter.stemmer("english")).build())
 
 
 def _schema() -> tantivy.Schema:
-    builder = _module().SchemaBuilder()
+    import tantivy
+
+    builder = tantivy.SchemaBuilder()
     builder.add_integer_field("pid", indexed=False, fast=True)
     builder.add_integer_field("doc", indexed=True)
     # Term frequencies without positions: BM25 needs no more, and the index is smaller.
@@ -75,7 +75,9 @@ def _schema() -> tantivy.Schema:
 
 
 def _open_index(path: Path, *, create: bool) -> tantivy.Index:
-    t = _module()
+    _require()
+    import tantivy as t
+
     try:
         index = (t.Index(_schema(), path=str(path), reuse=True) if create
                  else t.Index.open(str(path)))
@@ -92,31 +94,62 @@ class TantivyIndex:
         self.path = path
         index = _open_index(path, create=False)
         index.config_reader("Manual", 0)  # published versions never change
-        self._t = _module()
         self._index = index
         self._schema = index.schema
         self._searcher = index.searcher()
         self._analyzer = _analyzer()
+        self._df: dict[str, int] = {}
 
-    def ranked(self, words: Iterable[str], limit: int) -> list[int]:
-        """Passage ids of the best `limit` passages for the (unquoted) query words."""
-        t = self._t
-        tokens: list[str] = []
+    def ranked(self, words: Iterable[str], limit: int, budget: int) -> list[int]:
+        """Passage ids of the best `limit` passages for the (unquoted) query words.
+
+        Terms are taken rarest first until `budget` postings, as on FTS5 (see
+        `Corpus._terms`); when even the rarest term is frequent, every term is
+        required first, and the rarest ones OR-ed if that finds too few."""
+        scored: list[tuple[int, str]] = []
         for word in words:
             for token in self._analyzer.analyze(word):
-                if token not in tokens:
-                    tokens.append(token)
-        if not tokens:
-            return []
-        should = t.Occur.Should
+                if all(token != other for _, other in scored):
+                    scored.append((self._doc_freq(token), token))
+        scored.sort()
+        chosen: list[str] = []
+        total = 0
+        for df, token in scored:
+            if chosen and total + df > budget:
+                break
+            chosen.append(token)
+            total += df
+        if total > budget and len(scored) > 1:
+            rows = self._search([token for _, token in scored], limit, require=True)
+            if len(rows) >= limit // 3:
+                return rows
+        return self._search(chosen, limit, require=False) if chosen else []
+
+    def _doc_freq(self, token: str) -> int:
+        df = self._df.get(token)
+        if df is None:
+            if len(self._df) > 200_000:
+                self._df.clear()
+            df = self._df[token] = int(self._searcher.doc_freq("body", token))
+        return df
+
+    def _search(self, tokens: list[str], limit: int, *, require: bool) -> list[int]:
+        import tantivy as t
+
         clauses = []
         for token in tokens:
-            clauses.append((should, t.Query.term_query(self._schema, "body", token, "freq")))
-            title = t.Query.term_query(self._schema, "title", token, "freq")
-            clauses.append((should, t.Query.boost_query(title, TITLE_WEIGHT)))
+            body = t.Query.term_query(self._schema, "body", token, "freq")
+            title = t.Query.boost_query(
+                t.Query.term_query(self._schema, "title", token, "freq"), TITLE_WEIGHT)
+            either = t.Query.boolean_query([(t.Occur.Should, body), (t.Occur.Should, title)])
+            clauses.append((t.Occur.Must if require else t.Occur.Should,
+                            either if require else body))
+            if not require:
+                clauses.append((t.Occur.Should, title))
         result = self._searcher.search(t.Query.boolean_query(clauses), limit, count=False)
         addresses = [address for _, address in result.hits]
-        return [int(pid) for pid in self._searcher.fast_field_values("pid", addresses)]
+        pids = self._searcher.fast_field_values("pid", addresses)
+        return [pid for pid in pids if isinstance(pid, int)]
 
 
 def write_index(conn: sqlite3.Connection, corpus_dir: Path, previous: str | None,
@@ -156,7 +189,7 @@ def write_index(conn: sqlite3.Connection, corpus_dir: Path, previous: str | None
 
 def _add_passages(writer: tantivy.IndexWriter, conn: sqlite3.Connection,
                   doc_ids: list[int] | None) -> None:
-    document = _module().Document
+    from tantivy import Document as document
     sql = "SELECT id, doc_id, title, body FROM passages"
     if doc_ids is None:
         batches: Iterable[list[int] | None] = [None]

@@ -1,0 +1,193 @@
+"""The tantivy BM25 engine: builds, incremental and atomic updates, parity with FTS5,
+and the pre-forked multi-worker server."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from sounding.corpus import Corpus, CorpusBuilder, SourceDoc
+from sounding.corpus.store import DB_NAME
+from sounding.corpus.tantivy_index import ENGINE_DIR
+
+pytest.importorskip("tantivy")
+
+
+def docs(n: int, *, version: str = "v1") -> list[SourceDoc]:
+    return [SourceDoc(url=f"https://ex.org/doc/{i}", title=f"Document {i}",
+                      text=f"Body of document number {i}, {version}. Keyword{i % 7} here.")
+            for i in range(n)]
+
+
+def versions(out: Path) -> list[str]:
+    return sorted(p.name for p in (out / ENGINE_DIR).iterdir())
+
+
+def test_tantivy_build_search_and_arbitrary_text(tmp_path: Path) -> None:
+    out = tmp_path / "c"
+    report = CorpusBuilder(out, engine="tantivy").build([("gen", [*docs(30), SourceDoc(
+        url="https://ex.org/zeppelin", title="Zeppelin airships",
+        text="Rigid airships were built by the Zeppelin company before the war.",
+        source="Example")])])
+    assert report is not None and report.engine == "tantivy"
+    with Corpus.open(out) as corpus:
+        assert corpus.engine == "tantivy"
+        stats = corpus.stats()
+        assert stats.engine == "tantivy" and stats.size_bytes > (out / DB_NAME).stat().st_size
+        hit = corpus.search("airship built by zeppelins")[0]  # stems: airship(s), zeppelin(s)
+        assert (hit.url, hit.title, hit.source) == ("https://ex.org/zeppelin",
+                                                    "Zeppelin airships", "Example")
+        assert "Rigid airships" in hit.snippet
+        assert corpus.search_ids("keyword3 document", k=3)
+        for text in ['"unbalanced', "a AND OR NOT -x", "title:foo^3 *", "((", "   ", "the of",
+                     "ÉCOLE naïve", "\x00\ud800", "💥" * 50, "x " * 500]:
+            assert isinstance(corpus.search(text), list)
+        assert corpus.search("the of")  # stopwords alone still search
+        assert corpus.search("nothinglikethis") == []
+
+
+def test_tantivy_incremental_rebuild(tmp_path: Path) -> None:
+    out = tmp_path / "c"
+    CorpusBuilder(out, engine="tantivy").build([("gen", docs(20))])
+    first = versions(out)
+    same = CorpusBuilder(out).build([("gen", docs(20))])  # auto keeps tantivy
+    assert same is not None and same.unchanged == 20 and versions(out) == first
+    changed = docs(25)
+    changed[3] = dataclasses.replace(changed[3], text="Rewritten text about zeppelins.")
+    again = CorpusBuilder(out).build([("gen", changed)])
+    assert again is not None and (again.added, again.updated, again.engine) == (5, 1, "tantivy")
+    with Corpus.open(out) as corpus:
+        assert corpus.engine == "tantivy"
+        assert corpus.search("zeppelins")[0].url == "https://ex.org/doc/3"
+        urls = [h.url for h in corpus.search("Body number", k=30)]
+        assert len(urls) == 24 and "https://ex.org/doc/3" not in urls
+    CorpusBuilder(out).build([("gen", [*changed, *docs(26)[25:]])])
+    assert len(versions(out)) == 2  # the published version and the one before it
+    fts = CorpusBuilder(out, engine="fts5").build([])
+    assert fts is not None and fts.engine == "fts5"
+    with Corpus.open(out) as corpus:
+        assert corpus.engine == "fts5"
+        assert corpus.search("zeppelins")[0].url == "https://ex.org/doc/3"
+
+
+def test_readers_during_tantivy_rebuild(tmp_path: Path) -> None:
+    out = tmp_path / "c"
+    CorpusBuilder(out, engine="tantivy").build([("gen", docs(200))])
+    reader = Corpus.open(out)
+    assert len(reader.search("Body document", k=1000)) == 200
+    started, read_mid_build, done = threading.Event(), threading.Event(), threading.Event()
+    seen: list[int] = []
+    errors: list[BaseException] = []
+
+    def slow_source() -> Iterator[SourceDoc]:
+        for i, d in enumerate(docs(400, version="v2")):
+            if i == 100:
+                started.set()
+                assert read_mid_build.wait(timeout=30)
+            yield d
+
+    def read() -> None:
+        try:
+            started.wait()
+            while not done.is_set():
+                with Corpus.open(out) as fresh:
+                    seen.append(len(fresh.search("Body document", k=1000)))
+                seen.append(len(reader.search("Body document", k=1000)))
+                read_mid_build.set()
+        except BaseException as exc:  # reported to the test thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=read) for _ in range(2)]
+    for t in threads:
+        t.start()
+    CorpusBuilder(out).build([("gen", slow_source())])
+    done.set()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert seen[:2] == [200, 200] and set(seen) <= {200, 400}
+    assert len(reader.search("Body document", k=1000)) == 200  # its old, whole view
+    reader.close()
+    with Corpus.open(out) as corpus:
+        assert corpus.engine == "tantivy"
+        assert len(corpus.search("Body document", k=1000)) == 400
+
+
+def test_missing_index_falls_back_to_fts5(tmp_path: Path) -> None:
+    out = tmp_path / "c"
+    CorpusBuilder(out, engine="tantivy").build([("gen", docs(10))])
+    shutil.rmtree(out / ENGINE_DIR)
+    with Corpus.open(out) as corpus:
+        assert corpus.engine == "fts5"
+        assert corpus.search("keyword4")[0].url == "https://ex.org/doc/4"
+
+
+@pytest.fixture(scope="module")
+def vital_pair(vital: Corpus, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
+        tuple[Corpus, Corpus]]:
+    """Copies of the session's vital corpus, one switched to each engine."""
+    pair = []
+    for engine in ("fts5", "tantivy"):
+        out = tmp_path_factory.mktemp(f"vital-{engine}")
+        shutil.copyfile(vital.db_path, out / DB_NAME)
+        report = CorpusBuilder(out, engine=engine).build([])
+        assert report is not None and report.engine == engine and report.added == 0
+        pair.append(Corpus.open(out))
+    yield pair[0], pair[1]
+    for corpus in pair:
+        corpus.close()
+
+
+@pytest.mark.parametrize(("query", "title"), [
+    ("Alan Turing", "Alan Turing"),
+    ("theory of general relativity Einstein", "General relativity"),
+    ("capital city of France", "Paris"),
+    ("photosynthesis in plants chlorophyll", "Photosynthesis"),
+    ("largest ocean on Earth", "Pacific Ocean"),
+])
+def test_engines_agree_on_obvious_answers(vital_pair: tuple[Corpus, Corpus], query: str,
+                                          title: str) -> None:
+    fts5, tantivy = vital_pair
+    assert (fts5.engine, tantivy.engine) == ("fts5", "tantivy")
+    for corpus in vital_pair:
+        titles = [h.title for h in corpus.search(query, k=5)]
+        assert title in titles, (corpus.engine, titles)
+
+
+def test_server_with_workers(vital_pair: tuple[Corpus, Corpus]) -> None:
+    code = "from sounding.cli.corpus import app; app()"
+    proc = subprocess.Popen([sys.executable, "-c", code, "serve", str(vital_pair[1].path),
+                             "--port", "0", "--workers", "2"], stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        match = re.search(r"http://127\.0\.0\.1:\d+", line)
+        assert match and "2 workers" in line, line
+        pids: set[int] = set()
+        for _ in range(200):  # fresh connections until both workers have answered
+            with httpx.Client(base_url=match.group(0)) as client:
+                pids.add(client.get("/health").json()["pid"])
+                r = client.get("/search", params={"q": "Alan Turing", "format": "json"})
+                assert r.json()["results"][0]["url"] == "https://en.wikipedia.org/wiki/Alan_Turing"
+                serper = client.post("/search", json={"q": "Pacific Ocean", "num": 3}).json()
+                assert serper["organic"][0]["title"] == "Pacific Ocean"
+            if len(pids) == 2:
+                break
+        assert len(pids) == 2 and proc.pid not in pids
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        if proc.stderr is not None:
+            proc.stderr.close()
+    for pid in pids:  # the workers went with the parent
+        assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(
+            f"/proc/{pid}/status").read_text().lower()
