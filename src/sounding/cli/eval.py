@@ -8,6 +8,7 @@ subcommand name is taken as a dataset for `run`.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Annotated
 
@@ -112,13 +113,9 @@ def run(
         todo = select_items(chosen, None, part)
         judge_obj, judge_client = _judge(judge, name, settings, judge_model, judge_base_url,
                                          judge_api_key)
-        table = _prices(prices, settings.llm.model or "", price_prompt, price_completion)
-        if judge_price_prompt is not None or judge_price_completion is not None:
-            if not judge_obj.model:
-                raise ConfigError(f"--judge-price-*: judge {judge_obj.name!r} has no model "
-                                  "to price (set --judge-model)")
-            table = _prices(None, judge_obj.model, judge_price_prompt, judge_price_completion,
-                            table)
+        table = _price_table(prices, settings.llm.model or "", judge_obj,
+                             (price_prompt, price_completion),
+                             (judge_price_prompt, judge_price_completion))
     except SoundingError as exc:
         raise _fail(str(exc)) from None
     from ..eval.agent_rollout import agent_identity, files_settings
@@ -136,9 +133,26 @@ def run(
     progress: Progress = NullProgress() if quiet else RichProgress(f"{name} k={rollouts}")
     err.print(f"{len(todo)} questions x {rollouts} rollouts, judge {judge_obj.name} "
               f"{judge_obj.model}".rstrip() + f" -> {out}", markup=False)
+    _execute(_run(settings, todo, manifest, cfg, judge_obj, judge_client, progress), out)
+
+
+def _price_table(prices: Path | None, agent_model: str, judge: Judge,
+                 agent: tuple[float | None, float | None],
+                 judge_prices: tuple[float | None, float | None]) -> Prices:
+    """Prices from the file plus the per-model flags for the agent and the judge."""
+    table = _prices(prices, agent_model, agent[0], agent[1])
+    if judge_prices == (None, None):
+        return table
+    if not judge.model:
+        raise ConfigError(f"--judge-price-*: judge {judge.name!r} has no model to price "
+                          "(set --judge-model)")
+    return _prices(None, judge.model, judge_prices[0], judge_prices[1], table)
+
+
+def _execute(work: Coroutine[object, object, RunOutcome], out: Path) -> None:
+    """Run the eval; Ctrl-C keeps finished rows and writes metrics (exit 130)."""
     try:
-        outcome = asyncio.run(_run(settings, todo, manifest, cfg, judge_obj, judge_client,
-                                   progress))
+        outcome = asyncio.run(work)
     except KeyboardInterrupt:
         write_metrics(out)
         err.print(f"interrupted: finished rows are kept in {out}; run the same command to "
