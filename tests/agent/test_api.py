@@ -59,3 +59,28 @@ def test_trajectory_jsonl_tolerates_a_torn_last_line(tmp_path: Path) -> None:
 def test_newer_trajectory_version_is_refused() -> None:
     with pytest.raises(ValueError, match="newer"):
         Trajectory.from_dict({"question": "q", "version": 99})
+
+
+def test_trajectory_round_trip_keeps_every_field() -> None:
+    from sounding.trace import ModelCallRecord, RunError, ToolCallRecord, Trajectory
+    from sounding.types import Message, ToolCall, Usage
+
+    call = ToolCall("PythonInterpreter", {"x": [1, None]}, "c1", code="print(1)")
+    branch = Trajectory(question="q", mode="iter", termination="cancelled", rounds=2)
+    traj = Trajectory(
+        question="q", mode="heavy", protocol="native", model="m", settings={"a": 1},
+        messages=[Message("assistant", "", tool_calls=(call,)),
+                  Message("tool", "out", tool_call_id="c1")],
+        model_calls=[ModelCallRecord(
+            round=1, purpose="turn", prompt=[0, 1], output="o", usage=Usage(3, 4, True),
+            latency_s=0.5, finish_reason="stop", retries=2, tool_calls=(call,), branch="b1",
+            token_ids=(1, 2), logprobs=(-0.1, -0.2), error="E: x")],
+        tool_calls=[ToolCallRecord(round=1, call=call, observation="obs", latency_s=0.25,
+                                   provider="p", cache_hit=True, retries=1, error="E: y",
+                                   sources=("https://a",), branch="b1", meta={"k": "v"})],
+        answer="A", termination="forced_answer", error=RunError("T", "m", "tb"), rounds=3,
+        seconds=1.5, branches=[branch], notes={"report": "R"},
+    )
+    again = Trajectory.from_json(traj.to_json())
+    assert again == traj
+    assert again.to_dict() == traj.to_dict()

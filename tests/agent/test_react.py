@@ -87,7 +87,7 @@ async def test_malformed_turns_get_corrective_observations(
     assert traj.termination == "answer" and traj.rounds == 6
     errors = [r.error for r in traj.tool_calls]
     assert [e.split(":")[0] for e in errors if e] == [
-        "ModelFormatError", "UnknownToolError", "ToolArgumentError", "ToolArgumentError"]
+        "ToolCallParseError", "UnknownToolError", "ToolArgumentError", "ToolArgumentError"]
 
 
 async def test_parallel_calls_run_concurrently_in_order(
@@ -228,3 +228,36 @@ async def test_custom_system_prompt_file(settings: Settings, environment: Enviro
     await arun("q", s, model=model, environment=environment)
     system = model.requests[0].messages[0].content
     assert system.startswith("You are a careful librarian.") and "<tools>" in system
+
+
+async def test_bug_in_one_tool_cancels_its_siblings(settings: Settings,
+                                                    tools: dict[str, FakeTool]) -> None:
+    import asyncio
+
+    import pytest
+
+    started = asyncio.Event()
+
+    class Hanging(FakeTool):
+        cancelled = False
+
+        async def __call__(self, arguments, context, *, code=None):  # type: ignore[no-untyped-def]
+            started.set()
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                self.cancelled = True
+                raise
+            raise AssertionError("unreachable")
+
+    class Buggy(FakeTool):
+        async def __call__(self, arguments, context, *, code=None):  # type: ignore[no-untyped-def]
+            await started.wait()
+            raise RuntimeError("a bug of ours")
+
+    hanging = Hanging(tools["search"].schema)
+    env = Environment("fake", {"search": hanging, "visit": Buggy(tools["visit"].schema)})
+    two = call("search", query=["a"]) + "\n" + call("visit", url=["u"], goal="g")
+    with pytest.raises(RuntimeError, match="a bug of ours"):
+        await run(settings, env, two)
+    assert hanging.cancelled  # not left running against a closed environment

@@ -104,3 +104,17 @@ async def test_below_threshold_behaves_like_react(settings: Settings) -> None:
 def test_extract_summary() -> None:
     assert extract_summary("<think>x</think><summary> S </summary>") == "S"
     assert extract_summary("<think>x</think>plain text") == "plain text"
+
+
+async def test_spent_round_budget_forces_answer_without_condensing(settings: Settings) -> None:
+    # After round 1 the context is over the threshold and the rounds are spent: a summary
+    # would cost a call and drop detail, so the answer is forced from the full conversation.
+    cfg = configure(settings, "resum", **{"budgets.max_rounds": 1,
+                                          "budgets.max_context_tokens": 4000,
+                                          "resum.threshold": 0.5})
+    model = condensing_model("tags", answer_after=100)
+    traj = await arun(QUESTION, cfg, model=model, environment=fixed_env(size=9000))
+    assert [r.purpose for r in model.requests] == ["turn", "forced_answer"]
+    assert "Results for" in text_of(model.requests[-1])  # the newest evidence is kept
+    assert (traj.termination, traj.answer) == ("forced_answer", "forced")
+    assert traj.notes["summaries"] == []

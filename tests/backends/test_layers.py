@@ -16,7 +16,7 @@ from sounding.backends.ratelimit import RateGate, RateLimitLayer, parse_rates
 from sounding.backends.record import RecordLayer, ReplayBackend, load_recordings
 from sounding.backends.retry import RetryLayer, TimeoutLayer
 from sounding.backends.serper import SerperSearch
-from sounding.errors import BlockedURLError, ProviderError, ReplayMissError
+from sounding.errors import BlockedURLError, ConfigError, ProviderError, ReplayMissError
 
 from .loopback import LoopbackServer, Reply, sequence
 
@@ -54,6 +54,17 @@ async def test_cache_answers_repeats_from_disk_and_counts_hits(tmp_path: Path) -
                           open_cache(tmp_path / "c"), ttl=3600)
     assert await reopened.search("same query") == HITS  # persistent across processes
     reopened.cache.close()
+
+
+async def test_cache_keeps_instances_at_different_urls_apart(tmp_path: Path) -> None:
+    cache = open_cache(tmp_path / "c")
+    first, second = FakeSearch("searxng", [HITS]), FakeSearch("searxng", [[]])
+    first.base_url = "http://one.example"  # type: ignore[attr-defined]
+    second.base_url = "http://two.example"  # type: ignore[attr-defined]
+    assert await CacheLayer(first, cache, ttl=3600).search("q") == HITS
+    assert await CacheLayer(second, cache, ttl=3600).search("q") == []
+    assert second.calls == ["q"]
+    cache.close()
 
 
 async def test_cache_keeps_missing_pages_but_not_errors(tmp_path: Path) -> None:
@@ -233,3 +244,9 @@ async def test_record_then_replay_without_network(tmp_path: Path) -> None:
     with pytest.raises(ReplayMissError, match="never asked"):
         await replay.search("never asked")
     assert stats.providers == ["serper"]
+
+
+def test_a_recording_line_without_a_key_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "serper.jsonl").write_text('{"op": "search"}\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"serper\.jsonl:1 is not a recorded exchange"):
+        load_recordings(tmp_path)

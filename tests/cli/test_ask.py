@@ -203,3 +203,17 @@ def test_unreachable_endpoint_exit_2(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "cannot reach the LLM endpoint" in proc.stderr
     assert "SOUNDING_BASE_URL" in proc.stderr
+
+
+def test_help_names_the_environment_variables() -> None:
+    from typer.testing import CliRunner
+
+    from sounding.cli.main import app
+
+    result = CliRunner().invoke(app, ["ask", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    # Rich markup once swallowed "[env ...]" as a tag; every flag needs its help text.
+    for name in ("SOUNDING_BASE_URL", "SOUNDING_MODEL", "SOUNDING_API_KEY"):
+        assert f"[env {name}]" in result.output
+    assert "iter, react or resum" in result.output
+    assert "Sampling temperature (0.85)" in result.output

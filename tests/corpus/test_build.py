@@ -140,3 +140,15 @@ def test_long_documents_split_into_passages_and_dedupe(
     doc = corpus.get("https://ex.org/long")
     assert doc is not None and doc.text == text
     corpus.close()
+
+
+def test_an_empty_first_build_can_be_updated(tmp_path: Path) -> None:
+    # A first build whose sources gave nothing still writes the schema version, so the
+    # next build updates it instead of calling it a corpus of another version.
+    out = tmp_path / "c"
+    empty = CorpusBuilder(out, engine="fts5").build([("none", [])])
+    assert empty is not None and empty.documents == 0
+    later = CorpusBuilder(out, engine="fts5").build([("gen", docs(3))])
+    assert later is not None and (later.added, later.documents) == (3, 3)
+    with Corpus.open(out) as corpus:
+        assert corpus.search("Keyword1")[0].url == "https://ex.org/doc/1"

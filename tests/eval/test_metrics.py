@@ -79,3 +79,13 @@ def test_pass_at_estimate_and_bootstrap() -> None:
     lo, hi = bootstrap_interval(vals)
     assert 0.19 < lo < 0.3 < hi < 0.41
     assert bootstrap_interval([]) == (0.0, 0.0)
+
+
+def test_distribution_p90_is_the_nearest_rank() -> None:
+    # Ten rollouts of 1..10 rounds: 90% of them took at most 9 rounds.
+    rows = [ResultRow(f"q{i}", 0, "ok", rounds=i, correct=True) for i in range(1, 11)]
+    rounds = compute_metrics(rows, k=1)["rounds"]
+    assert isinstance(rounds, dict)
+    assert (rounds["p90"], rounds["median"], rounds["max"]) == (9.0, 5.5, 10.0)
+    one = compute_metrics(rows[:1], k=1)["rounds"]
+    assert isinstance(one, dict) and one["p90"] == 1.0

@@ -6,11 +6,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
+from sounding.errors import ConfigError
 from sounding.eval.costs import Price, Prices
 from sounding.eval.datasets import Item
 from sounding.eval.judges import ExactMatchJudge, Verdict
 from sounding.eval.runner import RunConfig, run_eval, select_items
-from sounding.eval.store import Shard, merge_runs
+from sounding.eval.store import Shard, merge_runs, read_manifest
 from sounding.trace import Trajectory
 from sounding.types import Usage
 
@@ -115,3 +118,31 @@ async def test_judge_cost_is_priced_and_reported_apart(tmp_path: Path) -> None:
     assert m["cost"] == 0.01248 and m["unpriced"] == []
     row = lines(tmp_path / "b" / "results.jsonl")[0]
     assert row["cost"] == 0.00012 and row["judge_cost"] == 0.003
+
+
+def test_a_corrupt_manifest_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "manifest.json").write_text('{"version": 1,', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"manifest\.json is not valid JSON.*--out"):
+        read_manifest(tmp_path)
+
+
+def test_stray_lines_in_results_are_skipped(tmp_path: Path) -> None:
+    from sounding.eval.rows import ResultRow, iter_rows
+
+    path = tmp_path / "results.jsonl"
+    good = ResultRow(item_id="q1", rollout=0, status="ok", answer="x", correct=True)
+    path.write_text("[1, 2]\n\"text\"\n{\"no\": \"key\"}\n" + json.dumps(good.to_dict()) + "\n",
+                    encoding="utf-8")
+    rows = list(iter_rows(path))
+    assert [(r.item_id, r.rollout, r.correct) for r in rows] == [("q1", 0, True)]
+
+
+def test_a_partly_priced_run_says_so() -> None:
+    from sounding.eval.metrics import compute_metrics
+    from sounding.eval.rows import ResultRow
+
+    rows = [ResultRow(item_id=f"q{i}", rollout=0, status="ok", answer="a", correct=True,
+                      cost=0.5 if i else None) for i in range(4)]
+    m = compute_metrics(rows, k=1)
+    assert m["agent_cost"] == 1.5
+    assert m["unpriced"] == ["agent (1 of 4 rows)"]

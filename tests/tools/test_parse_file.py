@@ -96,6 +96,14 @@ def test_zip_bomb_limits() -> None:
     nested = make_zip({"x.zip": make_zip({"y.zip": make_zip({"z.txt": b"z"})})})
     with pytest.raises(ProviderError, match="nested deeper"):
         parse_bytes(nested, ".zip", limits=ZipLimits(max_depth=2))
+    # The limits hold for the archive tree as a whole, not afresh in each nested zip.
+    inner = make_zip({"a.txt": b"a" * 600})
+    zips = make_zip({f"z{i}.zip": inner for i in range(3)})
+    parse_bytes(zips, ".zip", limits=ZipLimits(max_total_bytes=5000))
+    with pytest.raises(ProviderError, match="inflates"):
+        parse_bytes(zips, ".zip", limits=ZipLimits(max_total_bytes=1500))
+    with pytest.raises(ProviderError, match="nested archives included"):
+        parse_bytes(zips, ".zip", limits=ZipLimits(max_members=5))
 
 
 def test_lying_zip_header_is_caught(tmp_path: Path) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import signal
 import socket
 from pathlib import Path
 
@@ -72,6 +74,26 @@ def test_missing_bwrap_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None
 async def test_unsandboxed_runner_runs_with_limits() -> None:
     result = await UnsandboxedRunner(LIMITS).run("import os; print(os.getcwd())")
     assert result.exit_code == 0 and "sounding-py-" in result.stdout
+
+
+async def test_cancelled_run_kills_its_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A sleeping process uses no CPU time, so only the kill on cancellation ends it.
+    started: asyncio.Queue[asyncio.subprocess.Process] = asyncio.Queue()
+    spawn = asyncio.create_subprocess_exec
+
+    async def spy(*args: object, **kwargs: object) -> asyncio.subprocess.Process:
+        proc = await spawn(*args, **kwargs)  # type: ignore[arg-type]
+        started.put_nowait(proc)
+        return proc
+
+    monkeypatch.setattr(sandbox_module.asyncio, "create_subprocess_exec", spy)
+    slow = SandboxLimits(timeout=120.0, memory_mb=512, max_processes=32)
+    task = asyncio.create_task(UnsandboxedRunner(slow).run("import time; time.sleep(120)"))
+    proc = await started.get()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await asyncio.wait_for(proc.wait(), 10) == -signal.SIGKILL
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 from collections.abc import Callable
 from typing import Protocol
@@ -19,6 +18,8 @@ __all__ = ["MODES", "Agent", "arun", "register_mode", "settings_snapshot"]
 
 
 class Agent(Protocol):
+    """A mode's agent: built from a RunContext, runs once, returns the closed record."""
+
     mode: str
 
     async def run(self) -> Trajectory: ...
@@ -34,12 +35,12 @@ def register_mode(name: str, factory: AgentFactory) -> None:
 
 
 def _load_modes() -> None:
+    # Imported late: `modes` imports this module to register iter, heavy and resum.
     if "react" not in MODES:
         from .react import ReActAgent
 
         register_mode("react", ReActAgent)
-    with contextlib.suppress(ImportError):  # modes beyond ReAct live in their own modules
-        from . import modes  # noqa: F401
+    from . import modes  # noqa: F401
 
 
 def settings_snapshot(settings: Settings) -> dict[str, object]:

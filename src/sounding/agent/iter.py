@@ -4,20 +4,18 @@ and the last action with its observation, so the context stays bounded however l
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 import re
 from collections.abc import Sequence
-from pathlib import Path
 
 from .._templates import load_template, render
-from ..errors import ConfigError, SoundingError
+from ..errors import SoundingError
 from ..llm.base import Completion
 from ..llm.protocols import Turn, split_think
 from ..trace.trajectory import RunError, Termination, Trajectory
 from ..types import JSON, Message, ToolCall, estimate_tokens
-from .loop import BudgetReason, RunContext
+from .loop import BudgetReason, RunContext, load_role
 
 __all__ = ["IterAgent", "action_message", "clip", "extract_report", "iter_role"]
 
@@ -49,14 +47,7 @@ def extract_report(text: str) -> tuple[str | None, str]:
 
 def iter_role(ctx: RunContext) -> str:
     """The role paragraph (the user's file, or ours) followed by the workspace rules."""
-    path: Path | None = ctx.settings.system_prompt_file
-    if path is None:
-        role = load_template("sounding.agent", "iter_role.txt")
-    else:
-        try:
-            role = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"cannot read system prompt file {path}: {exc}") from exc
+    role = load_role(ctx.settings, default="iter_role.txt")
     return role.rstrip() + "\n\n" + load_template("sounding.agent", "iter_format.txt").rstrip()
 
 
@@ -103,13 +94,9 @@ class IterAgent:
             reason = ctx.exhausted()
             if reason is not None:
                 return await self._force(reason)
-            ctx.round += 1
-            ctx.observer.on_round(ctx.trajectory, ctx.round)
-            workspace = self.workspace()
-            try:
-                async with asyncio.timeout(max(ctx.timer.remaining(), 0.001)):
-                    completion = await ctx.call_model(workspace)
-            except TimeoutError:
+            ctx.begin_round()
+            completion = await ctx.call_turn(self.workspace())
+            if completion is None:
                 return await self._force("time")
             turn = self._read(completion)
             if turn.answer is not None and not turn.tool_calls:

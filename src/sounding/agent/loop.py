@@ -27,6 +27,7 @@ from ..errors import (
     ConfigError,
     ModelFormatError,
     SoundingError,
+    ToolCallParseError,
     ToolError,
     UnknownToolError,
 )
@@ -52,11 +53,11 @@ _TERMINATION: dict[BudgetReason, Termination] = {
 }
 
 
-def load_role(settings: Settings) -> str:
-    """The role paragraph: the user's `--system-prompt` file, or ours."""
+def load_role(settings: Settings, default: str = "role.txt") -> str:
+    """The role paragraph: the user's `--system-prompt` file, or our template `default`."""
     path: Path | None = settings.system_prompt_file
     if path is None:
-        return load_template("sounding.agent", "role.txt")
+        return load_template("sounding.agent", default)
     try:
         return path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -65,6 +66,8 @@ def load_role(settings: Settings) -> str:
 
 @dataclass
 class Timer:
+    """The wall-clock budget of a run (heavy-mode branches share one)."""
+
     started: float
     deadline: float
 
@@ -156,6 +159,20 @@ class RunContext:
         self.context_tokens = completion.usage.prompt_tokens + completion.usage.completion_tokens
         return completion
 
+    def begin_round(self) -> None:
+        """Count a new research round and tell the observer."""
+        self.round += 1
+        self.observer.on_round(self.trajectory, self.round)
+
+    async def call_turn(self, messages: Sequence[Message]) -> Completion | None:
+        """Call the model for an agent turn within the time left; None when the time
+        budget ran out mid-call (the caller then forces an answer)."""
+        try:
+            async with asyncio.timeout(max(self.timer.remaining(), 0.001)):
+                return await self.call_model(messages)
+        except TimeoutError:
+            return None
+
     def record_call(self, request: ChatRequest, completion: Completion) -> None:
         """Add a model call (the agent's, or one a tool made) to the record and the meter."""
         record = ModelCallRecord(
@@ -171,6 +188,7 @@ class RunContext:
         self.observer.on_model_call(self.trajectory, record)
 
     def parse(self, completion: Completion) -> Turn:
+        """Read a completion as a turn (calls, answer or problem) under this run's tools."""
         return self.protocol.parse(completion, list(self.env.tools))
 
     def note_added(self, messages: Sequence[Message]) -> None:
@@ -181,11 +199,21 @@ class RunContext:
     async def run_tools(
         self, calls: Sequence[ToolCall], errors: Sequence[str | None] = ()
     ) -> list[str]:
-        """Run every call of a turn concurrently; observations in call order."""
+        """Run every call of a turn concurrently; observations in call order.
+
+        When one call fails with a bug of ours the others are cancelled before the
+        error propagates, so no tool is left running against a closed environment.
+        """
         errs = list(errors) or [None] * len(calls)
-        return list(await asyncio.gather(
-            *(self._run_tool(c, e) for c, e in zip(calls, errs, strict=True))
-        ))
+        tasks = [asyncio.create_task(self._run_tool(c, e))
+                 for c, e in zip(calls, errs, strict=True)]
+        try:
+            return list(await asyncio.gather(*tasks))
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
 
     async def _run_tool(self, call: ToolCall, parse_error: str | None) -> str:
         stats = open_stats()
@@ -195,7 +223,7 @@ class RunContext:
         meta: dict[str, JSON] = {}
         try:
             if parse_error is not None:
-                raise ModelFormatError(f"Your tool call could not be read: {parse_error}.")
+                raise ToolCallParseError(f"Your tool call could not be read: {parse_error}.")
             output = await self._invoke(call)
             observation, output_sources, meta = output.text, output.sources, dict(output.meta)
         except ModelFormatError as exc:
@@ -226,13 +254,13 @@ class RunContext:
         return await tool(arguments, context, code=call.code)
 
     # -- budgets ---------------------------------------------------------------
-    def exhausted(self, *, extra_tokens: int = 0) -> BudgetReason | None:
+    def exhausted(self) -> BudgetReason | None:
         """Which budget (if any) forbids another research round."""
         if self.timer.remaining() <= 0:
             return "time"
         if self.round >= self.budgets.max_rounds:
             return "rounds"
-        if self.context_tokens + extra_tokens >= self.budgets.max_context_tokens:
+        if self.context_tokens >= self.budgets.max_context_tokens:
             return "context"
         ceiling = self.budgets.max_total_tokens
         if ceiling is not None and max(self.meter.total,
@@ -260,6 +288,7 @@ class RunContext:
         return (fallback or None), _TERMINATION[reason]
 
     def finish(self, answer: str | None, termination: Termination) -> Trajectory:
+        """Close the record: answer, termination, rounds and time; tell the observer."""
         self.trajectory.answer = answer
         self.trajectory.termination = termination
         self.trajectory.rounds = self.round

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from ..errors import SoundingError
 from ..trace.trajectory import RunError, Termination, Trajectory
 from ..types import Message
@@ -48,12 +46,9 @@ class ReActAgent:
         reason = ctx.exhausted()
         if reason is not None:
             return await ctx.force_answer(messages, reason)
-        ctx.round += 1
-        ctx.observer.on_round(ctx.trajectory, ctx.round)
-        try:
-            async with asyncio.timeout(max(ctx.timer.remaining(), 0.001)):
-                completion = await ctx.call_model(messages)
-        except TimeoutError:
+        ctx.begin_round()
+        completion = await ctx.call_turn(messages)
+        if completion is None:
             return await ctx.force_answer(messages, "time")
         turn = ctx.parse(completion)
         messages.append(ctx.protocol.assistant_message(completion, turn))

@@ -40,6 +40,15 @@ class ResumAgent(ReActAgent):
         return self.ctx.settings.resum.threshold * self.ctx.budgets.max_context_tokens
 
     async def step(self, messages: list[Message]) -> Outcome | None:
+        """Condense first when the context nears its budget, then a normal ReAct round.
+
+        When another budget (rounds, time, tokens) already forbids a round, the
+        answer is forced from the full conversation: a summary would only cost a call
+        and lose detail.
+        """
+        reason = self.ctx.exhausted()
+        if reason not in (None, "context"):
+            return await self.ctx.force_answer(messages, reason)
         if self.ctx.context_tokens >= self.limit and len(messages) > 2:
             restarted = await self.condense(messages)
             if restarted is None:

@@ -32,9 +32,11 @@ class CacheLayer(Layer):
         super().__init__(inner)
         self.cache = cache
         self.ttl = ttl
+        # Two instances of one provider (say two SearXNG servers) must not share answers.
+        self.scope = f"{self.name}@{_endpoint(inner)}"
 
     async def around(self, op: Op, args: dict[str, JSON], run: Callable[[], Awaitable[R]]) -> R:
-        key = request_key(self.name, op, args)
+        key = request_key(self.scope, op, args)
         stored = self.cache.get(key)
         if isinstance(stored, str):
             stats = current_stats()
@@ -44,3 +46,10 @@ class CacheLayer(Layer):
         result = await run()
         self.cache.set(key, json.dumps(encode(result), ensure_ascii=False), expire=self.ttl)
         return result
+
+
+def _endpoint(backend: object) -> str:
+    """The base URL of the provider under any number of layers ("" when it has none)."""
+    while isinstance(backend, Layer):
+        backend = backend.inner
+    return str(getattr(backend, "base_url", ""))

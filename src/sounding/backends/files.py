@@ -126,19 +126,33 @@ def _json(text: str) -> str:
         return text  # JSONL or slightly broken JSON still reads fine as text
 
 
-def _zip(data: bytes, limits: ZipLimits, depth: int) -> str:
+@dataclass
+class _Budget:
+    """What is left of the limits for the outermost archive and all archives inside it."""
+
+    members: int
+    total_bytes: int
+
+
+def _zip(data: bytes, limits: ZipLimits, depth: int, budget: _Budget | None = None) -> str:
     if depth >= limits.max_depth:
         raise ProviderError(f"zip archives nested deeper than {limits.max_depth} levels",
                             provider="files")
+    # One budget for the whole tree: otherwise each nested archive could inflate to the
+    # full limit again, and a zip of zips multiplies it.
+    budget = budget or _Budget(limits.max_members, limits.max_total_bytes)
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         members = [m for m in archive.infolist() if not m.is_dir()]
-        if len(members) > limits.max_members:
-            raise ProviderError(f"zip archive has {len(members)} files (limit "
-                                f"{limits.max_members})", provider="files")
+        budget.members -= len(members)
+        if budget.members < 0:
+            raise ProviderError(f"zip archive has {len(members)} files, over the limit of "
+                                f"{limits.max_members} (nested archives included)",
+                                provider="files")
         declared = sum(m.file_size for m in members)
-        if declared > limits.max_total_bytes:
-            raise ProviderError(f"zip archive inflates to {declared} bytes (limit "
-                                f"{limits.max_total_bytes})", provider="files")
+        budget.total_bytes -= declared
+        if budget.total_bytes < 0:
+            raise ProviderError(f"zip archive inflates to more than {limits.max_total_bytes} "
+                                "bytes (counting nested archives)", provider="files")
         parts = []
         for member in members:
             if member.compress_size and member.file_size / member.compress_size > limits.max_ratio:
@@ -154,6 +168,9 @@ def _zip(data: bytes, limits: ZipLimits, depth: int) -> str:
             if len(content) > member.file_size:
                 raise ProviderError(f"zip member {member.filename} is larger than declared",
                                     provider="files")
-            text = parse_bytes(content, suffix, limits=limits, depth=depth + 1)
+            if suffix == ".zip":
+                text = _zip(content, limits, depth + 1, budget)
+            else:
+                text = parse_bytes(content, suffix, limits=limits, depth=depth + 1)
             parts.append(f"# {member.filename}\n{text}")
     return "\n\n".join(parts)

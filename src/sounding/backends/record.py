@@ -96,7 +96,10 @@ def load_recordings(directory: Path) -> dict[str, dict[str, JSON]]:
                 entry = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise ConfigError(f"{path}:{number} is not a JSON line") from exc
-            entries[str(entry["key"])] = entry
+            if not isinstance(entry, dict) or not isinstance(entry.get("key"), str):
+                raise ConfigError(f"{path}:{number} is not a recorded exchange (a JSON "
+                                  "object with a \"key\")")
+            entries[entry["key"]] = entry
     return entries
 
 

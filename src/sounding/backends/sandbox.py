@@ -163,6 +163,12 @@ class _ProcessRunner:
             timed_out = True
             _kill(proc)
             out, err, _, _ = await readers
+        except asyncio.CancelledError:
+            # The caller gave up (run deadline, Ctrl-C): code that sleeps uses no CPU time,
+            # so without this kill it would outlive the run.
+            _kill(proc)
+            readers.cancel()
+            raise
         return RunResult(
             stdout=_clip(out, self.limits.max_output), stderr=_clip(err, self.limits.max_output),
             exit_code=proc.returncode, timed_out=timed_out, truncated=over.is_set(),

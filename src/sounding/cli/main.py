@@ -89,15 +89,17 @@ def _flags(**values: object) -> dict[str, object]:
 def ask(
     question: Annotated[str, typer.Argument(help="The question to research.")],
     base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint, e.g. "
-                        "http://localhost:8000/v1 [env SOUNDING_BASE_URL]")] = None,
-    model: Annotated[str | None, typer.Option(help="Model name [env SOUNDING_MODEL]")] = None,
-    api_key: Annotated[str | None, typer.Option(help="API key [env SOUNDING_API_KEY]")] = None,
-    protocol: Annotated[str | None, typer.Option(help="tags (Tongyi format) or native")] = None,
-    env: Annotated[str | None, typer.Option(help="offline (local corpus) or web")] = None,
-    mode: Annotated[str | None, typer.Option(help="react, iter, heavy or resum")] = None,
+                        "http://localhost:8000/v1 \\[env SOUNDING_BASE_URL]")] = None,
+    model: Annotated[str | None, typer.Option(help="Model name \\[env SOUNDING_MODEL]")] = None,
+    api_key: Annotated[str | None, typer.Option(help="API key \\[env SOUNDING_API_KEY]")] = None,
+    protocol: Annotated[str | None, typer.Option(help="tags (Tongyi format, default) or "
+                        "native \\[env SOUNDING_PROTOCOL]")] = None,
+    env: Annotated[str | None, typer.Option(help="offline (local corpus, default) or web")] = None,
+    mode: Annotated[str | None, typer.Option(help="react (default), iter, heavy or resum")] = None,
     corpus: Annotated[Path | None, typer.Option(help="Corpus built with `sounding corpus "
                       "build` (default: embedded Wikipedia vital articles)")] = None,
-    summary_model: Annotated[str | None, typer.Option(help="Model for visit extraction")] = None,
+    summary_model: Annotated[str | None, typer.Option(help="Model that extracts evidence "
+                             "in visit (default: --model)")] = None,
     summary_base_url: Annotated[str | None, typer.Option(help="Endpoint of the summary "
                                 "model")] = None,
     summary_api_key: Annotated[str | None, typer.Option(help="Key of the summary model")] = None,
@@ -107,12 +109,13 @@ def ask(
     max_context_tokens: Annotated[int | None, typer.Option(help="Context budget (112640)")] = None,
     max_seconds: Annotated[float | None, typer.Option(help="Wall-time budget (9000)")] = None,
     max_total_tokens: Annotated[int | None, typer.Option(help="Token ceiling of the run")] = None,
-    temperature: Annotated[float | None, typer.Option()] = None,
-    top_p: Annotated[float | None, typer.Option()] = None,
-    presence_penalty: Annotated[float | None, typer.Option()] = None,
+    temperature: Annotated[float | None, typer.Option(help="Sampling temperature (0.85)")] = None,
+    top_p: Annotated[float | None, typer.Option(help="Nucleus sampling (0.95)")] = None,
+    presence_penalty: Annotated[float | None, typer.Option(help="Presence penalty (1.1)")] = None,
     max_tokens: Annotated[int | None, typer.Option(help="New tokens per turn (10000)")] = None,
     branches: Annotated[int | None, typer.Option(help="heavy mode: parallel branches")] = None,
-    branch_mode: Annotated[str | None, typer.Option(help="heavy mode: iter or react")] = None,
+    branch_mode: Annotated[str | None, typer.Option(help="heavy mode: iter, react or "
+                           "resum")] = None,
     files: Annotated[Path | None, typer.Option(help="Directory parse_file may read")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Bypass the tool cache")] = False,
     record: Annotated[Path | None, typer.Option(help="Record provider exchanges here")] = None,

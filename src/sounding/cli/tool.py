@@ -90,7 +90,7 @@ def _properties(parameters: object) -> dict[str, object]:
 
 
 def tool_command(
-    name: Annotated[str, typer.Argument(help="search, visit, google_scholar, "
+    name: Annotated[str, typer.Argument(metavar="NAME", help="search, visit, google_scholar, "
                     "PythonInterpreter or parse_file")],
     args_json: Annotated[str, typer.Argument(metavar="JSON_ARGS", help="The tool's arguments "
                          "as a JSON object, e.g. '{\"query\": [\"tongyi\"]}'")] = "{}",

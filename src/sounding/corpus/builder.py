@@ -142,8 +142,9 @@ class CorpusBuilder:
                 conn = sqlite3.connect(tmp)
                 self._changed_docs = set()
                 try:
-                    changed = self._fill(conn, sources, report, fresh=not target.exists())
-                    self._finish(conn, report, changed)
+                    fresh = not target.exists()
+                    changed = self._fill(conn, sources, report, fresh=fresh)
+                    self._finish(conn, report, changed, fresh=fresh)
                     changed |= self._sync_engine(conn, report, changed,
                                                  fresh=not target.exists())
                     engine = conn.execute(
@@ -237,7 +238,8 @@ class CorpusBuilder:
                 conn.execute("INSERT INTO fts_cjk(rowid, title, body) VALUES (?,?,?)",
                              (pid, cjk_terms(doc.title), cjk_terms(body)))
 
-    def _finish(self, conn: sqlite3.Connection, report: BuildReport, changed: bool) -> None:
+    def _finish(self, conn: sqlite3.Connection, report: BuildReport, changed: bool, *,
+                fresh: bool) -> None:
         if changed and self.mentions:
             conn.execute("BEGIN")
             conn.execute("DELETE FROM links WHERE kind = 'mention'")
@@ -254,7 +256,9 @@ class CorpusBuilder:
         meta = {"schema_version": str(SCHEMA_VERSION), "name": self.name,
                 "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "cjk_passages": str(cjk)}
-        if changed:
+        # A fresh corpus needs its meta even when its sources gave no document, or the
+        # next update would not recognise the schema version.
+        if changed or fresh:
             conn.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
                              meta.items())
             conn.commit()
@@ -262,7 +266,6 @@ class CorpusBuilder:
         report.documents = conn.execute("SELECT count(*) FROM docs").fetchone()[0]
         report.passages = conn.execute("SELECT count(*) FROM passages").fetchone()[0]
         report.links = conn.execute("SELECT count(*) FROM links").fetchone()[0]
-
 
     def _sync_engine(self, conn: sqlite3.Connection, report: BuildReport, changed: bool, *,
                      fresh: bool) -> bool:

@@ -6,6 +6,7 @@ are reported as such, since a resumed run retries them.
 
 from __future__ import annotations
 
+import math
 import random
 import statistics
 from collections import Counter, defaultdict
@@ -52,7 +53,8 @@ def _dist(xs: Sequence[float]) -> JSONObject:
     return {
         "mean": round(_mean(ordered), 6),
         "median": round(statistics.median(ordered), 6),
-        "p90": round(ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))], 6),
+        # Nearest rank: the smallest value with at least 90% of the values at or below it.
+        "p90": round(ordered[math.ceil(0.9 * len(ordered)) - 1], 6),
         "max": round(ordered[-1], 6),
         "total": round(sum(ordered), 6),
     }
@@ -141,11 +143,17 @@ def _costs(ok: list[ResultRow]) -> JSONObject:
     parts = {"agent": round(sum(agent), 6) if agent else None,
              "judge": round(sum(judge), 6) if judge else None}
     known = [v for v in parts.values() if v is not None]
+    unpriced: list[JSON] = []
+    for name, priced in (("agent", agent), ("judge", judge)):
+        if ok and not priced:
+            unpriced.append(name)
+        elif len(priced) < len(ok):  # a total that silently left rows out would mislead
+            unpriced.append(f"{name} ({len(ok) - len(priced)} of {len(ok)} rows)")
     return {
         "cost": round(sum(known), 6) if known else None,
         "agent_cost": parts["agent"],
         "judge_cost": parts["judge"],
-        "unpriced": [name for name, v in parts.items() if v is None and ok],
+        "unpriced": unpriced,
     }
 
 

@@ -86,8 +86,9 @@ def iter_rows(path: Path) -> Iterator[ResultRow]:
                 break  # a partial last line: the row in flight when the run died
             try:
                 obj = json.loads(line)
-                yield ResultRow.from_dict(obj)
-            except (json.JSONDecodeError, TypeError):
+                if isinstance(obj, dict):
+                    yield ResultRow.from_dict(obj)
+            except (json.JSONDecodeError, TypeError, KeyError, ValueError):
                 continue
 
 

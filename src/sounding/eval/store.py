@@ -61,10 +61,15 @@ class Shard:
 
 
 def read_manifest(run_dir: Path) -> JSONObject | None:
+    """The manifest of `run_dir`; None when there is none, ConfigError when it is corrupt."""
     path = run_dir / MANIFEST
     if not path.is_file():
         return None
-    data = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path} is not valid JSON ({exc}); restore it, or use another "
+                          "--out directory") from exc
     return data if isinstance(data, dict) else None
 
 

@@ -9,6 +9,7 @@ the context) still record the exact prompt of every call.
 from __future__ import annotations
 
 import json
+import re
 import traceback
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -325,7 +326,8 @@ def read_trajectories(path: Path) -> list[Trajectory]:
     return out
 
 
-def _urls_in(text: str) -> Sequence[str]:
-    import re
+_URL = re.compile(r"https?://[^\s<>\"')\]]+")
 
-    return [u.rstrip(".,;:)]}'\"") for u in re.findall(r"https?://[^\s<>\"')\]]+", text)]
+
+def _urls_in(text: str) -> Sequence[str]:
+    return [u.rstrip(".,;:)]}'\"") for u in _URL.findall(text)]
