@@ -105,6 +105,21 @@ class Budgets:
     """Wall-clock limit of the run."""
     max_total_tokens: int | None = None
     """Ceiling on prompt + completion tokens across the whole run (all branches in heavy mode)."""
+    answer_grace_seconds: float = 300.0
+    """Time allowed to the final-answer call once a budget is spent (it runs past the wall
+    limit, so that a run still ends in an answer, but not forever)."""
+
+    def problems(self) -> list[str]:
+        """What is wrong with these limits (empty when they are usable)."""
+        out = []
+        if self.max_rounds < 0:
+            out.append(f"budgets.max_rounds must be 0 or more, not {self.max_rounds}")
+        for name in ("max_context_tokens", "max_seconds", "answer_grace_seconds"):
+            if getattr(self, name) <= 0:
+                out.append(f"budgets.{name} must be positive, not {getattr(self, name)}")
+        if self.max_total_tokens is not None and self.max_total_tokens <= 0:
+            out.append(f"budgets.max_total_tokens must be positive, not {self.max_total_tokens}")
+        return out
 
 
 @dataclass(frozen=True)
@@ -307,13 +322,22 @@ def load_settings(
         settings = _apply_mapping(settings, given, source="flags")
     secrets = {k: v for k, v in env.items() if k.endswith(("_API_KEY", "_KEY", "_TOKEN")) and v}
     final: Settings = dataclasses.replace(settings, secrets=secrets)
+    _check(final)
     return final
 
 
 def override_settings(settings: Settings, flags: Mapping[str, object]) -> Settings:
     """A copy of `settings` with dotted-key overrides applied (None values skipped)."""
     given = {k: v for k, v in flags.items() if v is not None}
-    return _apply_mapping(settings, given, source="arguments")  # type: ignore[no-any-return]
+    final: Settings = _apply_mapping(settings, given, source="arguments")
+    _check(final)
+    return final
+
+
+def _check(settings: Settings) -> None:
+    problems = settings.budgets.problems()
+    if problems:
+        raise ConfigError("; ".join(problems))
 
 
 def _read_toml(path: Path) -> dict[str, object]:

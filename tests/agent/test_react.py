@@ -261,3 +261,20 @@ async def test_bug_in_one_tool_cancels_its_siblings(settings: Settings,
     with pytest.raises(RuntimeError, match="a bug of ours"):
         await run(settings, env, two)
     assert hanging.cancelled  # not left running against a closed environment
+
+
+async def test_a_hanging_forced_answer_is_cut_off(settings: Settings,
+                                                  environment: Environment) -> None:
+    import asyncio
+
+    class Hangs(ScriptedModel):
+        async def complete(self, request: ChatRequest) -> Completion:
+            if request.purpose == "forced_answer":
+                await asyncio.sleep(10)
+            return await super().complete(request)
+
+    model = Hangs([call("search", query=["a"])])
+    s = override_settings(settings, {"budgets.max_rounds": 1,
+                                     "budgets.answer_grace_seconds": 0.05})
+    traj = await arun("q", s, model=model, environment=environment)
+    assert (traj.termination, traj.answer) == ("max_rounds", None)

@@ -60,3 +60,14 @@ def test_broken_toml_is_a_config_error(tmp_path: Path) -> None:
     cfg.write_text("[llm\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="cannot read config file"):
         load_settings(config_file=cfg, environ={})
+
+
+def test_unusable_budgets_are_refused() -> None:
+    with pytest.raises(ConfigError, match=r"budgets\.max_rounds must be 0 or more"):
+        load_settings({"budgets.max_rounds": -1}, environ={})
+    with pytest.raises(ConfigError, match=r"budgets\.max_seconds must be positive"):
+        load_settings(environ={"SOUNDING_BUDGETS__MAX_SECONDS": "0"})
+    base = load_settings(environ={})
+    with pytest.raises(ConfigError, match=r"max_total_tokens must be positive"):
+        override_settings(base, {"budgets.max_total_tokens": 0})
+    assert load_settings({"budgets.max_rounds": 0}, environ={}).budgets.max_rounds == 0

@@ -218,8 +218,8 @@ class HeavyAgent:
         user = render("sounding.agent", "synthesis.txt", question=ctx.trajectory.question,
                       count=len(outcomes), branches=blocks or "(no researcher finished)")
         try:
-            completion = await ctx.call_model([system, Message("user", user)],
-                                              purpose="synthesis", final=True, tools=[])
+            completion = await ctx.call_final([system, Message("user", user)],
+                                              purpose="synthesis", tools=[])
         except SoundingError as exc:
             ctx.trajectory.notes["synthesis_error"] = f"{type(exc).__name__}: {exc}"
             ctx.observer.on_event(ctx.trajectory, f"synthesis failed: {exc}")

@@ -25,6 +25,7 @@ from ..config import Sampling, Settings
 from ..env import Environment
 from ..errors import (
     ConfigError,
+    LLMError,
     ModelFormatError,
     SoundingError,
     ToolCallParseError,
@@ -173,6 +174,17 @@ class RunContext:
         except TimeoutError:
             return None
 
+    async def call_final(self, messages: Sequence[Message], *, purpose: str,
+                         tools: Sequence[ToolSchema] | None = None) -> Completion:
+        """A closing call (forced answer, summary, synthesis): no tool calls allowed, and
+        at most `budgets.answer_grace_seconds`, since it may run past the wall limit."""
+        grace = self.budgets.answer_grace_seconds
+        try:
+            async with asyncio.timeout(grace):
+                return await self.call_model(messages, purpose=purpose, final=True, tools=tools)
+        except TimeoutError:
+            raise LLMError(f"no reply to the {purpose} call within {grace:g} s") from None
+
     def record_call(self, request: ChatRequest, completion: Completion) -> None:
         """Add a model call (the agent's, or one a tool made) to the record and the meter."""
         record = ModelCallRecord(
@@ -276,7 +288,7 @@ class RunContext:
         messages.append(self.protocol.feedback_message(instruction))
         self.observer.on_event(self.trajectory, f"budget reached ({reason}): asking for an answer")
         try:
-            completion = await self.call_model(messages, purpose="forced_answer", final=True)
+            completion = await self.call_final(messages, purpose="forced_answer")
         except SoundingError as exc:
             self.observer.on_event(self.trajectory, f"forced answer failed: {exc}")
             return None, _TERMINATION[reason]

@@ -66,7 +66,7 @@ class ResumAgent(ReActAgent):
                              question=ctx.trajectory.question)
         request = [*messages, ctx.protocol.feedback_message(instruction)]
         try:
-            completion = await ctx.call_model(request, purpose="summary", final=True)
+            completion = await ctx.call_final(request, purpose="summary")
         except SoundingError as exc:
             ctx.observer.on_event(ctx.trajectory, f"summary failed: {exc}")
             return None
