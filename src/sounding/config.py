@@ -336,6 +336,11 @@ def override_settings(settings: Settings, flags: Mapping[str, object]) -> Settin
 
 def _check(settings: Settings) -> None:
     problems = settings.budgets.problems()
+    share = settings.heavy.early_stop_majority
+    if share is not None and not 0 < share <= 1:
+        problems.append(f"heavy.early_stop_majority must be a share in (0, 1], not {share}")
+    if settings.heavy.branches < 1:
+        problems.append(f"heavy.branches must be at least 1, not {settings.heavy.branches}")
     if problems:
         raise ConfigError("; ".join(problems))
 

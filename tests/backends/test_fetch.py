@@ -108,13 +108,17 @@ async def test_size_cap_by_header_and_by_stream() -> None:
 
 @pytest.mark.parametrize("address", ["127.0.0.1", "10.1.2.3", "192.168.0.1", "172.16.5.4",
                                      "169.254.169.254", "0.0.0.0", "::1", "fe80::1",
-                                     "::ffff:127.0.0.1", "100.64.0.1", "224.0.0.1"])
+                                     "::ffff:127.0.0.1", "100.64.0.1", "224.0.0.1",
+                                     # IPv6 forms wrapping a private IPv4 (NAT64, 6to4)
+                                     "64:ff9b::10.0.0.1", "64:ff9b::7f00:1",
+                                     "2002:a00:1::1", "2002:7f00:1::1"])
 def test_non_public_addresses(address: str) -> None:
     assert not is_public_address(address)
 
 
 def test_public_addresses() -> None:
     assert is_public_address("93.184.216.34") and is_public_address("2606:4700::1111")
+    assert is_public_address("64:ff9b::5db8:d822")  # NAT64 of 93.184.216.34
 
 
 @pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://example.com/x", "gopher://x",

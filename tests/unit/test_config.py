@@ -71,3 +71,12 @@ def test_unusable_budgets_are_refused() -> None:
     with pytest.raises(ConfigError, match=r"max_total_tokens must be positive"):
         override_settings(base, {"budgets.max_total_tokens": 0})
     assert load_settings({"budgets.max_rounds": 0}, environ={}).budgets.max_rounds == 0
+
+
+def test_heavy_settings_are_checked() -> None:
+    with pytest.raises(ConfigError, match=r"early_stop_majority must be a share"):
+        load_settings({"heavy.early_stop_majority": 1.5}, environ={})
+    with pytest.raises(ConfigError, match=r"heavy\.branches must be at least 1"):
+        load_settings({"heavy.branches": 0}, environ={})
+    assert load_settings({"heavy.early_stop_majority": 0.5},
+                         environ={}).heavy.early_stop_majority == 0.5

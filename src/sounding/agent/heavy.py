@@ -85,6 +85,9 @@ class _BranchObserver(NullObserver):
         self.inner = inner
         self.name = name
 
+    def on_round(self, trajectory: Trajectory, round: int) -> None:
+        self.inner.on_event(trajectory, f"{self.name}: round {round}")
+
     def on_model_call(self, trajectory: Trajectory, record: ModelCallRecord) -> None:
         self.inner.on_model_call(trajectory, record)
 

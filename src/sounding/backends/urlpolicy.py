@@ -34,10 +34,18 @@ SocketOption = tuple[int, int, int] | tuple[int, int, bytes | bytearray] | tuple
 def is_public_address(address: str) -> bool:
     """False for private, loopback, link-local, multicast, reserved and unspecified addresses."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        # IPv6 forms that carry an IPv4 address reach that address: judge the IPv4 one.
+        embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if embedded is None and ip in _NAT64:
+            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if embedded is not None:
+            ip = embedded
     return not (ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast
                 or ip.is_reserved or ip.is_unspecified or not ip.is_global)
+
+
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 
 
 async def resolve(host: str, port: int) -> list[str]:

@@ -76,6 +76,7 @@ def _flags(**values: object) -> dict[str, object]:
         "system_prompt": "system_prompt_file", "files": "web.files_dir",
         "no_cache": "web.no_cache", "record": "web.record_dir", "replay": "web.replay_dir",
         "branches": "heavy.branches", "branch_mode": "heavy.branch_mode",
+        "early_stop": "heavy.early_stop_majority",
     }
     out: dict[str, object] = {}
     for name, value in values.items():
@@ -116,6 +117,8 @@ def ask(
     branches: Annotated[int | None, typer.Option(help="heavy mode: parallel branches")] = None,
     branch_mode: Annotated[str | None, typer.Option(help="heavy mode: iter, react or "
                            "resum")] = None,
+    early_stop: Annotated[float | None, typer.Option(help="heavy mode: stop once this share "
+                          "of branches agree, e.g. 0.5")] = None,
     files: Annotated[Path | None, typer.Option(help="Directory parse_file may read")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Bypass the tool cache")] = False,
     record: Annotated[Path | None, typer.Option(help="Record provider exchanges here")] = None,
@@ -137,7 +140,8 @@ def ask(
         max_context_tokens=max_context_tokens, max_seconds=max_seconds,
         max_total_tokens=max_total_tokens, temperature=temperature, top_p=top_p,
         presence_penalty=presence_penalty, max_tokens=max_tokens, branches=branches,
-        branch_mode=branch_mode, files=files, no_cache=no_cache, record=record, replay=replay,
+        branch_mode=branch_mode, early_stop=early_stop, files=files, no_cache=no_cache,
+        record=record, replay=replay,
     )
     try:
         settings = load_settings(flags, config_file=config)
