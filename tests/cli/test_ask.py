@@ -217,3 +217,19 @@ def test_help_names_the_environment_variables() -> None:
         assert f"[env {name}]" in result.output
     assert "iter, react or resum" in result.output
     assert "Sampling temperature (0.85)" in result.output
+
+
+def test_budget_and_sampling_flags_reach_the_run(cache_dir: Path, tmp_path: Path) -> None:
+    turns = [tags_call("search", query=["Eiffel"]), "<answer>forced</answer>"]
+    with ScriptedServer.repeat(router(turns)) as server:
+        proc = run_cli(["ask", "q", "--json", "--max-rounds", "1", "--temperature", "0.3",
+                        "--mode", "react", "--protocol", "tags"],
+                       {"SOUNDING_BASE_URL": server.base_url, "SOUNDING_MODEL": "m",
+                        "SOUNDING_CACHE_DIR": str(cache_dir)}, tmp_path)
+        requests = list(server.requests)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert (result["termination"], result["answer"], result["rounds"]) == (
+        "forced_answer", "forced", 1)
+    assert {r["temperature"] for r in requests} == {0.3}
+    assert result["trajectory"]["settings"]["budgets"]["max_rounds"] == 1

@@ -86,6 +86,9 @@ def _flags(**values: object) -> dict[str, object]:
     return out
 
 
+_NOT_SETTINGS = frozenset({"question", "config", "as_json", "trace", "quiet"})
+
+
 @app.command()
 def ask(
     question: Annotated[str, typer.Argument(help="The question to research.")],
@@ -132,17 +135,9 @@ def ask(
     """Research a question and print the answer with its sources."""
     if not question.strip():
         raise fail("the question is empty: sounding ask \"YOUR QUESTION\"")
-    flags = _flags(
-        base_url=base_url, model=model, api_key=api_key, protocol=protocol, env=env,
-        mode=mode, corpus=corpus, summary_model=summary_model,
-        summary_base_url=summary_base_url, summary_api_key=summary_api_key,
-        system_prompt=system_prompt, max_rounds=max_rounds,
-        max_context_tokens=max_context_tokens, max_seconds=max_seconds,
-        max_total_tokens=max_total_tokens, temperature=temperature, top_p=top_p,
-        presence_penalty=presence_penalty, max_tokens=max_tokens, branches=branches,
-        branch_mode=branch_mode, early_stop=early_stop, files=files, no_cache=no_cache,
-        record=record, replay=replay,
-    )
+    # Every option but these is a setting; `_flags` maps each to its dotted name.
+    options = {k: v for k, v in locals().items() if k not in _NOT_SETTINGS}
+    flags = _flags(**options)
     try:
         settings = load_settings(flags, config_file=config)
         settings.require_llm()
