@@ -7,6 +7,8 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import pytest
+
 from sounding.corpus import Corpus, CorpusBuilder, SourceDoc
 from sounding.corpus.store import DB_NAME
 
@@ -38,10 +40,12 @@ def test_incremental_rebuild_adds_only_new_or_changed(tmp_path: Path) -> None:
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
 
 
-def test_readers_see_a_whole_corpus_during_rebuild(tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine", ["fts5", "tantivy"])
+def test_readers_see_a_whole_corpus_during_rebuild(tmp_path: Path, engine: str) -> None:
     out = tmp_path / "c"
-    CorpusBuilder(out).build([("gen", docs(200))])
+    CorpusBuilder(out, engine=engine).build([("gen", docs(200))])
     reader = Corpus.open(out)
+    assert reader.engine == engine
     started, done, read_mid_build = threading.Event(), threading.Event(), threading.Event()
     seen: list[int] = []
     errors: list[BaseException] = []
@@ -68,7 +72,7 @@ def test_readers_see_a_whole_corpus_during_rebuild(tmp_path: Path) -> None:
     threads = [threading.Thread(target=read) for _ in range(3)]
     for t in threads:
         t.start()
-    CorpusBuilder(out).build([("gen", slow_source())])
+    CorpusBuilder(out, engine=engine).build([("gen", slow_source())])
     done.set()
     for t in threads:
         t.join()

@@ -8,7 +8,6 @@ import re
 import shutil
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -77,49 +76,6 @@ def test_tantivy_incremental_rebuild(tmp_path: Path) -> None:
     with Corpus.open(out) as corpus:
         assert corpus.engine == "fts5"
         assert corpus.search("zeppelins")[0].url == "https://ex.org/doc/3"
-
-
-def test_readers_during_tantivy_rebuild(tmp_path: Path) -> None:
-    out = tmp_path / "c"
-    CorpusBuilder(out, engine="tantivy").build([("gen", docs(200))])
-    reader = Corpus.open(out)
-    assert len(reader.search("Body document", k=1000)) == 200
-    started, read_mid_build, done = threading.Event(), threading.Event(), threading.Event()
-    seen: list[int] = []
-    errors: list[BaseException] = []
-
-    def slow_source() -> Iterator[SourceDoc]:
-        for i, d in enumerate(docs(400, version="v2")):
-            if i == 100:
-                started.set()
-                assert read_mid_build.wait(timeout=30)
-            yield d
-
-    def read() -> None:
-        try:
-            started.wait()
-            while not done.is_set():
-                with Corpus.open(out) as fresh:
-                    seen.append(len(fresh.search("Body document", k=1000)))
-                seen.append(len(reader.search("Body document", k=1000)))
-                read_mid_build.set()
-        except BaseException as exc:  # reported to the test thread
-            errors.append(exc)
-
-    threads = [threading.Thread(target=read) for _ in range(2)]
-    for t in threads:
-        t.start()
-    CorpusBuilder(out).build([("gen", slow_source())])
-    done.set()
-    for t in threads:
-        t.join()
-    assert not errors
-    assert seen[:2] == [200, 200] and set(seen) <= {200, 400}
-    assert len(reader.search("Body document", k=1000)) == 200  # its old, whole view
-    reader.close()
-    with Corpus.open(out) as corpus:
-        assert corpus.engine == "tantivy"
-        assert len(corpus.search("Body document", k=1000)) == 400
 
 
 def test_missing_index_falls_back_to_fts5(tmp_path: Path) -> None:
