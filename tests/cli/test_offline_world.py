@@ -90,3 +90,11 @@ def test_web_env_against_corpus_serve(corpus_server: CorpusServer, tmp_path: Pat
     traj = check(json.loads(proc.stdout))
     providers = [t["provider"] for t in traj["tool_calls"]]  # type: ignore[index]
     assert providers == ["searxng", "jina"]
+
+
+def test_corpus_search_flag_is_checked(corpus_dir: Path, tmp_path: Path) -> None:
+    proc = run_cli(["ask", "q", "--corpus", str(corpus_dir), "--corpus-search", "fuzzy"],
+                   {"SOUNDING_BASE_URL": "http://127.0.0.1:9/v1", "SOUNDING_MODEL": "m"},
+                   tmp_path)
+    assert proc.returncode == 2
+    assert "corpus_search" in proc.stderr and "bm25, dense, hybrid" in proc.stderr

@@ -102,6 +102,8 @@ def ask(
     mode: Annotated[str | None, typer.Option(help="react (default), iter, heavy or resum")] = None,
     corpus: Annotated[Path | None, typer.Option(help="Corpus built with `sounding corpus "
                       "build` (default: embedded Wikipedia vital articles)")] = None,
+    corpus_search: Annotated[str | None, typer.Option(help="Offline search: bm25, dense or "
+                             "hybrid (dense needs embeddings: `sounding corpus embed`)")] = None,
     summary_model: Annotated[str | None, typer.Option(help="Model that extracts evidence "
                              "in visit (default: --model)")] = None,
     summary_base_url: Annotated[str | None, typer.Option(help="Endpoint of the summary "
