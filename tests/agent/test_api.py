@@ -84,3 +84,25 @@ def test_trajectory_round_trip_keeps_every_field() -> None:
     again = Trajectory.from_json(traj.to_json())
     assert again == traj
     assert again.to_dict() == traj.to_dict()
+
+
+def test_multi_observer_fans_out_every_event(settings: sounding.Settings) -> None:
+    from sounding.trace.observers import MultiObserver, NullObserver
+
+    class Log(NullObserver):
+        def __init__(self) -> None:
+            self.events: list[str] = []
+
+        def on_round(self, trajectory: Trajectory, round: int) -> None:
+            self.events.append(f"round {round}")
+
+        def on_model_call(self, trajectory, record) -> None:  # type: ignore[no-untyped-def]
+            self.events.append(record.purpose)
+
+        def on_finish(self, trajectory: Trajectory) -> None:
+            self.events.append(str(trajectory.termination))
+
+    first, second = Log(), Log()
+    sounding.ask("q", settings=settings, model=ScriptedModel(["<answer>a</answer>"]),
+                 observer=MultiObserver(first, second))
+    assert first.events == second.events == ["round 1", "turn", "answer"]

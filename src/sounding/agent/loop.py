@@ -275,8 +275,9 @@ class RunContext:
         if self.context_tokens >= self.budgets.max_context_tokens:
             return "context"
         ceiling = self.budgets.max_total_tokens
-        if ceiling is not None and max(self.meter.total,
-                                       self.trajectory.usage.total_tokens) >= ceiling:
+        # Every model call of the run (and of sibling branches sharing the meter) is counted
+        # in the meter, tools' calls included, so it alone holds the total.
+        if ceiling is not None and self.meter.total >= ceiling:
             return "tokens"
         return None
 

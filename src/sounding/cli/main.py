@@ -180,18 +180,12 @@ def _print_result(result: Result, as_json: bool) -> None:
 
 
 def _mount_subcommands() -> None:
-    import importlib
+    # Imported when the CLI starts rather than with this module, so importing `app` (as the
+    # tests do) does not pull in the corpus, eval and tool stacks.
+    from . import corpus, eval, tool
 
-    for name in ("corpus", "eval"):
-        try:
-            module = importlib.import_module(f"{__package__}.{name}")
-        except ImportError:
-            continue
-        app.add_typer(module.app, name=name)
-    try:
-        from . import tool
-    except ImportError:
-        return
+    app.add_typer(corpus.app, name="corpus")
+    app.add_typer(eval.app, name="eval")
     tool.register(app)
 
 
