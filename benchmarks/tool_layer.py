@@ -14,11 +14,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from sounding.backends.base import SearchHit, open_stats
-from sounding.backends.cache import CacheLayer, open_cache
-from sounding.backends.extract import decode_text, html_to_text
-from sounding.backends.fallback import FallbackChain
-from sounding.backends.sandbox import BubblewrapSandbox, SandboxLimits, bwrap_path
+from sounding.providers.base import SearchHit, open_stats
+from sounding.providers.cache import CacheLayer, open_cache
+from sounding.providers.extract import decode_text, html_to_text
+from sounding.providers.fallback import FallbackChain
+from sounding.providers.sandbox import BubblewrapSandbox, SandboxLimits, bwrap_path
 from sounding.tools.base import ToolContext
 from sounding.tools.search import SearchTool
 

@@ -47,7 +47,7 @@ def build_environment(settings: Settings, *, summary_model: ChatModel | None) ->
 
         return offline_environment(settings, summary_model=summary_model)
     if settings.env == "web":
-        from .backends.web import web_environment
+        from .providers.web import web_environment
 
         return web_environment(settings, summary_model=summary_model)
     raise ConfigError(f"unknown environment {settings.env!r}: choose offline or web")

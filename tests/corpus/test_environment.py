@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
-from sounding.backends.base import open_stats
+from sounding.providers.base import open_stats
 from sounding.config import Settings
 from sounding.corpus import Corpus
 from sounding.corpus.environment import offline_environment

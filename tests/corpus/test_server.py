@@ -9,7 +9,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from sounding.backends.base import open_stats
+from sounding.providers.base import open_stats
 from sounding.corpus import Corpus
 from sounding.corpus.server import CorpusServer
 
@@ -73,8 +73,8 @@ def test_jina_reader_endpoint(server: CorpusServer) -> None:
 
 async def test_web_providers_against_the_server(server: CorpusServer) -> None:
     """The project's own SearXNG and Jina clients read the corpus as if it were the web."""
-    from sounding.backends.jina import JinaReader
-    from sounding.backends.searxng import SearxngSearch
+    from sounding.providers.jina import JinaReader
+    from sounding.providers.searxng import SearxngSearch
 
     search = SearxngSearch(base_url=server.url)
     reader = JinaReader(base_url=server.url)

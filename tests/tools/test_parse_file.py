@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from sounding.backends.files import ZipLimits, parse_bytes
+from sounding.providers.files import ZipLimits, parse_bytes
 from sounding.errors import ProviderError, ToolArgumentError
 from sounding.tools.base import ToolContext
 from sounding.tools.parse_file import PARSE_FILE_SCHEMA, ParseFileTool
-from tests.backends.documents import (
+from tests.providers.documents import (
     ARTICLE_HTML,
     make_docx,
     make_pdf,

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from sounding.backends import sandbox as sandbox_module
-from sounding.backends.sandbox import (
+from sounding.providers import sandbox as sandbox_module
+from sounding.providers.sandbox import (
     BubblewrapSandbox,
     RunResult,
     SandboxLimits,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sounding.backends.base import SearchHit
+from sounding.providers.base import SearchHit
 from sounding.tools import SearchTool, ToolContext, format_search_results
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from sounding.backends.base import Page
+from sounding.providers.base import Page
 from sounding.errors import LLMError, ProviderError
 from sounding.llm.testing import ScriptedModel
 from sounding.tools.base import ToolContext

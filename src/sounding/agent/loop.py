@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Literal
 
 from .._templates import load_template, render
-from ..backends.base import open_stats
+from ..providers.base import open_stats
 from ..config import Sampling, Settings
 from ..env import Environment
 from ..errors import (

@@ -7,7 +7,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ..backends.base import SearchHit
+from ..providers.base import SearchHit
 from ..corpus import Corpus
 from ..corpus.dense import EmbedReport, embed_corpus, has_embeddings, require_dense
 from ..corpus.hybrid import HybridSearcher, SearchMode

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from ..backends.base import open_stats
+from ..providers.base import open_stats
 from ..config import Settings, load_settings
 from ..env import Environment
 from ..errors import ConfigError, SoundingError
@@ -37,7 +37,7 @@ def _summary_model(settings: Settings) -> ChatModel | None:
 def _environment(settings: Settings, name: str, model: ChatModel | None) -> Environment:
     """Only what `name` needs: in the web environment, just that tool and its providers."""
     if settings.env == "web":
-        from ..backends.web import web_environment
+        from ..providers.web import web_environment
 
         return web_environment(settings, summary_model=model, only={name})
     from ..env import build_environment

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from ..backends.base import Page, SearchHit, current_stats
+from ..providers.base import Page, SearchHit, current_stats
 from .store import Corpus
 
 __all__ = ["CorpusPageBackend", "CorpusSearchBackend"]

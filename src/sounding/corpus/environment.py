@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..backends.base import SearchBackend
+from ..providers.base import SearchBackend
 from ..config import Settings
 from ..env import Environment
 from ..llm.base import ChatModel

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import Literal, get_args
 
-from ..backends.base import SearchHit, current_stats
+from ..providers.base import SearchHit, current_stats
 from ..errors import CorpusError
 from .dense import DenseIndex, Encoder
 from .store import Corpus

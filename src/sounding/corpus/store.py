@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..backends.base import Page, SearchHit
+from ..providers.base import Page, SearchHit
 from ..errors import CorpusError
 from ..types import JSON
 from ._text import has_cjk, query_terms

@@ -40,7 +40,7 @@ class ToolOutput:
     """An observation plus the sources it rests on.
 
     Provider, cache hits and retries are not reported here: the provider stack
-    reports them into `sounding.backends.base.CallStats`, which the loop records.
+    reports them into `sounding.providers.base.CallStats`, which the loop records.
     """
 
     text: str

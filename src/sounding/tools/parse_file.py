@@ -6,8 +6,8 @@ import asyncio
 from collections.abc import Mapping
 from pathlib import Path
 
-from ..backends.base import current_stats
-from ..backends.files import SUFFIXES, ZipLimits, parse_bytes, supported_suffix
+from ..providers.base import current_stats
+from ..providers.files import SUFFIXES, ZipLimits, parse_bytes, supported_suffix
 from ..errors import ToolArgumentError
 from ..llm.base import ToolSchema
 from ..types import JSON

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from ..backends.base import current_stats
-from ..backends.sandbox import CodeRunner, RunResult
+from ..providers.base import current_stats
+from ..providers.sandbox import CodeRunner, RunResult
 from ..errors import ToolArgumentError
 from ..llm.base import ToolSchema
 from ..types import JSON

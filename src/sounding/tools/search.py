@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping, Sequence
 
-from ..backends.base import SearchBackend, SearchHit
+from ..providers.base import SearchBackend, SearchHit
 from ..llm.base import ToolSchema
 from ..types import JSON
 from .base import ToolContext, ToolOutput, join_observations, string_list

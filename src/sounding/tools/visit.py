@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import json_repair
 
 from .._templates import render
-from ..backends.base import Page, PageBackend, current_stats
+from ..providers.base import Page, PageBackend, current_stats
 from ..config import Sampling
 from ..errors import LLMError, ProviderError
 from ..llm.base import ChatModel, ChatRequest, ToolSchema

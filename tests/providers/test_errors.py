@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from sounding.backends._http import retry_after
-from sounding.backends.base import Page, SearchHit, open_stats
-from sounding.backends.fetch import DirectFetcher
-from sounding.backends.record import RecordLayer, ReplayBackend, load_recordings
-from sounding.backends.retry import RetryLayer
-from sounding.backends.serper import SerperSearch
-from sounding.backends.web import web_environment
+from sounding.providers._http import retry_after
+from sounding.providers.base import Page, SearchHit, open_stats
+from sounding.providers.fetch import DirectFetcher
+from sounding.providers.record import RecordLayer, ReplayBackend, load_recordings
+from sounding.providers.retry import RetryLayer
+from sounding.providers.serper import SerperSearch
+from sounding.providers.web import web_environment
 from sounding.config import load_settings
 from sounding.errors import BlockedURLError, ProviderAuthError, ProviderError, RateLimitError
 from sounding.llm.testing import ScriptedModel

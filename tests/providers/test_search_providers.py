@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from sounding.backends.arxiv import ArxivSearch
-from sounding.backends.brave import BraveSearch
-from sounding.backends.openalex import OpenAlexSearch, invert_abstract
-from sounding.backends.searxng import SearxngSearch
-from sounding.backends.semantic_scholar import SemanticScholarSearch
-from sounding.backends.serper import SerperScholar, SerperSearch
-from sounding.backends.tavily import TavilySearch
+from sounding.providers.arxiv import ArxivSearch
+from sounding.providers.brave import BraveSearch
+from sounding.providers.openalex import OpenAlexSearch, invert_abstract
+from sounding.providers.searxng import SearxngSearch
+from sounding.providers.semantic_scholar import SemanticScholarSearch
+from sounding.providers.serper import SerperScholar, SerperSearch
+from sounding.providers.tavily import TavilySearch
 from sounding.errors import ProviderAuthError, ProviderError
 
 from .loopback import LoopbackServer, Reply, Request

@@ -11,10 +11,10 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from sounding.backends.base import open_stats
-from sounding.backends.record import ReplayBackend
-from sounding.backends.sandbox import bwrap_path
-from sounding.backends.web import web_environment
+from sounding.providers.base import open_stats
+from sounding.providers.record import ReplayBackend
+from sounding.providers.sandbox import bwrap_path
+from sounding.providers.web import web_environment
 from sounding.config import Settings, load_settings
 from sounding.errors import ConfigError, ReplayMissError
 from sounding.llm.testing import ScriptedModel

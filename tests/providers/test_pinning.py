@@ -8,8 +8,8 @@ import ssl
 import pytest
 import trustme
 
-from sounding.backends.fetch import DirectFetcher
-from sounding.backends.urlpolicy import PinnedBackend
+from sounding.providers.fetch import DirectFetcher
+from sounding.providers.urlpolicy import PinnedBackend
 from sounding.errors import BlockedURLError, ProviderError
 
 from .loopback import LoopbackServer, Reply

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from sounding.backends.fetch import DirectFetcher
-from sounding.backends.jina import JinaReader
-from sounding.backends.urlpolicy import check_url, is_public_address
+from sounding.providers.fetch import DirectFetcher
+from sounding.providers.jina import JinaReader
+from sounding.providers.urlpolicy import check_url, is_public_address
 from sounding.errors import BlockedURLError, ProviderError
 
 from .documents import ARTICLE_HTML, make_docx, make_pdf

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from sounding.backends.base import Page, SearchHit, open_stats
-from sounding.backends.cache import CacheLayer, open_cache
-from sounding.backends.fallback import FallbackChain
-from sounding.backends.ratelimit import RateGate, RateLimitLayer, parse_rates
-from sounding.backends.record import RecordLayer, ReplayBackend, load_recordings
-from sounding.backends.retry import RetryLayer, TimeoutLayer
-from sounding.backends.serper import SerperSearch
+from sounding.providers.base import Page, SearchHit, open_stats
+from sounding.providers.cache import CacheLayer, open_cache
+from sounding.providers.fallback import FallbackChain
+from sounding.providers.ratelimit import RateGate, RateLimitLayer, parse_rates
+from sounding.providers.record import RecordLayer, ReplayBackend, load_recordings
+from sounding.providers.retry import RetryLayer, TimeoutLayer
+from sounding.providers.serper import SerperSearch
 from sounding.errors import BlockedURLError, ConfigError, ProviderError, ReplayMissError
 
 from .loopback import LoopbackServer, Reply, sequence
