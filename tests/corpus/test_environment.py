@@ -6,12 +6,12 @@ import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
-from sounding.providers.base import open_stats
 from sounding.config import Settings
 from sounding.corpus import Corpus
 from sounding.corpus.environment import offline_environment
 from sounding.env import build_environment
 from sounding.llm.testing import ScriptedModel
+from sounding.providers.base import open_stats
 from sounding.tools.base import ToolContext
 
 

@@ -9,9 +9,9 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from sounding.providers.base import open_stats
 from sounding.corpus import Corpus
 from sounding.corpus.server import CorpusServer
+from sounding.providers.base import open_stats
 
 
 @pytest.fixture

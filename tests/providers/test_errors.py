@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from sounding.config import load_settings
+from sounding.errors import BlockedURLError, ProviderAuthError, ProviderError, RateLimitError
+from sounding.llm.testing import ScriptedModel
 from sounding.providers._http import retry_after
 from sounding.providers.base import Page, SearchHit, open_stats
 from sounding.providers.fetch import DirectFetcher
@@ -17,9 +20,6 @@ from sounding.providers.record import RecordLayer, ReplayBackend, load_recording
 from sounding.providers.retry import RetryLayer
 from sounding.providers.serper import SerperSearch
 from sounding.providers.web import web_environment
-from sounding.config import load_settings
-from sounding.errors import BlockedURLError, ProviderAuthError, ProviderError, RateLimitError
-from sounding.llm.testing import ScriptedModel
 from sounding.tools.base import ToolContext
 from sounding.tools.visit import UNREADABLE_EVIDENCE, VisitTool
 

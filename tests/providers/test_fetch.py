@@ -6,10 +6,10 @@ import json
 
 import pytest
 
+from sounding.errors import BlockedURLError, ProviderError
 from sounding.providers.fetch import DirectFetcher
 from sounding.providers.jina import JinaReader
 from sounding.providers.urlpolicy import check_url, is_public_address
-from sounding.errors import BlockedURLError, ProviderError
 
 from .documents import ARTICLE_HTML, make_docx, make_pdf
 from .loopback import LoopbackServer, Reply

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from sounding.errors import BlockedURLError, ConfigError, ProviderError, ReplayMissError
 from sounding.providers.base import Page, SearchHit, open_stats
 from sounding.providers.cache import CacheLayer, open_cache
 from sounding.providers.fallback import FallbackChain
@@ -16,7 +17,6 @@ from sounding.providers.ratelimit import RateGate, RateLimitLayer, parse_rates
 from sounding.providers.record import RecordLayer, ReplayBackend, load_recordings
 from sounding.providers.retry import RetryLayer, TimeoutLayer
 from sounding.providers.serper import SerperSearch
-from sounding.errors import BlockedURLError, ConfigError, ProviderError, ReplayMissError
 
 from .loopback import LoopbackServer, Reply, sequence
 

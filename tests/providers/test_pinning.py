@@ -8,9 +8,9 @@ import ssl
 import pytest
 import trustme
 
+from sounding.errors import BlockedURLError, ProviderError
 from sounding.providers.fetch import DirectFetcher
 from sounding.providers.urlpolicy import PinnedBackend
-from sounding.errors import BlockedURLError, ProviderError
 
 from .loopback import LoopbackServer, Reply
 

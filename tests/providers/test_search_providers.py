@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from sounding.errors import ProviderAuthError, ProviderError
 from sounding.providers.arxiv import ArxivSearch
 from sounding.providers.brave import BraveSearch
 from sounding.providers.openalex import OpenAlexSearch, invert_abstract
@@ -12,7 +13,6 @@ from sounding.providers.searxng import SearxngSearch
 from sounding.providers.semantic_scholar import SemanticScholarSearch
 from sounding.providers.serper import SerperScholar, SerperSearch
 from sounding.providers.tavily import TavilySearch
-from sounding.errors import ProviderAuthError, ProviderError
 
 from .loopback import LoopbackServer, Reply, Request
 

@@ -11,13 +11,13 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from sounding.config import Settings, load_settings
+from sounding.errors import ConfigError, ReplayMissError
+from sounding.llm.testing import ScriptedModel
 from sounding.providers.base import open_stats
 from sounding.providers.record import ReplayBackend
 from sounding.providers.sandbox import bwrap_path
 from sounding.providers.web import web_environment
-from sounding.config import Settings, load_settings
-from sounding.errors import ConfigError, ReplayMissError
-from sounding.llm.testing import ScriptedModel
 from sounding.tools.base import ToolContext
 
 from .documents import ARTICLE_HTML

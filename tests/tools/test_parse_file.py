@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from sounding.providers.files import ZipLimits, parse_bytes
 from sounding.errors import ProviderError, ToolArgumentError
+from sounding.providers.files import ZipLimits, parse_bytes
 from sounding.tools.base import ToolContext
 from sounding.tools.parse_file import PARSE_FILE_SCHEMA, ParseFileTool
 from tests.providers.documents import (

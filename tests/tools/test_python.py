@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from sounding.errors import SandboxError, ToolArgumentError
 from sounding.providers import sandbox as sandbox_module
 from sounding.providers.sandbox import (
     BubblewrapSandbox,
@@ -18,7 +19,6 @@ from sounding.providers.sandbox import (
     UnsandboxedRunner,
     bwrap_path,
 )
-from sounding.errors import SandboxError, ToolArgumentError
 from sounding.tools.base import ToolContext
 from sounding.tools.python import PYTHON_NATIVE_SCHEMA, PYTHON_SCHEMA, PythonTool, format_run
 

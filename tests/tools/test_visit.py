@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from sounding.providers.base import Page
 from sounding.errors import LLMError, ProviderError
 from sounding.llm.testing import ScriptedModel
+from sounding.providers.base import Page
 from sounding.tools.base import ToolContext
 from sounding.tools.visit import (
     UNREADABLE_EVIDENCE,

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Literal
 
 from .._templates import load_template, render
-from ..providers.base import open_stats
 from ..config import Sampling, Settings
 from ..env import Environment
 from ..errors import (
@@ -34,6 +33,7 @@ from ..errors import (
 )
 from ..llm.base import ChatModel, ChatRequest, Completion, ToolSchema
 from ..llm.protocols import Turn, WireProtocol, get_protocol
+from ..providers.base import open_stats
 from ..tools.base import ToolContext, ToolOutput, check_arguments
 from ..trace.observers import NullObserver, Observer
 from ..trace.trajectory import ModelCallRecord, Termination, ToolCallRecord, Trajectory

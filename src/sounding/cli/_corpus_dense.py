@@ -7,11 +7,11 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ..providers.base import SearchHit
 from ..corpus import Corpus
 from ..corpus.dense import EmbedReport, embed_corpus, has_embeddings, require_dense
 from ..corpus.hybrid import HybridSearcher, SearchMode
 from ..errors import CorpusError
+from ..providers.base import SearchHit
 
 __all__ = ["embed_after_build", "print_embed_report", "run_embed", "search_by_mode"]
 

@@ -12,11 +12,11 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from ..providers.base import open_stats
 from ..config import Settings, load_settings
 from ..env import Environment
 from ..errors import ConfigError, SoundingError
 from ..llm.base import ChatModel
+from ..providers.base import open_stats
 from ..tools.base import ToolContext, ToolOutput, check_arguments
 from ..types import JSON
 

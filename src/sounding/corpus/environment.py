@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from ..providers.base import SearchBackend
 from ..config import Settings
 from ..env import Environment
 from ..llm.base import ChatModel
+from ..providers.base import SearchBackend
 from ..tools.base import Tool
 from ..tools.search import SearchTool
 from ..tools.visit import VisitTool

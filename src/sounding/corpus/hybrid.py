@@ -6,8 +6,8 @@ import asyncio
 from collections.abc import Sequence
 from typing import Literal, get_args
 
-from ..providers.base import SearchHit, current_stats
 from ..errors import CorpusError
+from ..providers.base import SearchHit, current_stats
 from .dense import DenseIndex, Encoder
 from .store import Corpus
 

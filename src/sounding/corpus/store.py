@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..providers.base import Page, SearchHit
 from ..errors import CorpusError
+from ..providers.base import Page, SearchHit
 from ..types import JSON
 from ._text import has_cjk, query_terms
 from ._urls import url_key

@@ -6,10 +6,10 @@ import asyncio
 from collections.abc import Mapping
 from pathlib import Path
 
-from ..providers.base import current_stats
-from ..providers.files import SUFFIXES, ZipLimits, parse_bytes, supported_suffix
 from ..errors import ToolArgumentError
 from ..llm.base import ToolSchema
+from ..providers.base import current_stats
+from ..providers.files import SUFFIXES, ZipLimits, parse_bytes, supported_suffix
 from ..types import JSON
 from .base import ToolContext, ToolOutput, join_observations, string_list
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from ..providers.base import current_stats
-from ..providers.sandbox import CodeRunner, RunResult
 from ..errors import ToolArgumentError
 from ..llm.base import ToolSchema
+from ..providers.base import current_stats
+from ..providers.sandbox import CodeRunner, RunResult
 from ..types import JSON
 from .base import ToolContext, ToolOutput
 

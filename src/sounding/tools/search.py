@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping, Sequence
 
-from ..providers.base import SearchBackend, SearchHit
 from ..llm.base import ToolSchema
+from ..providers.base import SearchBackend, SearchHit
 from ..types import JSON
 from .base import ToolContext, ToolOutput, join_observations, string_list
 

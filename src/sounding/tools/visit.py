@@ -21,10 +21,10 @@ from dataclasses import dataclass
 import json_repair
 
 from .._templates import render
-from ..providers.base import Page, PageBackend, current_stats
 from ..config import Sampling
 from ..errors import LLMError, ProviderError
 from ..llm.base import ChatModel, ChatRequest, ToolSchema
+from ..providers.base import Page, PageBackend, current_stats
 from ..types import JSON, Message, estimate_tokens
 from .base import ToolContext, ToolOutput, join_observations, string_list
 
