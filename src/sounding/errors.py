@@ -9,7 +9,9 @@ observation text in exactly one place.
     ├── ConfigError              settings missing or invalid (caller's fault; CLI exit 2)
     ├── LLMError                 the model endpoint failed after retries
     │   ├── LLMConnectionError   the endpoint cannot be reached
-    │   └── LLMResponseError     the endpoint answered with an unusable reply or a 4xx
+    │   ├── LLMResponseError     the endpoint answered with an unusable reply or a 4xx
+    │   │   └── ContextLengthError   the server refused the prompt as longer than its window
+    │   └── MalformedReplyError  the reply is not a chat completion (no text, wrong shape, too big)
     ├── ModelFormatError         the model broke the protocol (becomes an observation)
     │   ├── ToolCallParseError   a tool call whose JSON cannot be read
     │   ├── UnknownToolError     a tool name the environment does not provide
@@ -30,11 +32,13 @@ from __future__ import annotations
 __all__ = [
     "BlockedURLError",
     "ConfigError",
+    "ContextLengthError",
     "CorpusError",
     "DatasetError",
     "LLMConnectionError",
     "LLMError",
     "LLMResponseError",
+    "MalformedReplyError",
     "ModelFormatError",
     "ProviderAuthError",
     "ProviderError",
@@ -72,6 +76,16 @@ class LLMConnectionError(LLMError):
 
 class LLMResponseError(LLMError):
     """The endpoint answered, but not with a usable completion."""
+
+
+class ContextLengthError(LLMResponseError):
+    """The server refused the prompt as longer than the model's context window (vLLM,
+    SGLang and OpenAI each word it differently); the loop answers with a shorter prompt."""
+
+
+class MalformedReplyError(LLMError):
+    """The endpoint's reply is not a usable chat completion: no choices, `content` of the
+    wrong type, a body over the size cap, JSON nested too deep."""
 
 
 class ModelFormatError(SoundingError):
