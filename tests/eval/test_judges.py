@@ -7,7 +7,13 @@ import json
 import pytest
 
 from sounding.errors import ConfigError, LLMResponseError
-from sounding.eval.judges import build_judge, exact_match, grade_answer, token_f1
+from sounding.eval.judges import (
+    build_judge,
+    check_judge_name,
+    exact_match,
+    grade_answer,
+    token_f1,
+)
 from sounding.eval.judges.specs import (
     parse_equivalence,
     parse_hle,
@@ -60,14 +66,18 @@ def test_simpleqa_three_way(reply: str, grade: str) -> None:
 
 async def test_llm_judge_asks_structured_output_and_renders_prompt() -> None:
     model = ScriptedModel([json.dumps({"extracted_final_answer": "Paris", "reasoning": "ok",
-                                       "correct": "yes", "confidence": 90})], name="judge-m")
+                                       "correct": "yes", "confidence": 90, "strict": True})],
+                          name="judge-m")
     judge = build_judge("hle", model)
     v = await judge.grade("Capital of France?", "Paris", "It is Paris.")
-    assert v.correct and v.raw and v.usage.total_tokens > 0
+    assert v.correct and v.raw and v.usage.total_tokens > 0 and v.confidence == 90.0
     req = model.requests[0]
-    assert req.purpose == "judge" and req.sampling.temperature == 0.0
+    assert req.purpose == "judge"
     fmt = req.response_format
     assert fmt is not None and fmt["type"] == "json_schema"
+    schema = fmt["json_schema"]["schema"]  # type: ignore[index]
+    assert set(schema["required"]) == {"extracted_final_answer", "reasoning", "correct",  # type: ignore[index]
+                                       "confidence", "strict"}
     prompt = req.messages[0].content
     assert "[question]: Capital of France?" in prompt
     assert "[response]: It is Paris." in prompt and "[correct_answer]: Paris" in prompt
@@ -75,15 +85,14 @@ async def test_llm_judge_asks_structured_output_and_renders_prompt() -> None:
     model.assert_all_used()
 
 
-async def test_llm_judge_falls_back_to_text_when_schema_refused() -> None:
-    model = ScriptedModel([LLMResponseError("response_format unsupported", status=400),
-                           "Correct.", "Incorrect"])
-    judge = build_judge("equivalence", model)
-    assert (await judge.grade("q", "a", "a")).correct
-    assert not (await judge.grade("q", "a", "b")).correct
-    assert model.requests[0].response_format is not None
-    assert model.requests[1].response_format is None and model.requests[2].response_format is None
-    model.assert_all_used()
+async def test_sounding_wordings_stay_available_by_name() -> None:
+    model = ScriptedModel(["Correct.", '{"grade": "not attempted"}'])
+    eq = build_judge("sounding-equivalence", model)
+    assert (await eq.grade("q", "a", "a")).correct  # tolerant: "Correct." counts
+    assert "Labelled answer: a" in model.requests[0].messages[0].content
+    sq = await build_judge("sounding-simpleqa", model).grade("q", "a", "b")
+    assert sq.grade == "not_attempted"
+    assert eq.prompt_sha256 != build_judge("equivalence", model).prompt_sha256  # type: ignore[attr-defined]
 
 
 async def test_judge_failure_raises_and_missing_answer_is_not_attempted() -> None:
@@ -96,12 +105,18 @@ async def test_judge_failure_raises_and_missing_answer_is_not_attempted() -> Non
         build_judge("xbench")
     with pytest.raises(ConfigError, match="unknown judge"):
         build_judge("nope")
+    with pytest.raises(ConfigError, match="unknown judge"):
+        check_judge_name("hle-oficial")
+    check_judge_name("auto")
 
 
 def test_exact_match_and_f1() -> None:
     assert exact_match("The Eiffel Tower!", "eiffel tower")
     assert exact_match("$1,000", "1000") and not exact_match("1001", "1000")
     assert exact_match("a, b ,c", "A,B,C") and not exact_match("a, b", "a, b, c")
+    # Commas in a gold answer separate list items unless they group thousands.
+    assert not exact_match("12", "1,2") and exact_match("1, 2", "1,2")
+    assert exact_match("1000", "1,000") and exact_match("$1,234.5", "1,234.5")
     assert token_f1("Paris France", "Paris") == pytest.approx(2 / 3)
     assert token_f1("北京市", "北京") == pytest.approx(0.8)
     assert token_f1("", "") == 1.0 and token_f1("x", "") == 0.0

@@ -9,9 +9,9 @@ from sounding.eval.rows import ResultRow
 
 
 def row(item: str, r: int, correct: bool, **kw: object) -> ResultRow:
+    grade = kw.pop("grade", "correct" if correct else "incorrect")
     return ResultRow(item, r, "ok", answer=kw.pop("answer", "x"), correct=correct,  # type: ignore[arg-type]
-                     grade="correct" if correct else "incorrect", score=float(correct),
-                     **kw)  # type: ignore[arg-type]
+                     grade=grade, score=float(correct), **kw)  # type: ignore[arg-type]
 
 
 def test_k1_fixture() -> None:
@@ -26,7 +26,7 @@ def test_k1_fixture() -> None:
     m = compute_metrics(rows, k=1)
     assert m["avg_at_k"] == 0.5 and m["pass_at_k"] == 0.5 and m["best_pass_at_1"] == 0.5
     assert m["per_rollout_accuracy"] == [0.5]
-    assert m["pass_at"] == {"1": 0.5}
+    assert m["pass_at_unbiased_judged_only"] == {"1": 0.5}
     assert m["complete"] is True and m["rows_expected"] == 4
     assert m["missing_answer_rate"] == 0.25
     assert m["tool_calls_per_rollout"] == {"search": 1.5, "visit": 0.25}
@@ -50,22 +50,48 @@ def test_k5_fixture() -> None:
     assert m["per_rollout_accuracy"] == pytest.approx([1 / 3, 2 / 3, 0.0, 0.0, 1 / 3],
                                                       abs=1e-6)
     assert m["best_pass_at_1"] == pytest.approx(2 / 3, abs=1e-6)
-    pass_at = m["pass_at"]
+    pass_at = m["pass_at_unbiased_judged_only"]
     assert isinstance(pass_at, dict)
     assert pass_at["1"] == pytest.approx(0.8 / 3, abs=1e-6)
     assert pass_at["2"] == pytest.approx((0.9 + 0.0 + 0.4) / 3, abs=1e-6)
     assert pass_at["5"] == pytest.approx(2 / 3, abs=1e-6)
 
 
-def test_failed_rows_are_not_wrong_and_extra_rollouts_ignored() -> None:
-    rows = [row("a", 0, True), row("a", 1, False),
-            ResultRow("b", 0, "error", error={"stage": "agent"}),
-            ResultRow("b", 1, "judge_error", answer="x"),
-            row("b", 2, True)]  # rollout 2 is beyond k=2
+def test_published_rules_on_the_issue_demo() -> None:
+    """4 questions, 3 rounds; D always fails, C has a judge error: every question counts."""
+    rows = [row("A", 0, True), row("A", 1, True), row("A", 2, False),
+            row("B", 0, False), row("B", 1, False), row("B", 2, True),
+            row("C", 0, False), ResultRow("C", 1, "judge_error", answer="x",
+                                          error={"stage": "judge", "message": "HTTP 400"}),
+            row("C", 2, False, answer=None, grade="not_attempted"),
+            *[ResultRow("D", r, "error", error={"stage": "agent", "type": "LLMError",
+                                                "message": "boom"}) for r in range(3)]]
+    m = compute_metrics(rows, k=3, item_ids=["A", "B", "C", "D"])
+    # Avg@3 = mean over rounds of (correct in the round / 4) = (1/4 + 1/4 + 1/4) / 3.
+    assert m["avg_at_k"] == 0.25 and m["pass_at_k"] == 0.5 and m["best_pass_at_1"] == 0.25
+    assert m["per_rollout_accuracy"] == [0.25, 0.25, 0.25]
+    # The older figures stay, named as what they are: judged rows only.
+    judged = m["judged_only"]
+    assert isinstance(judged, dict)
+    assert judged["avg_at_k"] == pytest.approx(3 / 8, abs=1e-6) and judged["rows"] == 8
+    assert m["pass_at_unbiased_judged_only"]["3"] == pytest.approx(1.0)  # type: ignore[index]
+    assert m["rows_failed"] == {"error": 3, "judge_error": 1} and m["complete"] is False
+    first = m["first_failures"]
+    assert isinstance(first, list) and first[0] == {
+        "item_id": "C", "rollout": 1, "status": "judge_error", "stage": "judge", "type": None,
+        "message": "HTTP 400"}
+    assert [f["item_id"] for f in first] == ["C", "D", "D", "D"]  # type: ignore[index]
+
+
+def test_rows_not_run_count_wrong_and_nothing_judged_is_unknown() -> None:
+    rows = [row("a", 0, True), row("a", 1, False), row("b", 2, True)]  # rollout 2 >= k
     m = compute_metrics(rows, k=2, item_ids=["a", "b", "c"])
-    assert m["avg_at_k"] == 0.5 and m["items"] == 3 and m["items_judged"] == 1
-    assert m["rows_failed"] == {"error": 1, "judge_error": 1}
-    assert m["complete"] is False and m["rows_expected"] == 6
+    assert m["avg_at_k"] == pytest.approx(1 / 6, abs=1e-6) and m["items"] == 3
+    assert m["items_judged"] == 1 and m["rows_missing"] == 4 and m["rows_expected"] == 6
+    assert m["complete"] is False
+    empty = compute_metrics([ResultRow("a", 0, "error")], k=1, item_ids=["a"])
+    assert empty["avg_at_k"] is None and empty["pass_at_k"] is None
+    assert empty["per_rollout_accuracy"] == [None]
 
 
 def test_pass_at_estimate_and_bootstrap() -> None:

@@ -97,7 +97,7 @@ async def test_killed_run_resumes_without_duplicates(tmp_path: Path) -> None:
 class FlakyJudge:
     """Fails the first time it grades `bad_id`'s answer; exact match otherwise."""
 
-    name, model = "exact", ""
+    name, model, prompt_sha256 = "exact", "", None
 
     def __init__(self, bad: str) -> None:
         self.bad, self.calls, self.failed = bad, 0, False
@@ -110,7 +110,7 @@ class FlakyJudge:
         return await ExactMatchJudge().grade(question, gold, predicted)
 
 
-async def test_failures_are_retried_not_counted_wrong(tmp_path: Path) -> None:
+async def test_failures_count_wrong_and_are_retried(tmp_path: Path) -> None:
     items = make_items(4)
     attempts: list[str] = []
     history: list[str] = []
@@ -130,7 +130,9 @@ async def test_failures_are_retried_not_counted_wrong(tmp_path: Path) -> None:
     judge = FlakyJudge("answer 2")
     first = await run_eval(items, manifest(items, k=1), config=cfg, rollout=flaky, judge=judge)
     assert first.metrics["rows_failed"] == {"error": 2, "judge_error": 1}
-    assert first.metrics["avg_at_k"] == 1.0 and first.metrics["complete"] is False
+    # The published rule: 3 of 4 rows failed, so 1 of 4 is right; judged-only says 1.0.
+    assert first.metrics["avg_at_k"] == 0.25 and first.metrics["complete"] is False
+    assert first.metrics["judged_only"]["avg_at_k"] == 1.0  # type: ignore[index]
     rows = read_rows(tmp_path)
     assert "endpoint exploded" in str(rows[("q001", 0)].error)
     assert "Traceback" in str(rows[("q001", 0)].error)
@@ -151,9 +153,17 @@ async def test_resume_with_other_settings_is_refused(tmp_path: Path) -> None:
     cfg = RunConfig(tmp_path, rollouts=1)
     await run_eval(items, manifest(items, k=1), config=cfg, rollout=Agent(),
                    judge=ExactMatchJudge())
-    with pytest.raises(ConfigError, match="judge: was"):
+    with pytest.raises(ConfigError, match="judge: exact -> f1"):
         await run_eval(items, manifest(items, judge="f1", k=1), config=cfg, rollout=Agent(),
                        judge=build_judge("f1"))
+    other = manifest(items, k=1)
+    other["agent"] = {"mode": "iter", "model": "m"}
+    other["judge_prompt_sha256"] = "0" * 64
+    with pytest.raises(ConfigError) as caught:
+        await run_eval(items, other, config=cfg, rollout=Agent(), judge=ExactMatchJudge())
+    lines = str(caught.value).splitlines()  # one line per differing key, nested keys dotted
+    assert "  agent.mode: react -> iter" in lines
+    assert f"  judge_prompt_sha256: (none) -> {'0' * 64}" in lines
 
 
 async def test_concurrency_is_bounded_and_reached(tmp_path: Path) -> None:

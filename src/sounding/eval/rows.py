@@ -10,11 +10,11 @@ from typing import Literal, cast
 
 from ..types import JSON, JSONObject
 
-__all__ = ["ResultRow", "RowStatus", "latest_rows", "read_rows"]
+__all__ = ["ResultRow", "RowStatus", "iter_rows", "latest_rows", "read_rows", "skipped_lines"]
 
 RowStatus = Literal["ok", "error", "judge_error"]
 """`ok`: judged. `error`: the rollout failed. `judge_error`: the judge failed.
-Both failures are retried by a resumed run and never counted as wrong."""
+A resumed run retries both; the headline metrics count them wrong (the published rule)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +50,10 @@ class ResultRow:
     finished_at: str = ""
     attempt: int = 1
     shard: str | None = None
+    category: str | None = None
+    """The question's category (HLE's category, BrowseComp's topic, GAIA's level)."""
+    gaia_scorer: bool | None = None
+    """GAIA's own scorer on the answer, beside the judge's verdict (GAIA rows only)."""
 
     @property
     def key(self) -> tuple[str, int]:
@@ -76,20 +80,32 @@ class ResultRow:
         return cls(**data)  # type: ignore[arg-type]
 
 
-def iter_rows(path: Path) -> Iterator[ResultRow]:
-    """Rows of one results file; unreadable lines (a crash mid-write) are skipped."""
+def iter_rows(path: Path, skipped: list[int] | None = None) -> Iterator[ResultRow]:
+    """Rows of one results file; unreadable lines (a crash mid-write, a bad disk) are
+    skipped, and counted in `skipped[0]` when given."""
     if not path.is_file():
         return
-    with path.open(encoding="utf-8") as fh:
-        for line in fh:
-            if not line.endswith("\n"):
-                break  # a partial last line: the row in flight when the run died
+    with path.open("rb") as fh:
+        for raw in fh:
             try:
-                obj = json.loads(line)
-                if isinstance(obj, dict):
-                    yield ResultRow.from_dict(obj)
-            except (json.JSONDecodeError, TypeError, KeyError, ValueError):
+                obj = json.loads(raw) if raw.endswith(b"\n") else None
+                row = ResultRow.from_dict(obj) if isinstance(obj, dict) else None
+            except (ValueError, TypeError, KeyError):  # UnicodeDecodeError is a ValueError
+                row = None
+            if row is None:
+                if skipped is not None:
+                    skipped[0] += 1
                 continue
+            yield row
+
+
+def skipped_lines(run_dir: Path) -> int:
+    """How many lines of the run's results files could not be read as rows."""
+    count = [0]
+    for path in results_files(run_dir):
+        for _ in iter_rows(path, count):
+            pass
+    return count[0]
 
 
 def latest_rows(rows: Iterable[ResultRow]) -> dict[tuple[str, int], ResultRow]:

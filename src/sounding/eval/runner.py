@@ -17,14 +17,15 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ..errors import SoundingError
 from ..trace.trajectory import RunError, Trajectory
 from ..types import JSONObject, Usage
 from .costs import Prices
 from .datasets.base import Item
-from .judges import Judge, Verdict, grade_answer
+from .judges import Judge, Verdict, gaia_score, grade_answer
 from .metrics import compute_metrics
 from .progress import NullProgress, Progress, Tally
-from .rows import ResultRow, read_rows
+from .rows import ResultRow, read_rows, skipped_lines
 from .store import RunStore, Shard, check_manifest, read_manifest
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "RunConfig",
     "RunOutcome",
     "build_manifest",
+    "item_category",
     "rollout_seed",
     "run_eval",
     "select_items",
@@ -54,6 +56,8 @@ class RunConfig:
     prices: Prices = field(default_factory=Prices)
     fsync: bool = True
     """fsync after every row (a crash then loses only rows in flight)."""
+    gaia_scorer: bool = False
+    """Record GAIA's own scorer beside the judge's verdict on every row."""
 
 
 @dataclass
@@ -61,6 +65,8 @@ class RunOutcome:
     rows_written: int
     metrics: JSONObject
     interrupted: bool = False
+    skipped_lines: int = 0
+    """Unreadable lines of the results file skipped on resume (their rows were rerun)."""
 
 
 def now() -> str:
@@ -83,19 +89,26 @@ def select_items(items: Sequence[Item], limit: int | None, shard: Shard | None) 
 
 def build_manifest(*, dataset: Path, dataset_sha256: str, fmt: str, judge: Judge,
                    agent: JSONObject, rollouts: int, limit: int | None,
-                   item_ids: Sequence[str], text_only: bool = False) -> JSONObject:
-    """The run's identity (compared on resume) plus what was asked for."""
+                   item_ids: Sequence[str], text_only: bool = False,
+                   extra: JSONObject | None = None) -> JSONObject:
+    """The run's identity (compared on resume) plus what was asked for.
+
+    `extra` adds facts for the report (subset, release, published judge model,
+    comparability, whether the agent was asked for a confidence).
+    """
     return {
-        "version": 1,
+        "version": 2,
         "dataset": str(dataset.resolve()),
         "dataset_sha256": dataset_sha256,
         "format": fmt,
         "judge": judge.name,
         "judge_model": judge.model,
+        "judge_prompt_sha256": judge.prompt_sha256,
         "agent": agent,
         "rollouts": rollouts,
         "limit": limit,
         "text_only": text_only,
+        **(extra or {}),
         "n_items": len(item_ids),
         "item_ids": list(item_ids),
         "updated_at": now(),
@@ -112,7 +125,10 @@ def write_metrics(run_dir: Path) -> JSONObject:
         rows.values(),
         k=k if isinstance(k, int) else max((r.rollout for r in rows.values()), default=0) + 1,
         item_ids=[str(i) for i in ids] if isinstance(ids, list) else None,
+        judge=str(manifest.get("judge") or ""),
+        ask_confidence=bool(manifest.get("ask_confidence")),
     )
+    metrics["skipped_lines"] = skipped_lines(run_dir)
     tmp = run_dir / f".metrics.json.{os.getpid()}.tmp"
     tmp.write_text(json.dumps(metrics, ensure_ascii=False, indent=2), encoding="utf-8")
     os.replace(tmp, run_dir / "metrics.json")
@@ -137,10 +153,29 @@ async def run_eval(items: Sequence[Item], manifest: JSONObject, *, config: RunCo
         _close(store, runner)
         store.compact()
         raise
+    except BaseExceptionGroup as group:
+        # A worker's failure (a full disk) surfaces as a group: raise the one clear error.
+        _close(store, runner)
+        first = _first_sounding(group)
+        if first is not None:
+            raise first from None
+        raise
     finally:
         _close(store, runner)
     store.compact()
-    return RunOutcome(runner.written, write_metrics(config.out))
+    metrics = write_metrics(config.out)
+    return RunOutcome(runner.written, metrics, skipped_lines=store.skipped)
+
+
+def _first_sounding(group: BaseExceptionGroup[BaseException]) -> SoundingError | None:
+    for exc in group.exceptions:
+        if isinstance(exc, SoundingError):
+            return exc
+        if isinstance(exc, BaseExceptionGroup):
+            inner = _first_sounding(exc)
+            if inner is not None:
+                return inner
+    return None
 
 
 def _close(store: RunStore, runner: _Runner) -> None:
@@ -179,7 +214,7 @@ class _Runner:
             row = ResultRow(item.id, r, "error", item.question, item.answer,
                             error=_error("agent", RunError.from_exception(exc)),
                             started_at=started, finished_at=now(), attempt=attempt,
-                            shard=self.shard)
+                            shard=self.shard, category=item_category(item))
             await self.emit(row, None)
             return
         row = self.base_row(item, r, traj, started, attempt)
@@ -199,7 +234,8 @@ class _Runner:
             prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
             seconds=traj.seconds, cost=self.config.prices.cost(traj.model, usage),
             model=traj.model, trajectory_id=traj.id, started_at=started, attempt=attempt,
-            shard=self.shard,
+            shard=self.shard, category=item_category(item),
+            gaia_scorer=gaia_score(traj.answer, item.answer) if self.config.gaia_scorer else None,
         )
 
     async def judged(self, item: Item, row: ResultRow, answer: str | None) -> ResultRow:
@@ -227,6 +263,15 @@ class _Runner:
         self.written += 1
         self.tally.add(row)
         self.progress.advance(self.tally)
+
+
+def item_category(item: Item) -> str | None:
+    """The category a report breaks results down by (HLE category, topic, GAIA level)."""
+    for key in ("category", "topic", "level"):
+        value = item.metadata.get(key)
+        if value not in (None, ""):
+            return str(value)
+    return None
 
 
 def _error(stage: str, err: RunError) -> JSONObject:

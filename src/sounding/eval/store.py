@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import ConfigError
+from ..errors import ConfigError, SoundingError
 from ..trace.trajectory import Trajectory
 from ..types import JSON, JSONObject
 from .rows import ResultRow, iter_rows, latest_rows, results_files
@@ -26,7 +26,9 @@ __all__ = [
     "MANIFEST",
     "RunStore",
     "Shard",
+    "StoreWriteError",
     "check_manifest",
+    "manifest_diffs",
     "merge_runs",
     "read_manifest",
     "write_rows",
@@ -35,7 +37,8 @@ __all__ = [
 
 MANIFEST = "manifest.json"
 # Settings that change how a row is produced: resuming with other values is refused.
-IDENTITY_KEYS = ("dataset_sha256", "format", "judge", "judge_model", "agent")
+IDENTITY_KEYS = ("dataset_sha256", "format", "judge", "judge_model", "judge_prompt_sha256",
+                 "ask_confidence", "agent")
 
 
 @dataclass(frozen=True)
@@ -73,14 +76,32 @@ def read_manifest(run_dir: Path) -> JSONObject | None:
     return data if isinstance(data, dict) else None
 
 
+def manifest_diffs(old: JSONObject, new: JSONObject) -> list[str]:
+    """The identity settings that differ, one line each, nested keys dotted:
+    `agent.mode: react -> iter`."""
+    lines: list[str] = []
+    for key in IDENTITY_KEYS:
+        _diff(key, old.get(key), new.get(key), lines)
+    return lines
+
+
+def _diff(path: str, a: JSON | None, b: JSON | None, out: list[str]) -> None:
+    if a == b:
+        return
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(set(a) | set(b)):
+            _diff(f"{path}.{key}", a.get(key), b.get(key), out)
+        return
+    out.append(f"{path}: {_short(a)} -> {_short(b)}")
+
+
 def check_manifest(run_dir: Path, manifest: JSONObject) -> None:
     """Write the manifest, or refuse when the directory holds a run with other settings."""
     old = read_manifest(run_dir)
     if old is not None:
-        diffs = [k for k in IDENTITY_KEYS if old.get(k) != manifest.get(k)]
+        diffs = manifest_diffs(old, manifest)
         if diffs:
-            lines = "\n".join(f"  {k}: was {_short(old.get(k))}, now {_short(manifest.get(k))}"
-                              for k in diffs)
+            lines = "\n".join(f"  {d}" for d in diffs)
             raise ConfigError(
                 f"{run_dir} holds a run with different settings; resuming would mix them:\n"
                 f"{lines}\nUse another --out directory, or the original settings."
@@ -92,8 +113,15 @@ def check_manifest(run_dir: Path, manifest: JSONObject) -> None:
 
 
 def _short(value: JSON | None) -> str:
-    text = json.dumps(value, ensure_ascii=False, sort_keys=True)
-    return text if len(text) <= 300 else text[:300] + "..."
+    if value is None:
+        return "(none)"
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False,
+                                                            sort_keys=True)
+    return text if len(text) <= 120 else text[:120] + "..."
+
+
+class StoreWriteError(SoundingError):
+    """The run directory cannot be written (disk full): the run stops, resumable."""
 
 
 class RunStore:
@@ -110,10 +138,15 @@ class RunStore:
         # on this lock, so it never closes (and the OS never reuses) a descriptor mid-write.
         self._io_lock = threading.Lock()
         self._fds: dict[Path, int] = {}
+        self.skipped = 0
+        """Unreadable lines the last `load` skipped (reported; those rows are run again)."""
 
     def load(self) -> dict[tuple[str, int], ResultRow]:
         """The latest row per key already in this store's results file."""
-        return latest_rows(iter_rows(self.results_path))
+        count = [0]
+        rows = latest_rows(iter_rows(self.results_path, count))
+        self.skipped = count[0]
+        return rows
 
     def open(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -145,11 +178,18 @@ class RunStore:
     def _write(self, path: Path, data: bytes) -> None:
         fd = self._fds[path]
         view = memoryview(data)
-        while view:  # os.write may write less than asked for very large lines
-            written = os.write(fd, view)
-            view = view[written:]
-        if self._fsync:
-            os.fsync(fd)
+        try:
+            while view:  # os.write may write less than asked for very large lines
+                written = os.write(fd, view)
+                view = view[written:]
+            if self._fsync:
+                os.fsync(fd)
+        except OSError as exc:
+            # A full disk (or a lost mount): the rows already written stay valid, and the
+            # partial line this left is cut when the run is resumed.
+            raise StoreWriteError(
+                f"cannot write to {path}: {exc.strerror or exc}; the run is resumable: "
+                "free some space and run the same command again") from exc
 
     def compact(self) -> None:
         """One row per key in the results file, and in the trajectories file only the

@@ -24,6 +24,7 @@ __all__ = [
     "file_sha256",
     "load_dataset",
     "official_judge",
+    "published_judge_model",
     "question_id",
 ]
 
@@ -35,19 +36,23 @@ class _Format:
     load: Callable[[Path], list[Item]]
     """The official judge of the benchmark (see `sounding.eval.judges`)."""
     judge: str
+    judge_model: str
+    """The judge model behind the published numbers (judges README)."""
 
 
 # Order matters: specific formats are tried before the generic one.
+_QWEN = "Qwen2.5-72B-Instruct"
 _REGISTRY: tuple[_Format, ...] = (
-    _Format(browsecomp.NAME, browsecomp.sniff, browsecomp.load, "hle"),
-    _Format(browsecomp.NAME_ZH, browsecomp.sniff_zh, browsecomp.load_zh, "hle"),
-    _Format(xbench.NAME, xbench.sniff, xbench.load, "xbench"),
-    _Format(hle.NAME, hle.sniff, hle.load, "hle"),
-    _Format(gaia.NAME, gaia.sniff, gaia.load, "equivalence"),
-    _Format(frames.NAME, frames.sniff, frames.load, "equivalence"),
-    _Format(simpleqa.NAME, simpleqa.sniff, simpleqa.load, "simpleqa"),
-    _Format(webwalker.NAME, webwalker.sniff, webwalker.load, "equivalence"),
-    _Format(generic.NAME, generic.sniff, generic.load, "equivalence"),
+    _Format(browsecomp.NAME, browsecomp.sniff, browsecomp.load, "hle", "gpt-4o-2024-08-06"),
+    _Format(browsecomp.NAME_ZH, browsecomp.sniff_zh, browsecomp.load_zh, "hle",
+            "gpt-4o-2024-08-06"),
+    _Format(xbench.NAME, xbench.sniff, xbench.load, "xbench", "gemini-2.0-flash-001"),
+    _Format(hle.NAME, hle.sniff, hle.load, "hle", "o3-mini"),
+    _Format(gaia.NAME, gaia.sniff, gaia.load, "equivalence", _QWEN),
+    _Format(frames.NAME, frames.sniff, frames.load, "equivalence", _QWEN),
+    _Format(simpleqa.NAME, simpleqa.sniff, simpleqa.load, "simpleqa", "gpt-4o"),
+    _Format(webwalker.NAME, webwalker.sniff, webwalker.load, "equivalence", _QWEN),
+    _Format(generic.NAME, generic.sniff, generic.load, "equivalence", _QWEN),
 )
 FORMATS: dict[str, _Format] = {f.name: f for f in _REGISTRY}
 
@@ -55,6 +60,11 @@ FORMATS: dict[str, _Format] = {f.name: f for f in _REGISTRY}
 def official_judge(fmt: str) -> str:
     """The judge the published numbers of `fmt` were graded with."""
     return FORMATS[fmt].judge
+
+
+def published_judge_model(fmt: str) -> str:
+    """The judge model the published numbers of `fmt` were graded with."""
+    return FORMATS[fmt].judge_model
 
 
 def detect_format(path: Path) -> str:

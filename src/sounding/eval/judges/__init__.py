@@ -1,11 +1,21 @@
-"""Judges: the published LLM graders and deterministic exact match / token F1."""
+"""Judges: the published LLM graders (official texts), Sounding's wordings, and
+deterministic scorers (GAIA's own, normalised exact match, token F1)."""
 
 from __future__ import annotations
 
 from ...errors import ConfigError
 from ...llm.base import ChatModel
 from .base import Grade, Judge, Verdict
-from .deterministic import ExactMatchJudge, TokenF1Judge, exact_match, normalize_answer, token_f1
+from .client import JudgeClient, JudgeParams
+from .deterministic import (
+    ExactMatchJudge,
+    GaiaScorerJudge,
+    TokenF1Judge,
+    exact_match,
+    normalize_answer,
+    token_f1,
+)
+from .gaia_scorer import gaia_score
 from .llm import JUDGE_SAMPLING, JudgeSpec, LLMJudge
 from .specs import SPECS
 
@@ -14,34 +24,46 @@ __all__ = [
     "JUDGES",
     "JUDGE_SAMPLING",
     "ExactMatchJudge",
+    "GaiaScorerJudge",
     "Grade",
     "Judge",
+    "JudgeClient",
+    "JudgeParams",
     "JudgeSpec",
     "LLMJudge",
     "TokenF1Judge",
     "Verdict",
     "build_judge",
+    "check_judge_name",
     "exact_match",
+    "gaia_score",
     "grade_answer",
     "normalize_answer",
     "token_f1",
 ]
 
-DETERMINISTIC = ("exact", "f1")
+DETERMINISTIC = ("exact", "gaia", "f1")
 JUDGES = (*DETERMINISTIC, *SPECS)
+
+
+def check_judge_name(name: str) -> None:
+    """Refuse an unknown judge name before any work starts."""
+    if name != "auto" and name not in JUDGES:
+        raise ConfigError(f"unknown judge {name!r}; choose auto or one of: {', '.join(JUDGES)}")
 
 
 def build_judge(name: str, model: ChatModel | None = None) -> Judge:
     """The judge called `name`; LLM graders need `model` (the judge's own endpoint)."""
+    check_judge_name(name)
     if name == "exact":
         return ExactMatchJudge()
+    if name == "gaia":
+        return GaiaScorerJudge()
     if name == "f1":
         return TokenF1Judge()
-    if name not in SPECS:
-        raise ConfigError(f"unknown judge {name!r}; choose one of: {', '.join(JUDGES)}")
     if model is None:
         raise ConfigError(f"judge {name!r} needs a judge model: set --judge-model and "
-                          "--judge-base-url (or use --judge exact / f1)")
+                          "--judge-base-url (or use --judge exact / gaia / f1)")
     return LLMJudge(SPECS[name], model)
 
 

@@ -58,4 +58,9 @@ class Judge(Protocol):
         """The judging model's name; empty for deterministic judges."""
         ...
 
+    @property
+    def prompt_sha256(self) -> str | None:
+        """SHA-256 of the judge prompt's template; None for judges without a prompt."""
+        ...
+
     async def grade(self, question: str, gold: str, predicted: str) -> Verdict: ...

@@ -8,12 +8,17 @@ import unicodedata
 from collections import Counter
 
 from .base import Verdict
+from .gaia_scorer import gaia_score
 
-__all__ = ["ExactMatchJudge", "TokenF1Judge", "exact_match", "normalize_answer", "token_f1"]
+__all__ = ["ExactMatchJudge", "GaiaScorerJudge", "TokenF1Judge", "exact_match",
+           "normalize_answer", "token_f1"]
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCT = set(string.punctuation) | set("，。、；：？！“”‘’（）《》【】")
 _NUMBER = re.compile(r"^[-+]?\d+(\.\d+)?([eE][-+]?\d+)?$")
+# A gold answer is a number with thousands separators only when every group has 3 digits;
+# otherwise its commas separate list elements ("1,2" is the list [1, 2], never 12).
+_GROUPED = re.compile(r"^[-+]?\$?\d{1,3}(,\d{3})+(\.\d+)?%?$")
 
 
 def normalize_answer(text: str) -> str:
@@ -31,9 +36,19 @@ def _as_number(text: str) -> float | None:
     return None
 
 
+def _gold_number(text: str) -> float | None:
+    text = text.strip()
+    if "," in text and not _GROUPED.match(text):
+        return None
+    return _as_number(text)
+
+
 def exact_match(predicted: str, gold: str) -> bool:
-    """GAIA-style: numbers compare as numbers, lists element-wise, text normalised."""
-    gold_num = _as_number(gold)
+    """Numbers compare as numbers, lists element-wise, text normalised (NFKC, no articles).
+
+    Looser than GAIA's own scorer (`gaia_scorer.gaia_score`) on text; the same on lists.
+    """
+    gold_num = _gold_number(gold)
     if gold_num is not None:
         pred_num = _as_number(predicted)
         return pred_num is not None and abs(pred_num - gold_num) <= 1e-9 * max(1.0, abs(gold_num))
@@ -68,11 +83,24 @@ def token_f1(predicted: str, gold: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
+class GaiaScorerJudge:
+    """GAIA's leaderboard scorer as a judge (`--judge gaia`)."""
+
+    name = "gaia"
+    model = ""
+    prompt_sha256 = None
+
+    async def grade(self, question: str, gold: str, predicted: str) -> Verdict:
+        ok = gaia_score(predicted, gold)
+        return Verdict(ok, "correct" if ok else "incorrect", float(ok), extracted=predicted)
+
+
 class ExactMatchJudge:
     """Correct when the normalised prediction equals the normalised gold answer."""
 
     name = "exact"
     model = ""
+    prompt_sha256 = None
 
     async def grade(self, question: str, gold: str, predicted: str) -> Verdict:
         ok = exact_match(predicted, gold)
@@ -84,6 +112,7 @@ class TokenF1Judge:
 
     name = "f1"
     model = ""
+    prompt_sha256 = None
 
     def __init__(self, threshold: float = 0.5) -> None:
         self.threshold = threshold

@@ -1,4 +1,9 @@
-"""The four published graders: HLE/BrowseComp, xbench (Chinese), equivalence, SimpleQA."""
+"""The published graders (official texts) and Sounding's own wordings of them.
+
+Official: `hle` (HLE, BrowseComp), `xbench`, `equivalence` (GAIA, WebWalkerQA), `simpleqa`,
+each with upstream's reply schema and parsing rule. Sounding's: `sounding-hle`, ... (the
+same fields in our words, with tolerant parsing); their numbers are not comparable.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ from ._parse import field_lines, json_object, strip_think
 from .base import Grade, Verdict
 from .llm import JudgeSpec
 
-__all__ = ["EQUIVALENCE", "HLE", "SIMPLEQA", "SPECS", "XBENCH"]
+__all__ = ["EQUIVALENCE", "HLE", "OFFICIAL", "SIMPLEQA", "SPECS", "XBENCH"]
 
 
 def _str(value: JSON | None) -> str:
@@ -90,23 +95,57 @@ def parse_simpleqa(text: str) -> Verdict:
     return Verdict(grade == "correct", grade, float(grade == "correct"))
 
 
+def parse_equivalence_official(text: str) -> Verdict:
+    """Upstream's rule: correct when the reply, lower-cased, is `correct` (or starts with
+    `a`); anything else counts wrong. Whitespace and a `<think>` block are removed first."""
+    word = strip_think(text).strip().lower()
+    return _verdict(word == "correct" or word.startswith("a"))
+
+
+_LETTER = re.compile(r"(A|B|C)")
+_LETTER_GRADE: dict[str, Grade] = {"A": "correct", "B": "incorrect", "C": "not_attempted"}
+
+
+def parse_simpleqa_official(text: str) -> Verdict:
+    """simple-evals' rule: the first A, B or C in the reply; none found means C."""
+    match = _LETTER.search(strip_think(text))
+    grade = _LETTER_GRADE[match.group(0) if match else "C"]
+    return Verdict(grade == "correct", grade, float(grade == "correct"))
+
+
 def _schema(props: dict[str, JSON]) -> dict[str, JSON]:
     return {"type": "object", "properties": props, "required": list(props),
             "additionalProperties": False}
 
 
 _S: dict[str, JSON] = {"type": "string"}
-HLE = JudgeSpec("hle", "hle_judge.txt", _schema({
+HLE = JudgeSpec("hle", "hle-browsecomp-official.txt", _schema({
     "extracted_final_answer": _S, "reasoning": _S,
     "correct": {"type": "string", "enum": ["yes", "no"]}, "confidence": {"type": "number"},
-}), parse_hle)
-XBENCH = JudgeSpec("xbench", "xbench_judge.txt", _schema({
+    "strict": {"type": "boolean", "enum": [True]},
+}), parse_hle, "official", "HLE's official grader (also BrowseComp and BrowseComp-ZH)")
+XBENCH = JudgeSpec("xbench", "xbench.txt", _schema({
     "最终答案": _S, "解释": _S, "结论": {"type": "string", "enum": ["正确", "错误"]},
-}), parse_xbench)
-EQUIVALENCE = JudgeSpec("equivalence", "equivalence_judge.txt", _schema({
-    "judgement": {"type": "string", "enum": ["Correct", "Incorrect"]},
-}), parse_equivalence)
-SIMPLEQA = JudgeSpec("simpleqa", "simpleqa_judge.txt", _schema({
-    "grade": {"type": "string", "enum": ["correct", "incorrect", "not_attempted"]},
-}), parse_simpleqa)
-SPECS: dict[str, JudgeSpec] = {s.name: s for s in (HLE, XBENCH, EQUIVALENCE, SIMPLEQA)}
+}), parse_xbench, "official", "xbench-DeepSearch's official Chinese grader")
+EQUIVALENCE = JudgeSpec("equivalence", "gaia-webwalker-equivalence.txt", None,
+                        parse_equivalence_official, "official",
+                        "upstream's equivalence grader (GAIA, WebWalkerQA), plain text")
+SIMPLEQA = JudgeSpec("simpleqa", "simpleqa-three-way.txt", None, parse_simpleqa_official,
+                     "official", "SimpleQA's three-way grader (A/B/C)")
+OFFICIAL = (HLE, XBENCH, EQUIVALENCE, SIMPLEQA)
+OWN = (
+    JudgeSpec("sounding-hle", "hle_judge.txt", _schema({
+        "extracted_final_answer": _S, "reasoning": _S,
+        "correct": {"type": "string", "enum": ["yes", "no"]}, "confidence": {"type": "number"},
+    }), parse_hle, description="Sounding's wording of the HLE grader (not comparable)"),
+    JudgeSpec("sounding-xbench", "xbench_judge.txt", _schema({
+        "最终答案": _S, "解释": _S, "结论": {"type": "string", "enum": ["正确", "错误"]},
+    }), parse_xbench, description="Sounding's wording of the xbench grader (not comparable)"),
+    JudgeSpec("sounding-equivalence", "equivalence_judge.txt", _schema({
+        "judgement": {"type": "string", "enum": ["Correct", "Incorrect"]},
+    }), parse_equivalence, description="Sounding's equivalence wording, tolerant parsing"),
+    JudgeSpec("sounding-simpleqa", "simpleqa_judge.txt", _schema({
+        "grade": {"type": "string", "enum": ["correct", "incorrect", "not_attempted"]},
+    }), parse_simpleqa, description="Sounding's SimpleQA wording (not comparable)"),
+)
+SPECS: dict[str, JudgeSpec] = {s.name: s for s in (*OFFICIAL, *OWN)}
