@@ -8,6 +8,7 @@ subcommand name is taken as a dataset for `run`.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Annotated
@@ -16,11 +17,12 @@ import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
-from ..config import LLMSettings, Settings, load_settings
+from ..config import Settings, load_settings
 from ..errors import ConfigError, SoundingError
 from ..eval.costs import Price, Prices
-from ..eval.datasets import FORMATS, Item, file_sha256, load_dataset, official_judge
-from ..eval.judges import JUDGES, Judge, build_judge
+from ..eval.datasets import FORMATS, Item, file_sha256, load_dataset
+from ..eval.judges import JUDGES, Judge, JudgeClient, JudgeParams, check_judge_name
+from ..eval.judging import CONFIDENCE_INSTRUCTION, JudgeEndpoint, choose_judge
 from ..eval.progress import NullProgress, Progress, RichProgress
 from ..eval.runner import (
     RunConfig,
@@ -30,8 +32,9 @@ from ..eval.runner import (
     select_items,
     write_metrics,
 )
+from ..eval.status import incomplete_lines
 from ..eval.store import Shard, merge_runs
-from ..llm.base import ChatModel
+from ..eval.subsets import dataset_release, select_subset
 from ..types import JSONObject
 
 __all__ = ["app"]
@@ -70,13 +73,26 @@ def run(
     shard: Annotated[str | None, typer.Option(help="I/N: run shard I (0-based) of N")] = None,
     fmt: Annotated[str | None, typer.Option("--format", help="Dataset format: "
                    + ", ".join(FORMATS))] = None,
-    judge: Annotated[str, typer.Option(help="auto (the benchmark's official grader when a "
-                     "judge model is set, else exact), " + ", ".join(JUDGES))] = "auto",
-    judge_model: Annotated[str | None, typer.Option(help="Judge model name")] = None,
+    judge: Annotated[str, typer.Option(help="auto (the benchmark's official grader and its "
+                     "published judge model; exact match when no judge endpoint is set), "
+                     + ", ".join(JUDGES))] = "auto",
+    judge_model: Annotated[str | None, typer.Option(help="Judge model name (default: the "
+                           "published one)")] = None,
     judge_base_url: Annotated[str | None, typer.Option(help="Judge endpoint (default: the "
-                              "agent's)")] = None,
+                              "agent's when --judge-model is set)")] = None,
     judge_api_key: Annotated[str | None, typer.Option(help="Judge key [env "
                              "SOUNDING_JUDGE_API_KEY]")] = None,
+    judge_temperature: Annotated[float | None, typer.Option(help="Judge temperature (default: "
+                                 "not sent)")] = None,
+    judge_max_tokens: Annotated[int, typer.Option(min=1, help="Judge token cap")] = 4096,
+    judge_token_param: Annotated[str, typer.Option(help="auto, max_tokens or "
+                                 "max_completion_tokens")] = "auto",
+    subset: Annotated[str | None, typer.Option(help="Named subset: gaia validation | "
+                      "text-only | text-103; hle text-only")] = None,
+    subset_ids: Annotated[Path | None, typer.Option(help="Task ids of --subset text-103, one "
+                          "per line")] = None,
+    ask_confidence: Annotated[bool, typer.Option("--ask-confidence", help="Ask the agent for "
+                              "a confidence (HLE calibration error)")] = False,
     prices: Annotated[Path | None, typer.Option(help="TOML/JSON: model -> {prompt, "
                       "completion} per 1M tokens")] = None,
     price_prompt: Annotated[float | None, typer.Option(help="Agent model price per 1M "
@@ -105,15 +121,25 @@ def run(
     flags = {"llm.base_url": base_url, "llm.model": model, "llm.api_key": api_key,
              "protocol": protocol, "env": env, "mode": mode, "corpus": corpus,
              "budgets.max_rounds": max_rounds}
+    params = JudgeParams(temperature=judge_temperature, max_tokens=judge_max_tokens,
+                         token_param=judge_token_param)
     try:
+        # Everything checkable is checked before any work starts.
+        check_judge_name(judge)
+        if judge_token_param not in ("auto", "max_tokens", "max_completion_tokens"):
+            raise ConfigError(f"--judge-token-param {judge_token_param!r}: choose auto, "
+                              "max_tokens or max_completion_tokens")
         settings = load_settings(flags, config_file=config)
         name, items = load_dataset(dataset, fmt, text_only=text_only)
+        items = select_subset(name, items, subset, subset_ids)
+        if ask_confidence:
+            items = [dataclasses.replace(it, instruction=CONFIDENCE_INSTRUCTION) for it in items]
         chosen = select_items(items, limit, None)
         part = Shard.parse(shard) if shard else None
         todo = select_items(chosen, None, part)
-        judge_obj, judge_client = _judge(judge, name, settings, judge_model, judge_base_url,
-                                         judge_api_key)
-        table = _price_table(prices, settings.llm.model or "", judge_obj,
+        choice = choose_judge(judge, name, _endpoint(settings, judge_model, judge_base_url,
+                                                     judge_api_key, params))
+        table = _price_table(prices, settings.llm.model or "", choice.judge,
                              (price_prompt, price_completion),
                              (judge_price_prompt, judge_price_completion))
     except SoundingError as exc:
@@ -124,16 +150,30 @@ def run(
         settings = files_settings(settings, todo, out / "attachments")
     except (OSError, SoundingError) as exc:
         raise _fail(f"cannot stage the attachments: {exc}") from None
-    manifest = build_manifest(dataset=dataset, dataset_sha256=file_sha256(dataset), fmt=name,
-                              judge=judge_obj, agent=agent_identity(settings), rollouts=rollouts,
-                              limit=limit, item_ids=[it.id for it in chosen],
-                              text_only=text_only)
+    sha = file_sha256(dataset)
+    manifest = build_manifest(
+        dataset=dataset, dataset_sha256=sha, fmt=name, judge=choice.judge,
+        agent=agent_identity(settings), rollouts=rollouts, limit=limit,
+        item_ids=[it.id for it in chosen], text_only=text_only,
+        extra={**choice.facts, "subset": subset, "release": dataset_release(name, dataset, sha),
+               "ask_confidence": ask_confidence})
     cfg = RunConfig(out=out, rollouts=rollouts, concurrency=concurrency, limit=limit,
-                    shard=part, prices=table)
+                    shard=part, prices=table, gaia_scorer=name == "gaia")
+    for warning in choice.warnings:
+        err.print(f"warning: {warning}", markup=False)
     progress: Progress = NullProgress() if quiet else RichProgress(f"{name} k={rollouts}")
-    err.print(f"{len(todo)} questions x {rollouts} rollouts, judge {judge_obj.name} "
-              f"{judge_obj.model}".rstrip() + f" -> {out}", markup=False)
-    _execute(_run(settings, todo, manifest, cfg, judge_obj, judge_client, progress), out)
+    err.print(f"{len(todo)} questions x {rollouts} rollouts, judge {choice.judge.name} "
+              f"{choice.judge.model}".rstrip() + f" -> {out}", markup=False)
+    _execute(_run(settings, todo, manifest, cfg, choice.judge, choice.client, progress), out)
+
+
+def _endpoint(settings: Settings, model: str | None, base_url: str | None,
+              api_key: str | None, params: JudgeParams) -> JudgeEndpoint:
+    """The judge's endpoint: its own URL, else the agent's when a judge model is named."""
+    url = base_url or (settings.llm.base_url if model else None)
+    key = api_key or settings.secrets.get("SOUNDING_JUDGE_API_KEY") or (
+        settings.llm.api_key if url and url == settings.llm.base_url else None)
+    return JudgeEndpoint(model, url, key, params)
 
 
 def _price_table(prices: Path | None, agent_model: str, judge: Judge,
@@ -160,13 +200,17 @@ def _execute(work: Coroutine[object, object, RunOutcome], out: Path) -> None:
         raise typer.Exit(130) from None
     except ConfigError as exc:
         raise _fail(str(exc)) from None
-    except SoundingError as exc:
+    except SoundingError as exc:  # a full disk included: one line, the run stays resumable
         raise _fail(f"{type(exc).__name__}: {exc}", code=1) from None
+    if outcome.skipped_lines:
+        err.print(f"skipped {outcome.skipped_lines} unreadable line(s) in the results; their "
+                  "rows were run again", markup=False)
     _summary(outcome.metrics, out)
 
 
 async def _run(settings: Settings, items: list[Item], manifest: JSONObject, cfg: RunConfig,
-               judge: Judge, judge_client: ChatModel | None, progress: Progress) -> RunOutcome:
+               judge: Judge, judge_client: JudgeClient | None,
+               progress: Progress) -> RunOutcome:
     from ..eval.agent_rollout import agent_rollout, open_agent
 
     resources = open_agent(settings)
@@ -179,26 +223,6 @@ async def _run(settings: Settings, items: list[Item], manifest: JSONObject, cfg:
             await judge_client.aclose()
 
 
-def _judge(name: str, fmt: str, settings: Settings, model: str | None, base_url: str | None,
-           api_key: str | None) -> tuple[Judge, ChatModel | None]:
-    if name == "auto":
-        name = official_judge(fmt) if model else "exact"
-        if not model:
-            err.print(f"no --judge-model: grading with normalised exact match (the official "
-                      f"grader of {fmt} is `{official_judge(fmt)}`)", markup=False)
-    if name in ("exact", "f1"):
-        return build_judge(name), None
-    if not model:
-        raise ConfigError(f"judge {name!r} needs --judge-model (and --judge-base-url)")
-    from ..llm.openai_client import OpenAIChatModel
-
-    url = base_url or settings.llm.base_url
-    key = api_key or settings.secrets.get("SOUNDING_JUDGE_API_KEY") or (
-        settings.llm.api_key if url == settings.llm.base_url else None)
-    client = OpenAIChatModel(LLMSettings(base_url=url, model=model, api_key=key))
-    return build_judge(name, client), client
-
-
 def _prices(path: Path | None, model: str, prompt: float | None, completion: float | None,
             table: Prices | None = None) -> Prices:
     """The prices file (or `table`), with flags pricing `model` on top of it."""
@@ -209,22 +233,29 @@ def _prices(path: Path | None, model: str, prompt: float | None, completion: flo
 
 
 def _summary(metrics: JSONObject, out: Path) -> None:
+    """Print the headline; an incomplete run says why and exits non-zero."""
     con = Console(highlight=False)
-
-    def pct(key: str) -> str:
-        v = metrics.get(key)
-        return f"{100 * float(v):.1f}%" if isinstance(v, int | float) else "-"
-
-    ci = metrics.get("avg_at_k_ci95")
-    ci_text = (f" [{100 * float(ci[0]):.1f}, {100 * float(ci[1]):.1f}]"  # type: ignore[arg-type]
-               if isinstance(ci, list) else "")
-    con.print(f"Avg@{metrics.get('k')} {pct('avg_at_k')}{ci_text}  Pass@{metrics.get('k')} "
-              f"{pct('pass_at_k')}  best Pass@1 {pct('best_pass_at_1')}  "
-              f"judged {metrics.get('rows_judged')}/{metrics.get('rows_expected')}", markup=False)
+    k = metrics.get("k")
+    con.print(f"Avg@{k} {_pct(metrics.get('avg_at_k'))}{_ci(metrics.get('avg_at_k_ci95'))}  "
+              f"Pass@{k} {_pct(metrics.get('pass_at_k'))}  best Pass@1 "
+              f"{_pct(metrics.get('best_pass_at_1'))}  judged {metrics.get('rows_judged')}/"
+              f"{metrics.get('rows_expected')}", markup=False)
     con.print(f"metrics: {out / 'metrics.json'}", markup=False)
-    if not metrics.get("complete"):
-        err.print(f"incomplete: failed rows {metrics.get('rows_failed')}; rerun the same "
-                  "command to retry them", markup=False)
+    if metrics.get("complete"):
+        return
+    for line in incomplete_lines(out, metrics):
+        err.print(line, markup=False)
+    raise typer.Exit(1)
+
+
+def _pct(v: object) -> str:
+    return f"{100 * float(v):.1f}%" if isinstance(v, int | float) else "n/a"
+
+
+def _ci(v: object) -> str:
+    if isinstance(v, list) and len(v) == 2 and all(isinstance(x, int | float) for x in v):
+        return f" [{100 * float(v[0]):.1f}, {100 * float(v[1]):.1f}]"
+    return ""
 
 
 @app.command()
@@ -242,6 +273,52 @@ def merge(
     metrics = write_metrics(target)
     err.print(f"merged {n} rows into {target / 'results.jsonl'}", markup=False)
     _summary(metrics, target)
+
+
+@app.command()
+def rejudge(
+    run_dir: Annotated[Path, typer.Argument(help="Run directory whose answers to grade")],
+    out: Annotated[Path, typer.Option(help="New run directory for the new verdicts")],
+    judge: Annotated[str, typer.Option(help="auto or " + ", ".join(JUDGES))] = "auto",
+    judge_model: Annotated[str | None, typer.Option(help="Judge model name (default: the "
+                           "published one)")] = None,
+    judge_base_url: Annotated[str | None, typer.Option(help="Judge endpoint")] = None,
+    judge_api_key: Annotated[str | None, typer.Option(help="Judge key [env "
+                             "SOUNDING_JUDGE_API_KEY]")] = None,
+    judge_temperature: Annotated[float | None, typer.Option(help="Judge temperature (default: "
+                                 "not sent)")] = None,
+    judge_max_tokens: Annotated[int, typer.Option(min=1, help="Judge token cap")] = 4096,
+    concurrency: Annotated[int, typer.Option(min=1, help="Judge calls in flight")] = 8,
+    config: Annotated[Path | None, typer.Option(help="sounding.toml to read")] = None,
+) -> None:
+    """Grade a run's stored answers again with another judge, into a new run (no rollouts)."""
+    from ..eval.rejudge import rejudge_run
+    from ..eval.store import read_manifest
+
+    params = JudgeParams(temperature=judge_temperature, max_tokens=judge_max_tokens)
+    try:
+        check_judge_name(judge)
+        manifest = read_manifest(run_dir)
+        if manifest is None:
+            raise ConfigError(f"{run_dir} is not a run directory (no manifest.json)")
+        settings = load_settings({}, config_file=config)
+        choice = choose_judge(judge, str(manifest.get("format") or "generic"),
+                              _endpoint(settings, judge_model, judge_base_url, judge_api_key,
+                                        params))
+    except SoundingError as exc:
+        raise _fail(str(exc)) from None
+    for warning in choice.warnings:
+        err.print(f"warning: {warning}", markup=False)
+
+    async def work() -> RunOutcome:
+        try:
+            return await rejudge_run(run_dir, out, choice.judge, facts=choice.facts,
+                                     concurrency=concurrency)
+        finally:
+            if choice.client is not None:
+                await choice.client.aclose()
+
+    _execute(work(), out)
 
 
 @app.command()

@@ -41,13 +41,16 @@ class Item:
     answer: str
     metadata: Mapping[str, JSON] = field(default_factory=dict)
     files: tuple[Path, ...] = ()
+    instruction: str = ""
+    """Appended to what the agent sees, never to what the judge sees (e.g. HLE's request
+    for a confidence)."""
 
     def prompt(self) -> str:
         """The question as the agent sees it: attachments are named after the text."""
-        if not self.files:
-            return self.question
-        names = ", ".join(p.name for p in self.files)
-        return f"{self.question}\n\n(Attached file: {names})"
+        text = self.question
+        if self.files:
+            text += f"\n\n(Attached file: {', '.join(p.name for p in self.files)})"
+        return f"{text}\n\n{self.instruction}" if self.instruction else text
 
     def to_dict(self) -> JSONObject:
         return {

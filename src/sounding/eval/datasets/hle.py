@@ -9,9 +9,11 @@ from ...errors import DatasetError
 from ...types import JSON
 from .base import Item, make_items, question_id, read_json_records
 
-__all__ = ["NAME", "load", "read_parquet", "sniff"]
+__all__ = ["HLE_TEXT_ONLY", "NAME", "load", "read_parquet", "sniff"]
 
 NAME = "hle"
+HLE_TEXT_ONLY = 2154
+"""Questions without an image in the full 2,500-question file (what agents are scored on)."""
 _META = ("answer_type", "category", "raw_subject", "author_name")
 
 
@@ -42,6 +44,9 @@ def load(path: Path, *, text_only: bool = True) -> list[Item]:
             answer=str(answer),
             metadata=meta,
         ))
+    if text_only and len(records) == 2500 and len(items) != HLE_TEXT_ONLY:
+        raise DatasetError(f"HLE's text-only subset has {HLE_TEXT_ONLY} questions; this "
+                           f"2,500-row file gives {len(items)} (is the image column intact?)")
     return make_items(items)
 
 
