@@ -10,7 +10,10 @@ from sounding.eval.datasets import Item
 from sounding.trace import Trajectory
 from sounding.types import Usage
 
-REAL = Path(__file__).resolve().parents[2].parent / "shared" / "benchmarks"
+_REPO = Path(__file__).resolve().parents[2]
+# The shared folder sits beside the checkout (or beside the folder of worktrees).
+REAL = next((p / "shared" / "benchmarks" for p in (_REPO.parent, _REPO.parent.parent)
+             if (p / "shared" / "benchmarks").is_dir()), _REPO.parent / "shared" / "benchmarks")
 
 
 def xor_encrypt(text: str, key: bytes) -> str:

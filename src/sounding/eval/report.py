@@ -13,6 +13,15 @@ from pathlib import Path
 from typing import cast
 
 from ..types import JSON, JSONObject
+from .report_sections import (
+    MEANING_COLORS,
+    VERDICT_CLASS,
+    category_rows,
+    comparability,
+    extras_rows,
+    incomplete,
+    per_question_rows,
+)
 from .rows import ResultRow, read_rows
 from .runner import write_metrics
 from .store import read_manifest
@@ -25,6 +34,8 @@ __all__ = ["Report", "build_report", "write_report"]
 class Section:
     title: str
     text: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    """Shown before everything else in the section, marked (incomplete, not comparable)."""
     tables: list[tuple[list[str], list[list[str]]]] = field(default_factory=list)
     charts: list[str] = field(default_factory=list)
 
@@ -38,6 +49,7 @@ class Report:
         out = [f"# {self.title}", ""]
         for s in self.sections:
             out += [f"## {s.title}", ""]
+            out += [line for w in s.warnings for line in (f"> **{w}**", "")]
             for t in s.text:
                 out += [t, ""]
             for header, rows in s.tables:
@@ -51,22 +63,35 @@ class Report:
         body = [f"<h1>{escape(self.title)}</h1>"]
         for s in self.sections:
             body.append(f"<h2>{escape(s.title)}</h2>")
+            body += [f'<p class="warn">{escape(w)}</p>' for w in s.warnings]
             body += [f"<p>{escape(t)}</p>" for t in s.text]
             body += [f'<div class="chart">{c}</div>' for c in s.charts]
-            for header, rows in s.tables:
-                body.append("<table><tr>" + "".join(f"<th>{escape(h)}</th>" for h in header)
-                            + "</tr>" + "".join("<tr>" + "".join(f"<td>{escape(c)}</td>"
-                                                                 for c in r) + "</tr>"
-                                                for r in rows) + "</table>")
+            body += [_html_table(header, rows) for header, rows in s.tables]
         return (f"<!doctype html><html><head><meta charset=\"utf-8\"><title>"
                 f"{escape(self.title)}</title><style>{_CSS}</style></head><body>"
                 + "\n".join(body) + "</body></html>\n")
 
 
-_CSS = ("body{font-family:sans-serif;max-width:980px;margin:2em auto;color:#222}"
-        "table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;"
-        "padding:3px 8px;text-align:left;font-size:13px}th{background:#f3f3f3}"
-        ".chart{margin:1em 0}")
+def _html_table(header: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(_cell(c) for c in r) + "</tr>" for r in rows)
+    return f'<div class="scroll"><table><tr>{head}</tr>{body}</table></div>'
+
+
+def _cell(text: str) -> str:
+    cls = VERDICT_CLASS.get(text)
+    return f'<td class="{cls}">{escape(text)}</td>' if cls else f"<td>{escape(text)}</td>"
+
+
+# The page uses the window's width; one colour per meaning (MEANING_COLORS) everywhere.
+_CSS = ("body{font-family:sans-serif;margin:1.5em 2vw;color:#222}"
+        "table{border-collapse:collapse;margin:.5em 0 1.5em;width:100%}"
+        "td,th{border:1px solid #ccc;padding:3px 8px;text-align:left;font-size:13px;"
+        "vertical-align:top;overflow-wrap:anywhere}th{background:#f3f3f3}"
+        ".scroll{overflow-x:auto}.chart{margin:1em 0}.chart svg{max-width:100%;height:auto}"
+        ".warn{border-left:4px solid " + MEANING_COLORS["failed"] + ";padding:.4em .8em;"
+        "background:#fff4e0;font-weight:bold}"
+        + "".join(f".{k}{{color:{v};font-weight:bold}}" for k, v in MEANING_COLORS.items()))
 
 
 @dataclass
@@ -83,7 +108,7 @@ def _load(run_dir: Path) -> _Run:
 
 
 def _pct(v: JSON) -> str:
-    return f"{100 * float(v):.1f}%" if isinstance(v, int | float) else "-"
+    return f"{100 * float(v):.1f}%" if isinstance(v, int | float) else "n/a"
 
 
 def _ci(v: JSON) -> tuple[float, float] | None:
@@ -104,8 +129,18 @@ def _dist(m: JSONObject, key: str) -> JSONObject:
 def build_report(run_dir: Path, compare: Path | None = None) -> Report:
     runs = [_load(run_dir)] + ([_load(compare)] if compare is not None else [])
     sections = [_overview(runs), _accuracy(runs), _tools(runs), _cost(runs), _endings(runs)]
+    cats = category_rows(runs[0])
+    if cats:
+        sections.insert(2, Section(f"By category ({runs[0].name})", tables=[
+            (["category", "questions", "Avg@k", "Pass@k"], cats)]))
     if len(runs) == 2:
         sections.append(_wins(runs[0], runs[1]))
+    sections.append(Section(
+        f"Per question ({runs[0].name})",
+        text=["One row per question and rollout; verdicts: correct, wrong, not attempted, "
+              "failed (agent), failed (judge). Failed rows count wrong in the headline."],
+        tables=[(["question id", "gold", "answer", "verdict", "termination", "rounds",
+                  "trajectory id"], per_question_rows(runs[0]))]))
     return Report(f"Eval report: {runs[0].name}"
                   + (f" vs {runs[1].name}" if len(runs) == 2 else ""), sections)
 
@@ -124,19 +159,28 @@ def _overview(runs: list[_Run]) -> Section:
     for r in runs:
         m, man = r.metrics, r.manifest
         agent = man.get("agent") if isinstance(man.get("agent"), dict) else {}
+        subset = "/".join(str(x) for x in (man.get("subset"), man.get("release") and
+                                           f"release {man.get('release')}") if x) or "all"
+        sha = str(man.get("judge_prompt_sha256") or "")[:12]
         rows.append([r.name, Path(str(man.get("dataset", "?"))).name, str(man.get("format", "?")),
-                     str(cast(JSONObject, agent).get("model") or "?"),
+                     subset, str(cast(JSONObject, agent).get("model") or "?"),
                      str(cast(JSONObject, agent).get("mode") or "?"),
-                     f"{man.get('judge', '?')} {man.get('judge_model') or ''}".strip(),
+                     f"{man.get('judge', '?')}" + (f" (prompt {sha})" if sha else ""),
+                     str(man.get("judge_model") or "-"),
+                     str(man.get("published_judge_model") or "?"),
                      str(m.get("items")), str(m.get("k")),
                      f"{m.get('rows_judged')}/{m.get('rows_expected')}"])
-    s = Section("Run", tables=[(["run", "dataset", "format", "model", "mode", "judge", "items",
-                                 "k", "rows judged"], rows)])
+    s = Section("Run", tables=[(["run", "dataset", "format", "subset", "model", "mode",
+                                 "judge text", "judge model", "published judge model",
+                                 "items", "k", "rows judged"], rows)])
     for r in runs:
-        failed = r.metrics.get("rows_failed")
-        if not r.metrics.get("complete"):
-            s.text.append(f"{r.name} is incomplete (failed rows: {failed}); resume it with "
-                          "the same command to finish.")
+        line = incomplete(r)
+        if line:
+            s.warnings.append(line)
+        verdict = comparability(r)
+        (s.text if r.manifest.get("comparable") else s.warnings).append(f"{r.name}: {verdict}")
+        if r.manifest.get("rejudged_from"):
+            s.text.append(f"{r.name} re-grades the answers of {r.manifest['rejudged_from']}.")
     return s
 
 
@@ -157,12 +201,15 @@ def _accuracy(runs: list[_Run]) -> Section:
         table.append([f"rollout {i}", *[_pct(_at(r.metrics.get("per_rollout_accuracy"), i))
                                         for r in runs]])
     table.append(["missing answers", *[_pct(r.metrics.get("missing_answer_rate")) for r in runs]])
+    table += extras_rows(runs)
     cats = ["Avg@k", "Pass@k", "best Pass@1"]
     series = [Series(r.name, [_f(r.metrics.get("avg_at_k")), _f(r.metrics.get("pass_at_k")),
                               _f(r.metrics.get("best_pass_at_1"))],
                      [_ci(r.metrics.get("avg_at_k_ci95")), _ci(r.metrics.get("pass_at_k_ci95")),
                       None]) for r in runs]
-    return Section("Accuracy", text=["Brackets: bootstrap 95% interval over questions."],
+    return Section("Accuracy", text=["Every question counts; a rollout that failed, gave no "
+                                      "answer or was not judged counts wrong (the published "
+                                      "rule). Brackets: bootstrap 95% interval over questions."],
                    tables=[(header, table)],
                    charts=[bar_chart("Accuracy (whiskers: 95% bootstrap interval)", cats,
                                      series, ymax=1.0, ylabel="accuracy")])
@@ -219,14 +266,17 @@ def _cost(runs: list[_Run]) -> Section:
                        ("cost, total", "cost")):
         table.append([label, *[_num(r.metrics.get(key), 4) for r in runs]])
     groups: dict[str, list[float]] = {}
+    colors: dict[str, str] = {}
     for r in runs:  # one chart, one x scale: runs are compared at a glance
         for verdict in ("correct", "wrong"):
             name = f"{r.name}: {verdict}" if len(runs) > 1 else verdict
+            colors[name] = MEANING_COLORS[verdict]
             groups[name] = [float(row.prompt_tokens + row.completion_tokens) for row in r.rows
                             if row.done and bool(row.correct) == (verdict == "correct")]
     return Section("Tokens, time and cost", tables=[(["", *[r.name for r in runs]], table)],
                    charts=[strip_plot("Tokens per rollout, correct vs wrong", groups,
-                                      xlabel="prompt + completion tokens per rollout")])
+                                      xlabel="prompt + completion tokens per rollout",
+                                      colors=colors)])
 
 
 def _endings(runs: list[_Run]) -> Section:

@@ -174,9 +174,11 @@ def nice_ticks(hi: float, *, log_lo: float | None = None) -> list[float]:
     return [step * i for i in range(math.ceil(hi / step - 1e-9) + 1)]
 
 
-def strip_plot(title: str, groups: Mapping[str, Sequence[float]], *, xlabel: str) -> str:
+def strip_plot(title: str, groups: Mapping[str, Sequence[float]], *, xlabel: str,
+               colors: Mapping[str, str] | None = None) -> str:
     """One horizontal strip of dots per group on a shared x axis (log when values span
-    decades), with each group's median marked and named."""
+    decades), with each group's median marked and named. `colors` fixes a group's colour
+    (one colour per meaning, e.g. correct / wrong, whatever the run)."""
     values = [v for vs in groups.values() for v in vs]
     if not values or max(values) <= 0:
         return _empty(title)
@@ -207,7 +209,8 @@ def strip_plot(title: str, groups: Mapping[str, Sequence[float]], *, xlabel: str
         for i, v in enumerate(vs):
             jitter = ((i * 37) % 21 - 10) / 10 * row_h * 0.22  # deterministic jitter
             body.append(f'<circle cx="{x_of(v):.1f}" cy="{yc + 4 + jitter:.1f}" r="2.5" '
-                        f'fill="{PALETTE[gi % len(PALETTE)]}" fill-opacity="0.55"/>')
+                        f'fill="{(colors or {}).get(name, PALETTE[gi % len(PALETTE)])}" '
+                        'fill-opacity="0.55"/>')
         if med is not None:
             body.append(f'<line x1="{x_of(med):.1f}" x2="{x_of(med):.1f}" y1="{yc - 8:.1f}" '
                         f'y2="{yc + 16:.1f}" stroke="#222" stroke-width="2"/>')
