@@ -115,8 +115,12 @@ def build_manifest(*, dataset: Path, dataset_sha256: str, fmt: str, judge: Judge
     }
 
 
-def write_metrics(run_dir: Path) -> JSONObject:
-    """Compute metrics over every results file of `run_dir` and write metrics.json."""
+def write_metrics(run_dir: Path, *, skipped_on_resume: int = 0) -> JSONObject:
+    """Compute metrics over every results file of `run_dir` and write metrics.json.
+
+    `skipped_lines` counts unreadable result lines: those still in the files, or those a
+    resumed run skipped (and compacted away), whichever is more.
+    """
     manifest = read_manifest(run_dir) or {}
     ids = manifest.get("item_ids")
     k = manifest.get("rollouts")
@@ -128,7 +132,7 @@ def write_metrics(run_dir: Path) -> JSONObject:
         judge=str(manifest.get("judge") or ""),
         ask_confidence=bool(manifest.get("ask_confidence")),
     )
-    metrics["skipped_lines"] = skipped_lines(run_dir)
+    metrics["skipped_lines"] = max(skipped_lines(run_dir), skipped_on_resume)
     tmp = run_dir / f".metrics.json.{os.getpid()}.tmp"
     tmp.write_text(json.dumps(metrics, ensure_ascii=False, indent=2), encoding="utf-8")
     os.replace(tmp, run_dir / "metrics.json")
@@ -163,7 +167,7 @@ async def run_eval(items: Sequence[Item], manifest: JSONObject, *, config: RunCo
     finally:
         _close(store, runner)
     store.compact()
-    metrics = write_metrics(config.out)
+    metrics = write_metrics(config.out, skipped_on_resume=store.skipped)
     return RunOutcome(runner.written, metrics, skipped_lines=store.skipped)
 
 
