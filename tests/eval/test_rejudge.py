@@ -130,3 +130,11 @@ def test_incomplete_shard_run_exits_1_with_reasons(isolated_env: Path) -> None:
 
 def select_shard(items: list[Item]) -> list[Item]:
     return [it for i, it in enumerate(items) if i % 2 == 0]
+
+
+def test_judge_name_is_checked_before_any_work(isolated_env: Path) -> None:
+    res = CliRunner().invoke(app, ["missing.jsonl", "--out", "run", "--judge", "hle-oficial"])
+    assert res.exit_code == 2 and "unknown judge 'hle-oficial'" in res.output
+    assert not (isolated_env / "run").exists()
+    res = CliRunner().invoke(app, ["missing.jsonl", "--out", "run", "--subset", "text-103"])
+    assert res.exit_code == 2 and "does not exist" in res.output

@@ -55,7 +55,8 @@ class Tally:
 
     def summary(self) -> str:
         cost = f"${self.cost:.2f}" if self.cost_known and self.cost else "cost n/a"
-        return (f"acc {100 * self.accuracy:.1f}% (n={self.judged})  failed {self.failed}  "
+        acc = f"{100 * self.accuracy:.1f}%" if self.judged else "n/a"
+        return (f"acc {acc} (n={self.judged}, judged only)  failed {self.failed}  "
                 f"tok {_fmt(self.prompt_tokens)} in / {_fmt(self.completion_tokens)} out  {cost}")
 
 

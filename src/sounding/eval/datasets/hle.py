@@ -45,7 +45,7 @@ def load(path: Path, *, text_only: bool = True) -> list[Item]:
             metadata=meta,
         ))
     if text_only and len(records) == 2500 and len(items) != HLE_TEXT_ONLY:
-        raise DatasetError(f"HLE's text-only subset has {HLE_TEXT_ONLY} questions; this "
+        raise DatasetError(f"HLE's text-only subset has {HLE_TEXT_ONLY:,} questions; this "
                            f"2,500-row file gives {len(items)} (is the image column intact?)")
     return make_items(items)
 
