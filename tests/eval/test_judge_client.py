@@ -124,3 +124,16 @@ async def test_plain_text_judges_send_no_response_format_and_retry_5xx() -> None
         body = server.requests[-1]
         assert "response_format" not in body and body["max_tokens"] == 4096
         assert "temperature" not in body
+
+
+async def test_a_server_without_max_tokens_gets_no_cap() -> None:
+    refuse = {"max_tokens": 'Invalid JSON payload received. Unknown name "max_tokens": '
+                            "Cannot find field."}
+    with ScriptedServer.repeat(refusing(refuse, "Correct")) as server:
+        client = JudgeClient(server.base_url, "gemini-2.0-flash-001", None, FAST)
+        try:
+            assert (await build_judge("equivalence", client).grade("q", "a", "a")).correct
+        finally:
+            await client.aclose()
+        assert [("max_tokens" in b) for b in server.requests] == [True, False]
+        assert client.dropped == {"max_tokens"}

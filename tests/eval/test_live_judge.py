@@ -10,9 +10,8 @@ import os
 
 import pytest
 
-from sounding.config import LLMSettings
-from sounding.eval.judges import build_judge
-from sounding.llm.openai_client import OpenAIChatModel, set_real_requests_allowed
+from sounding.eval.judges import JudgeClient, build_judge
+from sounding.llm.openai_client import set_real_requests_allowed
 
 QUESTION = "What is the capital of Australia?"
 
@@ -24,8 +23,7 @@ async def test_hle_grader_on_a_real_endpoint() -> None:
     if not base_url or not model:
         pytest.skip("set SOUNDING_JUDGE_BASE_URL and SOUNDING_JUDGE_MODEL to run")
     allowed = set_real_requests_allowed(True)  # the autouse fixture forbids real endpoints
-    client = OpenAIChatModel(LLMSettings(base_url=base_url, model=model,
-                                         api_key=os.environ.get("SOUNDING_JUDGE_API_KEY")))
+    client = JudgeClient(base_url, model, os.environ.get("SOUNDING_JUDGE_API_KEY"))
     try:
         judge = build_judge("hle", client)
         right = await judge.grade(QUESTION, "Canberra", "Explanation: it was purpose-built "
