@@ -138,3 +138,23 @@ def test_judge_name_is_checked_before_any_work(isolated_env: Path) -> None:
     assert not (isolated_env / "run").exists()
     res = CliRunner().invoke(app, ["missing.jsonl", "--out", "run", "--subset", "text-103"])
     assert res.exit_code == 2 and "does not exist" in res.output
+
+
+async def test_rejudge_retries_judge_failures_on_resume(tmp_path: Path) -> None:
+    from sounding.eval.judges import build_judge
+    from sounding.eval.rejudge import rejudge_run
+    from sounding.llm.testing import ScriptedModel
+
+    items = make_items(2)
+    src, new = tmp_path / "src", tmp_path / "new"
+    await answered_run(src, items[:1])  # one question, two rollouts
+    verdict = json.dumps({"extracted_final_answer": "a", "reasoning": "same", "correct": "yes",
+                          "confidence": 100, "strict": True})
+    model = ScriptedModel(["no verdict in this reply", verdict, verdict], name="o3-mini")
+    judge = build_judge("hle", model)
+    first = await rejudge_run(src, new, judge, concurrency=1)
+    assert first.metrics["rows_failed"] == {"error": 0, "judge_error": 1}
+    second = await rejudge_run(src, new, judge, concurrency=1)
+    assert second.rows_written == 1 and second.metrics["complete"] is True
+    assert second.metrics["avg_at_k"] == 1.0
+    model.assert_all_used()

@@ -80,8 +80,8 @@ def run(
                            "published one)")] = None,
     judge_base_url: Annotated[str | None, typer.Option(help="Judge endpoint (default: the "
                               "agent's when --judge-model is set)")] = None,
-    judge_api_key: Annotated[str | None, typer.Option(help="Judge key [env "
-                             "SOUNDING_JUDGE_API_KEY]")] = None,
+    judge_api_key: Annotated[str | None, typer.Option(help="Judge key (env "
+                             "SOUNDING_JUDGE_API_KEY)")] = None,
     judge_temperature: Annotated[float | None, typer.Option(help="Judge temperature (default: "
                                  "not sent)")] = None,
     judge_max_tokens: Annotated[int, typer.Option(min=1, help="Judge token cap")] = 4096,
@@ -283,8 +283,8 @@ def rejudge(
     judge_model: Annotated[str | None, typer.Option(help="Judge model name (default: the "
                            "published one)")] = None,
     judge_base_url: Annotated[str | None, typer.Option(help="Judge endpoint")] = None,
-    judge_api_key: Annotated[str | None, typer.Option(help="Judge key [env "
-                             "SOUNDING_JUDGE_API_KEY]")] = None,
+    judge_api_key: Annotated[str | None, typer.Option(help="Judge key (env "
+                             "SOUNDING_JUDGE_API_KEY)")] = None,
     judge_temperature: Annotated[float | None, typer.Option(help="Judge temperature (default: "
                                  "not sent)")] = None,
     judge_max_tokens: Annotated[int, typer.Option(min=1, help="Judge token cap")] = 4096,

@@ -2,8 +2,10 @@
 
 from .costs import Price, Prices
 from .datasets import FORMATS, Item, detect_format, load_dataset
-from .judges import JUDGES, Judge, Verdict, build_judge
+from .judges import JUDGES, Judge, JudgeClient, JudgeParams, Verdict, build_judge
+from .judging import JudgeEndpoint, choose_judge
 from .metrics import compute_metrics
+from .rejudge import rejudge_run
 from .report import build_report, write_report
 from .rows import ResultRow, read_rows
 from .runner import Rollout, RunConfig, RunOutcome, run_eval, select_items, write_metrics
@@ -14,6 +16,9 @@ __all__ = [
     "JUDGES",
     "Item",
     "Judge",
+    "JudgeClient",
+    "JudgeEndpoint",
+    "JudgeParams",
     "Price",
     "Prices",
     "ResultRow",
@@ -24,11 +29,13 @@ __all__ = [
     "Verdict",
     "build_judge",
     "build_report",
+    "choose_judge",
     "compute_metrics",
     "detect_format",
     "load_dataset",
     "merge_runs",
     "read_rows",
+    "rejudge_run",
     "run_eval",
     "select_items",
     "write_metrics",

@@ -43,7 +43,8 @@ async def rejudge_run(source: Path, out: Path, judge: Judge, *, facts: JSONObjec
     _link_trajectories(source, out)
     config = RunConfig(out=out, concurrency=concurrency, prices=prices or Prices())
     store = RunStore(out, fsync=config.fsync)
-    done = {k for k, r in store.load().items() if r.done or r.status == "judge_error"}
+    # Graded rows and copied rollout failures are final; judge failures are graded again.
+    done = {k for k, r in store.load().items() if r.status != "judge_error"}
     todo = [r for k, r in sorted(read_rows(source).items()) if k not in done]
     from .progress import NullProgress, Tally
 
