@@ -179,3 +179,36 @@ def test_judge_choice() -> None:
         choose_judge("sounding-hle", "hle", JudgeEndpoint(base_url="http://x/v1"))
     with pytest.raises(ConfigError, match="unknown judge"):
         choose_judge("hle2", "hle", JudgeEndpoint())
+
+
+def test_cli_ask_confidence_reaches_the_agent_not_the_judge(isolated_env: Path) -> None:
+    from typer.testing import CliRunner
+
+    from sounding.cli.eval import app
+    from sounding.llm.testing import ScriptedServer
+
+    from .test_e2e import corpus
+
+    recs = [{"id": f"h{i}", "question": f"What is item {i}?", "answer": f"answer {i}",
+             "answer_type": "exactMatch", "image": "", "category": "Math"} for i in range(3)]
+    data = isolated_env / "hle.json"
+    data.write_text(json.dumps(recs))
+    verdict = json.dumps({"extracted_final_answer": "x", "reasoning": "r", "correct": "yes",
+                          "confidence": 70, "strict": True})
+    answer = "<answer>answer\nConfidence: 70%</answer>"
+    with ScriptedServer.repeat(answer) as agent, ScriptedServer.repeat(verdict) as judge:
+        res = CliRunner().invoke(app, [
+            str(data), "--out", str(isolated_env / "run"), "--rollouts", "1", "--base-url",
+            agent.base_url, "--model", "scripted", "--corpus", str(corpus(isolated_env)),
+            "--judge-base-url", judge.base_url, "--ask-confidence", "--quiet"])
+        assert res.exit_code == 0, res.output
+        user = next(m for m in agent.requests[0]["messages"] if m["role"] == "user")  # type: ignore[union-attr]
+        assert "Confidence: {your confidence score between 0% and 100%" in str(user["content"])
+        prompt = str(judge.requests[0]["messages"][0]["content"])  # type: ignore[index]
+        assert "[question]: What is item" in prompt and "your confidence score" not in prompt
+        assert judge.requests[0]["model"] == "o3-mini"
+    man = json.loads((isolated_env / "run" / "manifest.json").read_text())
+    assert man["ask_confidence"] is True and man["comparable"] is True
+    m = json.loads((isolated_env / "run" / "metrics.json").read_text())
+    assert m["calibration_rows"] == 3 and m["calibration_error"] is None  # < 100 answers
+    assert m["by_category"]["Math"]["items"] == 3
