@@ -158,3 +158,8 @@ async def test_rejudge_retries_judge_failures_on_resume(tmp_path: Path) -> None:
     assert second.rows_written == 1 and second.metrics["complete"] is True
     assert second.metrics["avg_at_k"] == 1.0
     model.assert_all_used()
+
+
+def test_error_text_keeps_its_brackets(isolated_env: Path) -> None:
+    res = CliRunner().invoke(app, ["data[1].jsonl", "--out", "run"])
+    assert res.exit_code == 2 and "dataset data[1].jsonl does not exist" in res.output

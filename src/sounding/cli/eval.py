@@ -15,6 +15,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.text import Text
 from typer.core import TyperGroup
 
 from ..config import Settings, load_settings
@@ -58,7 +59,8 @@ app = typer.Typer(cls=_DefaultRun, help="Benchmark runs with the official judges
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", markup=True)
+    # The message is plain text: brackets in it (`sounding[hle]`, paths) must survive.
+    err.print(Text.assemble(("error:", "bold red"), " ", message))
     return typer.Exit(code)
 
 
