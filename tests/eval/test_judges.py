@@ -117,6 +117,7 @@ def test_exact_match_and_f1() -> None:
     # Commas in a gold answer separate list items unless they group thousands.
     assert not exact_match("12", "1,2") and exact_match("1, 2", "1,2")
     assert exact_match("1000", "1,000") and exact_match("$1,234.5", "1,234.5")
+    assert exact_match("0.1", ".1") and exact_match("5.", "5")
     assert token_f1("Paris France", "Paris") == pytest.approx(2 / 3)
     assert token_f1("北京市", "北京") == pytest.approx(0.8)
     assert token_f1("", "") == 1.0 and token_f1("x", "") == 0.0

@@ -15,7 +15,7 @@ __all__ = ["ExactMatchJudge", "GaiaScorerJudge", "TokenF1Judge", "exact_match",
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCT = set(string.punctuation) | set("，。、；：？！“”‘’（）《》【】")
-_NUMBER = re.compile(r"^[-+]?\d+(\.\d+)?([eE][-+]?\d+)?$")
+_NUMBER = re.compile(r"^[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$")
 # A gold answer is a number with thousands separators only when every group has 3 digits;
 # otherwise its commas separate list elements ("1,2" is the list [1, 2], never 12).
 _GROUPED = re.compile(r"^[-+]?\$?\d{1,3}(,\d{3})+(\.\d+)?%?$")
