@@ -294,13 +294,15 @@ def _endings(runs: list[_Run]) -> Section:
 
 
 def _per_item(run: _Run) -> dict[str, tuple[float, str]]:
-    acc: dict[str, list[float]] = defaultdict(list)
+    """Per question: correct rollouts / k, a failed rollout counting wrong (as the headline)."""
+    k = max(1, int(cast(int, run.metrics.get("k") or 1)))
+    acc: dict[str, float] = defaultdict(float)
     questions: dict[str, str] = {}
     for row in run.rows:
-        if row.done:
-            acc[row.item_id].append(float(bool(row.correct)))
+        if row.rollout < k:
+            acc[row.item_id] += float(bool(row.done and row.correct))
             questions[row.item_id] = row.question
-    return {i: (sum(v) / len(v), questions[i]) for i, v in acc.items()}
+    return {i: (v / k, questions[i]) for i, v in acc.items()}
 
 
 def _wins(a: _Run, b: _Run) -> Section:
@@ -309,7 +311,7 @@ def _wins(a: _Run, b: _Run) -> Section:
     wins = [i for i in shared if pa[i][0] > pb[i][0]]
     losses = [i for i in shared if pa[i][0] < pb[i][0]]
     ties = len(shared) - len(wins) - len(losses)
-    text = [f"{len(shared)} questions judged in both runs: {a.name} wins {len(wins)}, "
+    text = [f"{len(shared)} questions in both runs: {a.name} wins {len(wins)}, "
             f"loses {len(losses)}, ties {ties} (per-question mean accuracy over rollouts)."]
     rows = [[("win" if i in wins else "loss"), i, _clip(pa[i][1]), _pct(pa[i][0]),
              _pct(pb[i][0])] for i in sorted(wins + losses, key=lambda i: pb[i][0] - pa[i][0])]
