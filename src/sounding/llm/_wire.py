@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 
-from ..types import JSON, JSONObject, Message, ToolCall, estimate_tokens
+from ..types import JSON, JSONObject, Message, ToolCall
+from .tokens import TokenCounter, count_messages
 
 __all__ = [
     "TOOL_RESPONSE_TAG",
@@ -17,9 +18,6 @@ __all__ = [
 ]
 
 TOOL_RESPONSE_TAG = "<tool_response>"
-
-# Chat templates add a few tokens of framing per message (role markers, separators).
-_PER_MESSAGE_TOKENS = 4
 
 
 def message_to_openai(message: Message) -> JSONObject:
@@ -99,17 +97,7 @@ def cut_tool_response(text: str) -> str:
     return text if pos < 0 else text[:pos]
 
 
-def estimate_prompt_tokens(messages: Sequence[Mapping[str, object]]) -> int:
-    """Rough prompt size of OpenAI-style message dicts (content plus tool calls)."""
-    total = 0
-    for m in messages:
-        content = m.get("content")
-        if isinstance(content, str):
-            total += estimate_tokens(content)
-        elif content is not None:
-            total += estimate_tokens(json.dumps(content, ensure_ascii=False))
-        calls = m.get("tool_calls")
-        if calls:
-            total += estimate_tokens(json.dumps(calls, ensure_ascii=False))
-        total += _PER_MESSAGE_TOKENS
-    return total
+def estimate_prompt_tokens(messages: Sequence[Mapping[str, object]],
+                           counter: TokenCounter | None = None) -> int:
+    """Prompt size of OpenAI-style message dicts (content plus tool calls)."""
+    return count_messages(messages, counter)
