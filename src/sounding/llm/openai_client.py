@@ -439,8 +439,14 @@ def mask_key(text: str, key: str | None) -> str:
 
 
 def _encode(body: JSONObject) -> bytes:
-    # A lone surrogate that slipped into a message must not make the request unsendable.
-    return json.dumps(body, ensure_ascii=False).encode("utf-8", "replace")
+    text = json.dumps(body, ensure_ascii=False)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate (a page, a file) must not block the call
+        return _SURROGATE.sub("\ufffd", text).encode("utf-8")
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 async def _read_capped(response: aiohttp.ClientResponse, cap: int, where: str) -> bytes:

@@ -20,6 +20,7 @@ import json_repair
 from ..._templates import load_template
 from ...config import Sampling
 from ...types import JSON, Message, ToolCall
+from .._wire import too_deep
 from ..base import ChatRequest, Completion, ToolSchema
 from .base import Turn, find_answer, split_think
 
@@ -175,23 +176,9 @@ def _loads(raw: str) -> JSON:
             value = cast(JSON, json_repair.loads(raw))
     except RecursionError as exc:
         raise ValueError("the tool call JSON is nested too deeply to read") from exc
-    if _too_deep(value):
+    if too_deep(value):
         raise ValueError("the tool call JSON is nested too deeply to read")
     return value
-
-
-_MAX_DEPTH = 64
-
-
-def _too_deep(value: JSON) -> bool:
-    """Deeper than _MAX_DEPTH: such arguments could not be encoded again safely."""
-    level: list[JSON] = [value]
-    for _ in range(_MAX_DEPTH):
-        level = [v for node in level if isinstance(node, dict | list)
-                 for v in (node.values() if isinstance(node, dict) else node)]
-        if not level:
-            return False
-    return True
 
 
 def _no_action(tool_names: Sequence[str]) -> str:
