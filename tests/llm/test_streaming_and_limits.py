@@ -249,3 +249,21 @@ async def test_malformed_content_is_retried_then_reported() -> None:
 def test_tool_call_with_code_survives_native_round_trip() -> None:
     call = ToolCall("PythonInterpreter", {}, "c1", "print(1)")
     assert call.code == "print(1)"
+
+
+async def test_stream_retries_before_the_first_byte() -> None:
+    with ScriptedServer([REPLY], failures=[503, 429]) as server:
+        async with model_for(server) as model:
+            chunks = [c async for c in model.stream(ASK)]
+    final = chunks[-1].completion
+    assert final is not None and final.text == REPLY and final.retries == 2
+    assert len(server.requests) == 3 and all(r["stream"] for r in server.requests)
+
+
+async def test_sglang_per_choice_prompt_ids_are_read() -> None:
+    reply = {"id": "x", "choices": [{"index": 0, "finish_reason": "stop", "message": {
+        "role": "assistant", "content": "hi"}, "prompt_token_ids": [1, 2], "token_ids": [7]}]}
+    with ScriptedServer([(200, reply)]) as server:
+        async with model_for(server, record_tokens=True) as model:
+            done = await model.complete(ASK)
+    assert done.prompt_token_ids == (1, 2) and done.token_ids == (7,)

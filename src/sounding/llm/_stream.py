@@ -103,6 +103,8 @@ class StreamFold:
         ids = choice.get("token_ids")
         if isinstance(ids, list):
             self.token_ids.extend(ids)
+        if self.prompt_token_ids is None and choice.get("prompt_token_ids") is not None:
+            self.prompt_token_ids = choice["prompt_token_ids"]  # SGLang: per choice
 
     def _calls(self, raw: JSON) -> None:
         if not isinstance(raw, list):
