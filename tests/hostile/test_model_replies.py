@@ -264,3 +264,41 @@ async def test_lone_surrogate_in_an_observation_is_sent_as_replacement(hostile: 
     async with hostile.model() as model:
         await model.complete(ChatRequest([Message("user", "page text \udfff end")]))
     assert json.loads(hostile.bodies[0])["messages"][0]["content"] == "page text \ufffd end"
+
+
+async def test_stream_cut_midway_is_a_connection_error(hostile: Hostile) -> None:
+    async def cut(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        event = {"choices": [{"index": 0, "delta": {"content": "partial"}}]}
+        await response.write(f"data: {json.dumps(event)}\n\n".encode())
+        assert request.transport is not None
+        request.transport.close()  # gone mid-body, chunked encoding never finished
+        return response
+
+    hostile.handler = cut
+    deltas: list[str] = []
+    async with hostile.model() as model:
+        with pytest.raises(LLMConnectionError, match="broke off its stream"):
+            async for chunk in model.stream(ASK):
+                deltas.append(chunk.delta)
+    assert deltas == ["partial"]
+
+
+async def test_consumer_may_stop_reading_a_stream(hostile: Hostile) -> None:
+    async def endless(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        event = {"choices": [{"index": 0, "delta": {"content": "more "}}]}
+        while True:
+            await response.write(f"data: {json.dumps(event)}\n\n".encode())
+            await asyncio.sleep(0.01)
+
+    hostile.handler = endless
+    async with hostile.model() as model:
+        stream = model.stream(ASK)
+        async for chunk in stream:
+            assert chunk.delta == "more "
+            break
+        await stream.aclose()  # type: ignore[attr-defined]

@@ -351,15 +351,22 @@ class OpenAIChatModel:
         payload = _encode(body)
         for attempt in range(self._settings.max_retries + 1):
             try:
-                async with self._http().post(self._url, data=payload) as response:
+                response = await self._http().post(self._url, data=payload)
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                error: LLMError = _Transient(self._scrub(f"{self._where} is unreachable: "
+                                                         f"{exc!r}"))
+            else:
+                # Only failures before the first byte are retried: what the consumer does
+                # with the open stream is outside this loop.
+                try:
                     if response.status < 400:
                         yield response, attempt
                         return
                     raw = await _read_capped(response, 1 << 20, self._where)
                     error = self._status_error(response.status, json_or_text(raw),
                                                response.headers)
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                error = _Transient(self._scrub(f"{self._where} is unreachable: {exc!r}"))
+                finally:
+                    response.release()
             if not isinstance(error, _Transient):
                 error.retries = attempt
                 raise error
