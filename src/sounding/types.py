@@ -155,7 +155,7 @@ def cjk_count(text: str) -> int:
 # Pieces as Qwen's pre-tokenizer cuts them, coarsely: one digit, a CJK run, a letter run,
 # a newline run, an indentation run, a punctuation run, a space before a digit (a token of
 # its own: digits never absorb it), any other single space (free: it joins the next word).
-_PIECE = re.compile(f"(\\d)|([{_CJK_CHARS}]+)|([^\\W\\d_]+)|([^\\S\\r\\n]*[\\r\\n]+)"
+_PIECE = re.compile(f"(\\d)|([{_CJK_CHARS}]+)|([^\\W\\d_{_CJK_CHARS}]+)|([^\\S\\r\\n]*[\\r\\n]+)"
                     "|([^\\S\\r\\n]{2,})|([^\\w\\s]+[\\r\\n]*|_+)|( (?=\\d))| ")
 # Calibrated against the Qwen vocabulary (benchmarks/token_estimate.py): an ASCII word
 # costs one token per 8 letters begun, other letters (Cyrillic, Greek, accents) 0.4 each,

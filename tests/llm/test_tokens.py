@@ -103,3 +103,7 @@ def test_cjk_helper() -> None:
     assert is_cjk("中国", han_only=True) and not is_cjk("서울", han_only=True)
     assert not is_cjk("ภาษาไทย", han_only=True) and is_cjk("ภาษาไทย")
     assert cjk_count("ab中文cd日本") == 4 and cjk_count("plain") == 0
+
+
+def test_cjk_after_latin_letters_is_counted_as_cjk() -> None:
+    assert estimate_tokens("abc中文中文") == estimate_tokens("abc") + estimate_tokens("中文中文")
