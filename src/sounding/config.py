@@ -88,6 +88,15 @@ class LLMSettings:
     """Retries on 429, 5xx and connection errors, with exponential backoff and jitter."""
     backoff_base: float = 1.0
     """First backoff delay in seconds; doubles each retry (with jitter), capped at 60 s."""
+    context_window: int = 131072
+    """The model's context window in tokens (prompt plus completion must fit in it)."""
+    tokenizer: str | None = None
+    """A tiktoken rank file or a Hugging Face tokenizer folder for exact token counts;
+    None uses the calibrated estimate."""
+    record_tokens: bool = False
+    """Ask the server for token ids and log-probs (vLLM) and keep them per model call."""
+    max_response_bytes: int = 8 * 1024 * 1024
+    """A reply body larger than this is refused as malformed (a hostile or broken server)."""
 
     def missing(self) -> list[str]:
         return [name for name in ("base_url", "model") if not getattr(self, name)]

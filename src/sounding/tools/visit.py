@@ -25,7 +25,7 @@ from ..config import Sampling
 from ..errors import LLMError, ProviderError
 from ..llm.base import ChatModel, ChatRequest, ToolSchema
 from ..providers.base import Page, PageBackend, current_stats
-from ..types import JSON, Message, estimate_tokens
+from ..types import JSON, Message, estimate_tokens, is_cjk
 from .base import ToolContext, ToolOutput, join_observations, string_list
 
 __all__ = [
@@ -276,7 +276,7 @@ def _terms(text: str) -> list[str]:
     # Unsegmented scripts (Chinese, Japanese) get character bigrams as terms.
     out: list[str] = []
     for w in words:
-        if any(ord(c) >= 0x2E80 for c in w):
+        if is_cjk(w):
             out.extend(w[i:i + 2] for i in range(max(1, len(w) - 1)))
         else:
             out.append(w)
