@@ -23,7 +23,8 @@ def tags_call(name: str, **arguments: object) -> str:
 
 def outline_call(titles: Sequence[str], ids: Sequence[Sequence[str]]) -> str:
     sections = [{"title": t, "points": [{"text": f"What the sources say about {t}",
-                                         "evidence": list(e)}]} for t, e in zip(titles, ids)]
+                                         "evidence": list(e)}]}
+                for t, e in zip(titles, ids, strict=True)]
     return tags_call("write_outline", sections=sections)
 
 
@@ -40,58 +41,92 @@ def _prompt(request: ChatRequest) -> str:
     return request.messages[-1].content
 
 
-def extraction(request: ChatRequest) -> str:
+def extraction(prompt: str) -> str:
     """Echo the page's first two sentences as the evidence (verbatim page text)."""
-    content = _prompt(request).split("## **Webpage Content**\n", 1)[1].split("\n\n## **User", 1)[0]
-    first = " ".join(re.split(r"(?<=[.!?。])\s*", content.strip())[:2])
-    return json.dumps({"rational": "the lead", "evidence": first, "summary": first[:80]})
+    content = prompt.split("## **Webpage Content**\n", 1)[1].split("\n\n## **User", 1)[0]
+    first = " ".join(re.split(r"(?<=[.!?])\s+", content.strip())[:2]) if not re.search(
+        r"[\u4e00-\u9fff]", content) else "".join(re.split(r"(?<=。)", content.strip())[:2])
+    return json.dumps({"rational": "the lead", "evidence": first, "summary": first[:80]},
+                      ensure_ascii=False)
 
 
-def section_writer(plant_in: int | None = None) -> Callable[[ChatRequest], str]:
+def section_writer(plant_in: int | None = None,
+                   planted: str = f"The tower was {PLANTED} in 1999 [E1].") -> Callable[[str], str]:
     """Cite each evidence quote the prompt lists; plant an unsupported claim in one section."""
 
-    def write(request: ChatRequest) -> str:
-        prompt = _prompt(request)
+    def write(prompt: str) -> str:
         number = int(re.search(r"Now write section (\d+)", prompt).group(1))  # type: ignore[union-attr]
+        chinese = "简体中文" in prompt
         lines = []
         for eid, quote in re.findall(r"^\[(E\d+)\] .*?: \"(.*)\"$", prompt, re.M):
-            words = quote.rstrip(".").split()[:14]
-            lines.append(f"{' '.join(words)} [{eid}].")
+            if chinese:
+                lines.append(f"{quote.split('。')[0][:30]}[{eid}]。")
+            else:
+                words = quote.rstrip(".").split()[:14]
+                lines.append(f"{' '.join(words)} [{eid}].")
         if plant_in == number:
-            lines.append(f"The tower was {PLANTED} in 1999 [E1].")
-        return " ".join(lines) or "Nothing is known."
+            lines.append(planted)
+        return ("" if chinese else " ").join(lines) or "Nothing is known."
 
     return write
 
 
-def judge_reply(request: ChatRequest) -> str:
+def judge_reply(prompt: str) -> str:
     """Supported unless the claim carries the planted words; those get a rewrite."""
     verdicts = []
-    for cid, text in re.findall(r"^Claim (c\d+): (.*)$", _prompt(request), re.M):
+    for cid, text in re.findall(r"^Claim (c\d+): (.*)$", prompt, re.M):
         bad = PLANTED in text or "火星" in text
         verdicts.append({"claim": cid, "verdict": "unsupported" if bad else "supported",
                          "reason": "not in the quote" if bad else "stated in the quote",
-                         "rewrite": f"{REWRITE} [E1]." if bad else ""})
-    return json.dumps({"verdicts": verdicts})
+                         "rewrite": (f"{REWRITE} [E1]." if "火星" not in text else
+                                     "埃菲尔铁塔位于巴黎[E1]。") if bad else ""})
+    return json.dumps({"verdicts": verdicts}, ensure_ascii=False)
 
 
-def report_model(turns: Sequence[str], *, plant_in: int | None = None,
-                 judge: Callable[[ChatRequest], str] = judge_reply) -> ScriptedModel:
-    """One model for every stage: turns in order (strict), the rest computed."""
-    pending = list(turns)
-    write = section_writer(plant_in)
+class ReportScript:
+    """Answers every stage: planner turns in order (an extra turn fails), the rest computed
+    from the prompt. Counts calls by stage. Serves a ScriptedModel or a ScriptedServer."""
 
-    def reply(request: ChatRequest) -> str:
-        if request.purpose == "extract":
-            return extraction(request)
-        if request.purpose == "write_section":
-            return write(request)
-        if request.purpose == "claim_check":
-            return judge(request)
-        if not pending:
-            raise AssertionError(f"unexpected planner call: {_prompt(request)[:200]}")
-        return pending.pop(0)
+    def __init__(self, turns: Sequence[str] = (), *, plant_in: int | None = None,
+                 planted: str | None = None,
+                 judge: Callable[[str], str] = judge_reply,
+                 hook: Callable[[str, str], None] | None = None) -> None:
+        self.pending = list(turns)
+        self.write = section_writer(plant_in, planted) if planted else section_writer(plant_in)
+        self.judge = judge
+        self.hook = hook
+        self.calls: dict[str, int] = {}
+        self.writer_prompts: list[str] = []
 
-    model = ScriptedModel.repeat(reply)
-    model.pending = pending  # type: ignore[attr-defined]
-    return model
+    def stage(self, prompt: str) -> str:
+        if prompt.startswith("Please process the following webpage"):
+            return "extract"
+        if prompt.startswith("You are writing one section"):
+            return "write"
+        if prompt.startswith("You check citations"):
+            return "judge"
+        return "turn"
+
+    def __call__(self, prompt: str) -> str:
+        stage = self.stage(prompt)
+        self.calls[stage] = self.calls.get(stage, 0) + 1
+        if self.hook is not None:
+            self.hook(stage, prompt)
+        if stage == "extract":
+            return extraction(prompt)
+        if stage == "write":
+            self.writer_prompts.append(prompt)
+            return self.write(prompt)
+        if stage == "judge":
+            return self.judge(prompt)
+        if not self.pending:
+            raise AssertionError(f"unexpected planner call: {prompt[:200]}")
+        return self.pending.pop(0)
+
+    def model(self) -> ScriptedModel:
+        return ScriptedModel.repeat(lambda request: self(_prompt(request)))
+
+    def server_reply(self, body: dict[str, object]) -> str:
+        messages = body["messages"]
+        assert isinstance(messages, list)
+        return self(str(messages[-1]["content"]))
