@@ -58,7 +58,10 @@ def ground_quote(claimed: str, page: str, *, min_overlap: float = 0.5) -> str | 
         return " ".join(claimed.split()) if claimed not in page else claimed
     sents = [s for para in page.split("\n") for s in sentences(para)]
     pairs = [f"{a} {b}" if not has_cjk(a) else a + b for a, b in pairwise(sents)]
-    best, score = best_passage(claimed, [*sents, *pairs])
+    best, score = best_passage(claimed, sents)
+    pair, pair_score = best_passage(claimed, pairs)
+    if pair_score > score + 0.15:  # a quote spanning two sentences, clearly better
+        best, score = pair, pair_score
     return best if score >= min_overlap else None
 
 
