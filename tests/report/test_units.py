@@ -148,3 +148,23 @@ async def test_judge_falls_back_to_text_when_json_schema_is_refused() -> None:
 def test_pdf(tmp_path: Path) -> None:
     write_pdf("<html><body><h1>Report</h1><p>Text.</p></body></html>", tmp_path / "r.pdf")
     assert (tmp_path / "r.pdf").read_bytes().startswith(b"%PDF")
+
+
+def _overlap_nli(pairs: object) -> list[dict[str, float]]:
+    """A tiny NLI stand-in: entailment = share of the hypothesis's words in the premise."""
+    out = []
+    for premise, hypothesis in pairs:  # type: ignore[attr-defined]
+        words = re.findall(r"\w+", hypothesis.lower())
+        share = sum(w in premise.lower() for w in words) / max(len(words), 1)
+        out.append({"entailment": share, "neutral": 1 - share, "contradiction": 0.0})
+    return out
+
+
+async def test_nli_judge_thresholds() -> None:
+    from sounding.report.nli import NLIJudge
+
+    bank = _bank(1)  # "Quote number 1 about towers."
+    text = ("Quote number 1 about towers [E1]. Quote number about bridges and roads [E1]. "
+            "Penguins swim fast [E1].")
+    verdicts = await NLIJudge(_overlap_nli).judge(extract_claims([text]), bank)
+    assert [v.label for v in verdicts] == ["supported", "partly", "unsupported"]

@@ -8,7 +8,7 @@ import json
 import sys
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from typer.core import TyperGroup
@@ -18,6 +18,9 @@ from ..errors import ConfigError, SoundingError
 from ..llm.base import ChatModel
 from .main import _flags, check_endpoint, err, fail
 from .progress import ProgressPrinter
+
+if TYPE_CHECKING:
+    from ..report.check import ClaimJudge
 
 __all__ = ["app", "register"]
 
@@ -70,6 +73,17 @@ def judge_client(settings: Settings, model: str | None, base_url: str | None,
     return OpenAIChatModel(LLMSettings(base_url=url, model=model, api_key=key), name="judge")
 
 
+def claim_judge(model: ChatModel | None, nli_model: str | None) -> ClaimJudge | None:
+    """The NLI judge when asked for, else an LLM judge on `model` (None: the agent's)."""
+    from ..report import LLMClaimJudge
+
+    if nli_model:
+        from ..report.nli import NLIJudge, load_cross_encoder
+
+        return NLIJudge(load_cross_encoder(nli_model))
+    return LLMClaimJudge(model) if model is not None else None
+
+
 def execute(coro: Coroutine[Any, Any, T]) -> T:
     """Run the library call; errors become one line and an exit code."""
     try:
@@ -110,6 +124,8 @@ def run(
     judge_base_url: Annotated[str | None, typer.Option(help="Claim-check endpoint")] = None,
     judge_api_key: Annotated[str | None, typer.Option(help="Claim-check key [env "
                              "SOUNDING_JUDGE_API_KEY]")] = None,
+    nli_model: Annotated[str | None, typer.Option(help="Check claims with this local "
+                         "cross-encoder NLI model instead of an LLM")] = None,
     base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint "
                         "\\[env SOUNDING_BASE_URL]")] = None,
     model: Annotated[str | None, typer.Option(help="Model name \\[env SOUNDING_MODEL]")] = None,
@@ -155,10 +171,8 @@ def run(
     async def go() -> Any:
         judge = judge_client(settings, judge_model, judge_base_url, judge_api_key)
         try:
-            from ..report import LLMClaimJudge
-
-            claim_judge = LLMClaimJudge(judge) if judge is not None else None
-            return await generate_report(topic, settings, out, options, judge=claim_judge,
+            return await generate_report(topic, settings, out, options,
+                                         judge=claim_judge(judge, nli_model),
                                          observer=observer)
         finally:
             if judge is not None:
@@ -191,6 +205,8 @@ def verify(
                            "--model)")] = None,
     judge_base_url: Annotated[str | None, typer.Option(help="Judge endpoint")] = None,
     judge_api_key: Annotated[str | None, typer.Option(help="Judge key")] = None,
+    nli_model: Annotated[str | None, typer.Option(help="A local cross-encoder NLI model "
+                         "instead of an LLM judge")] = None,
     base_url: Annotated[str | None, typer.Option(help="Endpoint \\[env "
                         "SOUNDING_BASE_URL]")] = None,
     model: Annotated[str | None, typer.Option(help="Model \\[env SOUNDING_MODEL]")] = None,
@@ -200,7 +216,7 @@ def verify(
 ) -> None:
     """Check every cited sentence of an existing report again and rewrite its files."""
     from ..llm.openai_client import OpenAIChatModel
-    from ..report import LLMClaimJudge, verify_report
+    from ..report import verify_report
 
     if on_unsupported not in _ACTIONS:
         raise fail(f"--on-unsupported must be one of: {', '.join(_ACTIONS)}")
@@ -210,8 +226,9 @@ def verify(
         client = judge_client(settings, judge_model, judge_base_url, judge_api_key) \
             or OpenAIChatModel(settings.llm)
         try:
-            return await verify_report(run_dir, LLMClaimJudge(client),
-                                       on_unsupported)  # type: ignore[arg-type]
+            judge = claim_judge(client, nli_model)
+            assert judge is not None
+            return await verify_report(run_dir, judge, on_unsupported)  # type: ignore[arg-type]
         finally:
             await client.aclose()
 
