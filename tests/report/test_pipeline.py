@@ -38,8 +38,11 @@ async def test_six_sections_and_evidence_resolves_to_quotes(
     assert result.model_calls == 13  # type: ignore[attr-defined]
     bank = EvidenceBank.load(tmp_path / "evidence.jsonl")
     assert len(bank) == 10  # ten search snippets; the visit's quote is the first one again
-    for ev in bank:
-        assert ev.verbatim and ev.quote in page_text(ev.url), ev
+    cited = set(result.outline.evidence())  # type: ignore[attr-defined]
+    assert cited == {f"E{i}" for i in range(1, 8)}
+    for ev in bank:  # offline snippets are page text; the cited ones were checked
+        assert ev.quote in page_text(ev.url), ev
+        assert ev.verbatim == (ev.id in cited), ev
     eiffel = bank.get("E1")
     assert eiffel is not None and eiffel.url == EIFFEL
     data = json.loads((tmp_path / "report.json").read_text())

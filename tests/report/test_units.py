@@ -12,7 +12,7 @@ import pytest
 from sounding.errors import ConfigError, LLMResponseError
 from sounding.llm.base import ChatRequest
 from sounding.llm.testing import ScriptedModel
-from sounding.report import EvidenceBank, LLMClaimJudge, Outline, Point, Section
+from sounding.report import Evidence, EvidenceBank, LLMClaimJudge, Outline, Point, Section
 from sounding.report._text import ground_quote, sentences
 from sounding.report.check import extract_claims
 from sounding.report.pdf import pdf_available, write_pdf
@@ -168,3 +168,36 @@ async def test_nli_judge_thresholds() -> None:
             "Penguins swim fast [E1].")
     verdicts = await NLIJudge(_overlap_nli).judge(extract_claims([text]), bank)
     assert [v.label for v in verdicts] == ["supported", "partly", "unsupported"]
+
+
+class _Pages:
+    """A page backend over a dict (the corpus backend's interface)."""
+
+    name = "dict"
+
+    def __init__(self, pages: dict[str, str]) -> None:
+        self.pages = pages
+
+    async def fetch(self, url: str) -> object:
+        from sounding.providers.base import Page
+
+        text = self.pages.get(url)
+        return Page(url, text) if text is not None else None
+
+
+async def test_cited_snippets_are_checked_against_the_page(tmp_path: Path) -> None:
+    from sounding.report._tools import PlannerState, verify_cited
+
+    bank = EvidenceBank.load(tmp_path / "ev.jsonl")
+    page = "The light was first lit in 1871. It was automated in 1989 by the board."
+    a = bank.add("https://l", "L", "It was automated in 1989 by the board.", verbatim=False)
+    b = bank.add("https://l", "L", "The light was ... lit in 1871", verbatim=False)
+    c = bank.add("https://gone", "G", "Nothing here", verbatim=False)
+    d = bank.add("https://l", "L", "Uncited snippet", verbatim=False)
+    state = PlannerState("t", bank, pages=_Pages({"https://l": page}))  # type: ignore[arg-type]
+    await verify_cited(state, [a.id, b.id, c.id])
+    assert bank.get(a.id) == Evidence(a.id, a.url, "L", a.quote, verbatim=True)
+    assert bank.get(b.id).quote == "The light was first lit in 1871."  # type: ignore[union-attr]
+    assert not bank.get(c.id).verbatim and not bank.get(d.id).verbatim  # type: ignore[union-attr]
+    saved = EvidenceBank.load(tmp_path / "ev.jsonl")
+    assert [e.to_dict() for e in saved] == [e.to_dict() for e in bank]

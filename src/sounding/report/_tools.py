@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..errors import ConfigError, ToolArgumentError
 from ..llm.base import ToolSchema
@@ -36,6 +36,8 @@ class PlannerState:
     bank: EvidenceBank
     outline: Outline | None = None
     revisions: int = 0
+    pages: PageBackend | None = None
+    """The environment's page reader (visit's), to check quotes against the page."""
 
 
 class EvidenceTool:
@@ -50,6 +52,8 @@ class EvidenceTool:
         self.state = state
         pages = getattr(inner, "pages", None)
         self.pages: PageBackend | None = pages if hasattr(pages, "fetch") else None
+        if self.pages is not None and state.pages is None:
+            state.pages = self.pages
 
     @property
     def schema(self) -> ToolSchema:
@@ -79,9 +83,9 @@ class EvidenceTool:
             snippet = " ".join(ln for ln in m.group("rest").strip().splitlines()
                                if not _META_LINE.match(ln)).strip()
             snippet = _ELLIPSIS.sub("", snippet).strip()
-            if snippet:
+            if snippet:  # not yet checked against the page: see `verify_cited`
                 ev = self.state.bank.add(m.group("url"), m.group("title"), snippet,
-                                         m.group("title"))
+                                         m.group("title"), verbatim=False)
                 entry = f"{entry.rstrip()}\n(evidence {ev.id})"
             out.append(entry)
         return head + sep + "\n\n".join(out)
@@ -113,6 +117,24 @@ class EvidenceTool:
             return "", ""
         page = await self.pages.fetch(url)
         return (page.text, page.title) if page is not None else ("", "")
+
+
+async def verify_cited(state: PlannerState, ids: list[str]) -> None:
+    """Check the cited search snippets against their pages: a snippet found in the page
+    is marked verbatim; otherwise the page passage that best matches it becomes the quote.
+    Only cited evidence is checked, so a plan costs at most one fetch per cited page."""
+    if state.pages is None:
+        return
+    pages: dict[str, str] = {}
+    for ev in state.bank.resolve(ids):
+        if ev.verbatim:
+            continue
+        if ev.url not in pages:
+            page = await state.pages.fetch(ev.url)
+            pages[ev.url] = page.text if page is not None else ""
+        quote = ground_quote(ev.quote, pages[ev.url]) if pages[ev.url] else None
+        if quote is not None:
+            state.bank.update(replace(ev, quote=quote, verbatim=True))
 
 
 def _chunks(evidence: str) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
@@ -91,6 +92,17 @@ class EvidenceBank:
             with self.path.open("a", encoding="utf-8") as fh:
                 fh.write(json.dumps(ev.to_dict(), ensure_ascii=False) + "\n")
         return ev
+
+    def update(self, ev: Evidence) -> None:
+        """Replace the evidence stored under `ev.id` (a quote checked against its page)."""
+        old = self._items[ev.id]
+        self._keys.pop((old.url, old.quote), None)
+        self._put(ev)
+        if self.path is not None:
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text("".join(json.dumps(e.to_dict(), ensure_ascii=False) + "\n"
+                                   for e in self), encoding="utf-8")
+            os.replace(tmp, self.path)
 
     def _put(self, ev: Evidence) -> None:
         self._items[ev.id] = ev

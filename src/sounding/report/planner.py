@@ -15,7 +15,7 @@ from ..tools.base import Tool
 from ..trace.trajectory import Termination
 from ..types import Message
 from ._text import json_object
-from ._tools import EvidenceTool, OutlineTool, PlannerState
+from ._tools import EvidenceTool, OutlineTool, PlannerState, verify_cited
 from .evidence import EvidenceBank
 from .outline import Outline, Point, Section, parse_outline_json
 
@@ -78,7 +78,9 @@ async def run_planner(ctx: RunContext, state: PlannerState, max_sections: int) -
     outline = state.outline
     if outline is None or not outline.sections:
         outline = await _closing_outline(ctx, state, messages, termination, max_sections)
-    return _clean(outline, state.bank, max_sections), termination
+    outline = _clean(outline, state.bank, max_sections)
+    await verify_cited(state, outline.evidence())
+    return outline, termination
 
 
 async def _closing_outline(ctx: RunContext, state: PlannerState, messages: list[Message],
