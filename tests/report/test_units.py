@@ -201,3 +201,18 @@ async def test_cited_snippets_are_checked_against_the_page(tmp_path: Path) -> No
     assert not bank.get(c.id).verbatim and not bank.get(d.id).verbatim  # type: ignore[union-attr]
     saved = EvidenceBank.load(tmp_path / "ev.jsonl")
     assert [e.to_dict() for e in saved] == [e.to_dict() for e in bank]
+
+
+def test_html_body_blocks() -> None:
+    from sounding.report.render import Document, to_html
+
+    bank = _bank(2)
+    text = "Intro [E1].\n### Detail\n- First [E2].\n- Second.\nAfter the list."
+    page = to_html(Document("Towers", [("One", text)], bank))
+    assert ("<p>Intro <a class=\"cite\" href=\"#ref-1\" title=\"Quote number 1 about towers.\">"
+            "[1]</a>.</p>") in page
+    assert "<h3>Detail</h3>" in page
+    assert re.search(r"<ul><li>First <a [^>]+>\[2\]</a>\.</li><li>Second\.</li></ul>"
+                     r"\n<p>After the list\.</p>", page)
+    zh = to_html(Document("铁塔", [("一", "铁塔很高[E1]。它在巴黎[E2]。")], bank))
+    assert "</a>。它在巴黎" in zh

@@ -135,16 +135,20 @@ def to_html(doc: Document) -> str:
         parts.append(f"<h2>{esc(title)}</h2>")
         items: list[str] = []
         for para in paragraphs(text):
+            joiner = "" if doc.chinese else " "
+            body = joiner.join(_sentence_html(s, doc.bank, order) for s in para)
             bullet = bool(para) and para[0].startswith(("- ", "* "))
-            body = " ".join(_sentence_html(s, doc.bank, order) for s in para)
-            body = re.sub(r"^[-*] ", "", body)
-            if bullet:
-                items.append(f"<li>{body}</li>")
-                continue
-            if items:
+            if items and not bullet:
                 parts.append("<ul>" + "".join(items) + "</ul>")
                 items = []
-            parts.append(f"<p>{body}</p>")
+            heading = re.match(r"^(#{3,6})\s+(.*)$", " ".join(para))
+            if bullet:
+                items.append(f"<li>{re.sub(r'^[-*] ', '', body)}</li>")
+            elif heading:
+                level = len(heading.group(1))
+                parts.append(f"<h{level}>{_inline(heading.group(2))}</h{level}>")
+            else:
+                parts.append(f"<p>{body}</p>")
         if items:
             parts.append("<ul>" + "".join(items) + "</ul>")
     ref_title = _REF_HEADINGS[1] if doc.chinese else _REF_HEADINGS[0]
@@ -162,8 +166,9 @@ def _sentence_html(sentence: str, bank: EvidenceBank, order: dict[str, int]) -> 
     text = sentence[: -len(FLAG)].rstrip() if flagged else sentence
     out: list[str] = []
     pos = 0
+    lead = "" if has_cjk(text) else " "
     for m in _GROUP.finditer(text):
-        out.append(_inline(text[pos:m.start()]))
+        out.append(_inline(text[pos:m.start()]) + lead)
         for eid in (f"E{n}" for n in EVIDENCE_ID.findall(m.group(1))):
             ev = bank.get(eid)
             if ev is not None and eid in order:
