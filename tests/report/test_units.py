@@ -77,6 +77,18 @@ def test_tidy_section() -> None:
     bank = _bank()
     raw = "<think>plan</think>## Heading\nTowers are tall [E1][E2]. Old ones fell【E3、E9】."
     assert tidy_section(raw, Section("x"), bank) == "Towers are tall [E1, E2]. Old ones fell [E3]."
+    assert tidy_section("Tall [E1].\n\n**References**\n1. x", Section("x"), bank) == "Tall [E1]."
+
+
+async def test_outline_tool_reads_a_json_encoded_array() -> None:
+    from sounding.report._tools import OutlineTool, PlannerState
+    from sounding.tools.base import ToolContext
+
+    state = PlannerState("t", _bank(2))
+    encoded = json.dumps([{"title": "One", "points": [{"text": "p", "evidence": ["E2"]}]}])
+    out = await OutlineTool(state)({"sections": [encoded]}, ToolContext())
+    assert state.outline is not None and state.outline.sections[0].evidence == ("E2",)
+    assert "1 sections citing 1" in out.text
 
 
 def test_writer_context_is_bounded() -> None:

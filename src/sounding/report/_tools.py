@@ -7,6 +7,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
+import json_repair
+
 from ..errors import ConfigError, ToolArgumentError
 from ..llm.base import ToolSchema
 from ..providers.base import PageBackend
@@ -190,8 +192,14 @@ class OutlineTool:
 
     async def __call__(self, arguments: Mapping[str, JSON], context: ToolContext, *,
                        code: str | None = None) -> ToolOutput:
+        sections = arguments.get("sections")
+        if isinstance(sections, list) and len(sections) == 1 and isinstance(sections[0], str) \
+                and sections[0].lstrip().startswith("["):
+            # Models sometimes send the array JSON-encoded inside a string.
+            decoded = json_repair.loads(sections[0])
+            sections = decoded if isinstance(decoded, list) else sections
         try:
-            outline = parse_outline_json(self.state.topic, arguments.get("sections"))
+            outline = parse_outline_json(self.state.topic, sections)
         except ConfigError as exc:
             raise ToolArgumentError(f"write_outline: {exc}") from None
         unknown = [i for i in outline.evidence() if i not in self.state.bank]

@@ -23,6 +23,8 @@ _DIGEST_SECTIONS = 4
 _DIGEST_WORDS = 40
 _QUOTE_CHARS = 400
 _MAX_EVIDENCE = 16
+_OWN_REFS = re.compile(r"^\s*(?:#+\s*|\*\*)?(?:References|Sources|Bibliography|参考文献|参考资料)"
+                       r"\b.*$", re.M | re.I)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +92,8 @@ def tidy_section(text: str, section: Section, bank: EvidenceBank) -> str:
     `[E1, E2]` and ids that are not in the bank dropped."""
     _think, body = split_think(text)
     body = re.sub(r"^\s*#+[^\n]*\n", "", body.strip())
+    # A reference list of its own would duplicate (and disagree with) the report's.
+    body = _OWN_REFS.split(body, maxsplit=1)[0]
 
     def fix(m: re.Match[str]) -> str:
         ids = [f"E{n}" for n in EVIDENCE_ID.findall(m.group(0))]
