@@ -20,6 +20,7 @@ from .main import _flags, check_endpoint, err, fail
 from .progress import ProgressPrinter
 
 if TYPE_CHECKING:
+    from ..report import ReportResult
     from ..report.check import ClaimJudge
 
 __all__ = ["app", "register"]
@@ -156,19 +157,18 @@ def run(
         if not topic:
             raise fail("give a topic or --out of a started run")
         out = Path("reports") / _slug(topic)
-    flags = _flags(base_url=base_url, model=model, api_key=api_key, protocol=protocol,
-                   env=env, corpus=corpus, corpus_search=corpus_search,
-                   summary_model=summary_model, max_rounds=max_rounds,
-                   max_context_tokens=max_context_tokens, max_seconds=max_seconds,
-                   max_total_tokens=max_total_tokens, temperature=temperature,
-                   max_tokens=max_tokens)
-    settings = _settings(flags, config)
+    settings = _settings(_flags(
+        base_url=base_url, model=model, api_key=api_key, protocol=protocol, env=env,
+        corpus=corpus, corpus_search=corpus_search, summary_model=summary_model,
+        max_rounds=max_rounds, max_context_tokens=max_context_tokens, max_seconds=max_seconds,
+        max_total_tokens=max_total_tokens, temperature=temperature, max_tokens=max_tokens),
+        config)
     options = ReportOptions(max_sections=max_sections,
                             on_unsupported=on_unsupported,  # type: ignore[arg-type]
                             plan_only=plan_only, outline_file=outline, pdf=pdf)
     observer = None if quiet else ProgressPrinter(err)
 
-    async def go() -> Any:
+    async def go() -> ReportResult:
         judge = judge_client(settings, judge_model, judge_base_url, judge_api_key)
         try:
             return await generate_report(topic, settings, out, options,
@@ -178,7 +178,11 @@ def run(
             if judge is not None:
                 await judge.aclose()
 
-    result = execute(go())
+    _print_run(execute(go()), out, as_json)
+
+
+def _print_run(result: ReportResult, out: Path, as_json: bool) -> None:
+    """The summary (JSON or the report's path) on stdout; the closing note on stderr."""
     calls = ", ".join(f"{k} {v}" for k, v in sorted(result.calls.items()))
     summary = {"out": str(out), "stage": result.stage, "sections": len(result.outline.sections),
                "model_calls": result.model_calls, "calls": result.calls,
