@@ -168,3 +168,43 @@ def test_score_a_folder_of_markdown(vital_cache: Path, tmp_path: Path) -> None:
                                           "instruction_following", "readability"}
     rows = [json.loads(ln) for ln in (reports / "scores.jsonl").read_text().splitlines()]
     assert rows[0]["task"] == "drb-51" and rows[0]["language"] == "en"
+
+
+@needs_drb
+async def test_score_a_sounding_report_run(settings: object, tmp_path: Path,
+                                           vital_cache: Path) -> None:
+    """A `sounding report` run directory is matched to its task by topic and scored; its
+    citations resolve to the corpus pages, so the citation judge finds them supported."""
+    from sounding.corpus.backends import CorpusPageBackend
+    from sounding.corpus.vital import open_default_corpus
+    from sounding.eval.drb_score import find_reports, match_task, score_reports, summarize
+    from sounding.report import generate_report
+
+    from .helpers import ReportScript, planner_turns
+
+    items = load(DRB)
+    task = next(it for it in items if it.id == "drb-51")
+    run = tmp_path / "runs" / "mine"
+    await generate_report(task.question, settings, run,  # type: ignore[arg-type]
+                          model=ReportScript(planner_turns(2)).model())
+    reports = find_reports(tmp_path / "runs")
+    assert [r.path for r in reports] == [run / "report.md"]
+    assert match_task(reports[0], items) is task
+    corpus = open_default_corpus(vital_cache)
+
+    async def fetch(url: str) -> str | None:
+        page = await CorpusPageBackend(corpus).fetch(url)
+        return page.text if page is not None else None
+
+    judge = ScriptedModel.repeat(lambda r: (_fact_reply if "<statements>" in r.messages[-1]
+                                            .content else _criteria_reply)(r.messages[-1].content))
+    try:
+        rows = await score_reports([(reports[0], task)], CriteriaJudge(judge),
+                                   CitationJudge(judge, fetch))
+    finally:
+        corpus.close()
+    cit = rows[0]["citations"]
+    assert isinstance(cit, dict) and cit["pairs"] > 0 and cit["unreachable"] == 0
+    assert cit["supported"] == cit["judged"]  # every sentence quotes its page
+    summary = summarize(rows)
+    assert summary["citation_accuracy"] == 1.0 and summary["reports"] == 1
