@@ -123,7 +123,7 @@ def run(
     judge_model: Annotated[str | None, typer.Option(help="Claim-check model (default: "
                            "--model)")] = None,
     judge_base_url: Annotated[str | None, typer.Option(help="Claim-check endpoint")] = None,
-    judge_api_key: Annotated[str | None, typer.Option(help="Claim-check key [env "
+    judge_api_key: Annotated[str | None, typer.Option(help="Claim-check key \\[env "
                              "SOUNDING_JUDGE_API_KEY]")] = None,
     nli_model: Annotated[str | None, typer.Option(help="Check claims with this local "
                          "cross-encoder NLI model instead of an LLM")] = None,
