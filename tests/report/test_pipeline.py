@@ -171,3 +171,18 @@ def test_topic_must_match_the_run(settings: Settings, tmp_path: Path) -> None:
     (tmp_path / "state.json").write_text(json.dumps({"topic": "Something else"}))
     with pytest.raises(ConfigError, match="Something else"):
         asyncio.run(_report(settings, tmp_path, ReportScript()))
+
+
+async def test_outline_names_the_topic_of_a_new_run(settings: Settings, tmp_path: Path) -> None:
+    outline = tmp_path / "outline.md"
+    outline.write_text("# Outline: Lighthouses\n\n## Early lights\n- Fires on hills\n")
+    script = ReportScript()
+    result = await generate_report(None, settings, tmp_path / "run",
+                                   ReportOptions(outline_file=outline), model=script.model())
+    assert result.outline.topic == "Lighthouses" and script.calls == {"write": 1}
+    assert (tmp_path / "run" / "report.md").read_text().startswith("# Lighthouses\n")
+    cited = tmp_path / "cited.md"
+    cited.write_text("# Outline: Lighthouses\n\n## Early lights\n- Fires [E1]\n")
+    with pytest.raises(ConfigError, match="E1"):
+        await generate_report(None, settings, tmp_path / "run2",
+                              ReportOptions(outline_file=cited), model=ReportScript().model())

@@ -75,6 +75,8 @@ async def generate_report(
     then) are shared by all stages; `judge` defaults to an LLM judge on `model`.
     """
     run = RunDir(out)
+    if not topic and options.outline_file is not None and not run.state().get("topic"):
+        topic = _outline_topic(options.outline_file)
     topic = run.topic(topic)
     run.update_state(topic=topic)
     own_model, own_env = model is None, environment is None
@@ -187,6 +189,15 @@ class _Pipeline:
         self.ctx.trajectory.append_to(self.run_dir.file("trajectory.jsonl"))
 
 
+def _outline_topic(path: Path) -> str | None:
+    """The topic an outline file names in its `# Outline: TOPIC` line, if any."""
+    try:
+        head = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read the outline {path}: {exc}") from exc
+    return Outline.from_markdown(head).topic or None
+
+
 def _read_outline(path: Path, topic: str, bank: EvidenceBank) -> Outline:
     try:
         text = path.read_text(encoding="utf-8")
@@ -197,7 +208,7 @@ def _read_outline(path: Path, topic: str, bank: EvidenceBank) -> Outline:
     if unknown:
         raise ConfigError(f"{path} cites evidence this run does not hold: {', '.join(unknown)} "
                           "(use the --out directory of the --plan-only run)")
-    return Outline(topic, outline.sections)
+    return Outline(topic or outline.topic, outline.sections)
 
 
 def report_json(doc: Document, claims: list[CheckedClaim],
