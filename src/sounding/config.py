@@ -243,7 +243,11 @@ class McpServerSettings:
 
     @property
     def label(self) -> str:
-        return self.name or self.command or self.url or "mcp"
+        """`name`, else the URL, else the command's last word (`python3 srv.py` -> srv.py)."""
+        if self.name or self.url:
+            return self.name or self.url or ""
+        words = (self.command or "mcp").split()
+        return Path(words[-1]).name if words else "mcp"
 
 
 def _mcp_server(value: object, key: str, source: str) -> McpServerSettings:

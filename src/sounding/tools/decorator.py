@@ -194,4 +194,4 @@ def _indent_of(lines: list[str], name: str) -> int:
 
 
 def _jsonable(value: object) -> bool:
-    return value is None or isinstance(value, str | int | float | bool)
+    return isinstance(value, str | int | float | bool)
