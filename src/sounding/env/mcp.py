@@ -82,10 +82,12 @@ class McpToolset:
             async with asyncio.timeout(self.start_timeout):
                 await asyncio.shield(ready)
         except BaseException as exc:
-            await self.aclose()
+            await self.aclose(keep_log=True)
+            tail = self._stderr_tail()
+            self._errlog.close()
             if isinstance(exc, Exception):
                 raise ConfigError(f"MCP server {self.server.label} did not start: "
-                                  f"{_reason(exc)}{self._stderr_tail()}") from exc
+                                  f"{_reason(exc)}{tail}") from exc
             raise
 
     def _stderr_tail(self) -> str:
@@ -130,7 +132,7 @@ class McpToolset:
                 break
         return tools
 
-    async def aclose(self) -> None:
+    async def aclose(self, *, keep_log: bool = False) -> None:
         task, self._task = self._task, None
         if task is None:
             return
@@ -145,7 +147,8 @@ class McpToolset:
         except Exception:  # a start failure, already reported by `open`
             pass
         self._tools = {}
-        self._errlog.close()
+        if not keep_log:
+            self._errlog.close()
 
 
 class McpTool:
