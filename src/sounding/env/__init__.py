@@ -13,7 +13,8 @@ from __future__ import annotations
 from ..config import Settings
 from ..errors import ConfigError
 from ..llm.base import ChatModel
-from .base import Environment, StaticToolset, ToolResult, Toolset
+from .base import Environment, StaticToolset, Toolset
+from .result import ToolResult
 
 __all__ = [
     "Environment",

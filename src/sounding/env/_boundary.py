@@ -22,9 +22,9 @@ from ..errors import (
 )
 from ..tools.base import ToolContext, ToolOutput, split_arguments
 from ..types import JSON, ToolCall
-from .base import ToolResult
+from .result import ToolResult
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the environment calls this module, so only its type is named here
     from .base import Environment
 
 __all__ = ["run_call"]

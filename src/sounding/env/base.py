@@ -10,36 +10,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from types import TracebackType
 from typing import ClassVar, Protocol, runtime_checkable
 
 from ..errors import ConfigError
-from ..llm.base import ChatRequest, Completion, ToolSchema
+from ..llm.base import ToolSchema
 from ..tools.base import Tool, ToolContext
-from ..types import JSON, ToolCall
+from ..types import ToolCall
+from ._boundary import run_call
+from .result import ToolResult
 
 __all__ = ["Environment", "StaticToolset", "ToolResult", "Toolset"]
 
 Closer = Callable[[], Awaitable[None]]
-
-
-@dataclass(frozen=True, slots=True)
-class ToolResult:
-    """What one tool call produced: the observation and the facts of how it was obtained."""
-
-    text: str
-    """The observation the model sees (an error observation when the call failed)."""
-    sources: tuple[str, ...] = ()
-    meta: Mapping[str, JSON] = field(default_factory=dict)
-    """The tool's own report, plus `ignored_arguments`, `error_type` and `traceback`."""
-    provider: str | None = None
-    cache_hit: bool = False
-    retries: int = 0
-    model_calls: tuple[tuple[ChatRequest, Completion], ...] = ()
-    """Model calls the tool made (visit's extraction), for the trajectory."""
-    error: str | None = None
-    """`ErrorType: message` when the call failed."""
 
 
 @runtime_checkable
@@ -143,8 +126,6 @@ class Environment:
     async def call(self, call: ToolCall, ctx: ToolContext, *,
                    parse_error: str | None = None) -> ToolResult:
         """Run one tool call inside the boundary: any failure becomes an error observation."""
-        from ._boundary import run_call
-
         return await run_call(self, call, ctx, parse_error=parse_error)
 
     # -- lifecycle ---------------------------------------------------------------
