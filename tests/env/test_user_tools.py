@@ -144,3 +144,12 @@ def test_entry_point_plugins_are_loaded(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.syspath_prepend(str(tmp_path))
     toolset = user_toolset([], entry_points=True)
     assert list(toolset.tools()) == ["shout", "where_am_i"]
+
+
+def test_tools_and_mcp_as_flags_or_keyword_arguments() -> None:
+    settings = load_settings({"tools": ["tests.env.sample_tools:shout"],
+                              "mcp": ["python3 law.py", "http://127.0.0.1:9/mcp"]},
+                             environ={}, config_file=None)
+    assert settings.tools == ("tests.env.sample_tools:shout",)
+    assert [(s.command, s.url) for s in settings.mcp] == [
+        ("python3 law.py", None), (None, "http://127.0.0.1:9/mcp")]
