@@ -15,6 +15,8 @@ from sounding.llm.base import Completion
 from sounding.llm.testing import ScriptedServer
 from sounding.types import JSON, ToolCall
 
+pytest.importorskip("mcp", reason="MCP tests need the mcp extra")
+
 HERE = Path(__file__).resolve().parent
 
 

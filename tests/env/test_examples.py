@@ -60,6 +60,7 @@ async def test_geo_tool_end_to_end(settings: Settings, protocol: str) -> None:
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 async def test_caselaw_mcp_server_end_to_end(settings: Settings, protocol: str) -> None:
+    pytest.importorskip("mcp", reason="the case-law example needs the mcp extra")
     server = f"{sys.executable} {EXAMPLES / 'caselaw_mcp' / 'server.py'}"
     configured = override_settings(settings, {"protocol": protocol,
                                               "mcp": [{"command": server}]})

@@ -17,6 +17,8 @@ from sounding.errors import ConfigError
 from sounding.tools.base import ToolContext
 from sounding.types import ToolCall
 
+pytest.importorskip("mcp", reason="MCP tests need the mcp extra")
+
 SERVER = Path(__file__).with_name("mcp_server.py")
 STDIO = f"{sys.executable} {SERVER}"
 

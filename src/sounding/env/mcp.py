@@ -73,6 +73,11 @@ class McpToolset:
     async def open(self) -> None:
         if self._task is not None:
             return
+        try:
+            import mcp  # noqa: F401
+        except ImportError as exc:
+            raise ConfigError("MCP servers need the official SDK: pip install "
+                              "'sounding[mcp]'") from exc
         ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._errlog = tempfile.TemporaryFile(  # noqa: SIM115 (closed by aclose)
             "w+", encoding="utf-8", errors="replace")

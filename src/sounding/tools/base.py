@@ -46,10 +46,6 @@ class ToolContext:
         """Keep a model call the tool made (e.g. visit's extraction) for the trajectory."""
         self.stats.record_model_call(request, completion)
 
-    def fresh(self) -> ToolContext:
-        """The same run facts with new, empty statistics (one context per call)."""
-        return ToolContext(self.question, self.round, self.summary_model, self.deadline)
-
 
 @dataclass(frozen=True, slots=True)
 class ToolOutput:
