@@ -114,3 +114,16 @@ async def test_offline_run_calling_a_tool_it_lacks_goes_on(settings: Settings,
     (record,) = trajectory.tool_calls
     assert "no tool named 'google_scholar'" in record.observation
     assert "Available tools: search, visit" in record.observation
+
+
+async def test_a_tool_returning_junk_is_reported_not_crashed_on() -> None:
+    class Junk:
+        schema = SEARCH_SCHEMA
+
+        async def __call__(self, arguments: Mapping[str, JSON], context: ToolContext, *,
+                           code: str | None = None) -> ToolOutput:
+            return None  # type: ignore[return-value]
+
+    env = Environment("hostile", {"search": Junk()}, strict=False)
+    result = await env.call(ToolCall("search", {"query": ["x"]}), ToolContext())
+    assert result.text.startswith("Error: the search tool failed unexpectedly (AttributeError")

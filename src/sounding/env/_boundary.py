@@ -41,12 +41,13 @@ async def run_call(env: Environment, call: ToolCall, ctx: ToolContext, *,
         if parse_error is not None:
             raise ToolCallParseError(f"Your tool call could not be read: {parse_error}.")
         output = await _invoke(env, call, ctx, meta)
+        # Inside the boundary too: a foreign tool may return something that is not a
+        # ToolOutput at all.
+        return _result(ctx, output.text, tuple(output.sources), {**output.meta, **meta}, None)
     except Exception as exc:  # the boundary: see the module docstring
         if env.is_strict and not isinstance(exc, SoundingError):
             raise
         return _failure(env, call, ctx, exc, meta)
-    meta = {**output.meta, **meta}
-    return _result(ctx, output.text, output.sources, meta, None)
 
 
 async def _invoke(env: Environment, call: ToolCall, ctx: ToolContext,
