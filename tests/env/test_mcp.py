@@ -98,3 +98,35 @@ async def test_streamable_http_server(http_server: str) -> None:
         result = await env.call(ToolCall("add", {"a": 1, "b": 2}), ToolContext())
         assert (result.text, result.provider) == ("3", "mcp:remote")
     assert toolset.client is None and env.names() == ["add", "server_pid", "refuse", "sleep"]
+
+
+class FlakyClient:
+    """Stands in for the SDK client: the first call fails in transport, the next answers."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def call_tool(self, name: str, arguments: dict[str, object]) -> object:
+        from mcp.types import CallToolResult, TextContent
+
+        self.calls += 1
+        if self.calls == 1:
+            raise ConnectionResetError("pipe closed")
+        return CallToolResult(content=[TextContent(text=f"{name} ok")])
+
+
+@pytest.mark.parametrize(("retry_safe", "expected"), [(True, "lookup ok"), (False, None)])
+async def test_only_read_only_or_idempotent_tools_are_retried(retry_safe: bool,
+                                                              expected: str | None) -> None:
+    from sounding.env.mcp import McpTool
+
+    toolset = McpToolset(McpServerSettings(command="unused", name="flaky"))
+    toolset.client = FlakyClient()  # type: ignore[assignment]
+    tool = McpTool(toolset, "lookup", "Look up.", {"type": "object"}, retry_safe=retry_safe)
+    env = Environment("x", {"lookup": tool})
+    result = await env.call(ToolCall("lookup", {}), context := ToolContext())
+    if expected:
+        assert (result.text, result.retries, context.stats.requests) == (expected, 1, 1)
+    else:
+        assert result.text == ("Error: the lookup tool failed: the MCP server flaky failed: "
+                               "ConnectionResetError: pipe closed")

@@ -5,7 +5,8 @@ The connection lives in one background task that enters the SDK's client context
 leaves it when the toolset closes: the SDK's cancel scopes must be entered and left in
 the same task, while the environment may be opened and closed from different ones.
 Closing a stdio toolset ends the server process (the SDK closes its stdin, then
-terminates it). Tool calls are not retried: an MCP tool may not be idempotent.
+terminates it). A failed call is retried once only when the server marks the tool read-only or
+idempotent (an MCP tool need not be).
 """
 
 from __future__ import annotations
@@ -130,8 +131,8 @@ class McpToolset:
         cursor: str | None = None
         for _ in range(100):  # a server whose pages never end cannot hang the start
             listed = await client.list_tools(cursor=cursor)
-            tools.extend(McpTool(self, t.name, t.description or "", t.input_schema)
-                         for t in listed.tools)
+            tools.extend(McpTool(self, t.name, t.description or "", t.input_schema,
+                                 retry_safe=_retry_safe(t.annotations)) for t in listed.tools)
             cursor = listed.next_cursor
             if not cursor:
                 break
@@ -160,8 +161,10 @@ class McpTool:
     """One tool of an MCP server, as the model sees it."""
 
     def __init__(self, owner: McpToolset, name: str, description: str,
-                 input_schema: Mapping[str, Any]) -> None:
+                 input_schema: Mapping[str, Any], *, retry_safe: bool = False) -> None:
         self.owner = owner
+        self.retry_safe = retry_safe
+        """The server marked the tool read-only or idempotent: a failed call is tried again."""
         params: dict[str, JSON] = json.loads(json.dumps(dict(input_schema) or {}))
         params.setdefault("type", "object")
         self._schema = ToolSchema(name=name, description=description, parameters=params)
@@ -182,15 +185,21 @@ class McpTool:
         seconds = owner.server.timeout
         if context.deadline is not None:
             seconds = max(0.001, min(seconds, context.deadline - time.monotonic()))
-        try:
-            async with asyncio.timeout(seconds):
-                result = await client.call_tool(self._schema.name, dict(arguments))
-        except TimeoutError:
-            raise ToolError(f"the MCP server {label} did not answer within {seconds:g} s"
-                            ) from None
-        except Exception as exc:  # the server's or the SDK's failure, not ours
-            raise ToolError(f"the MCP server {label} failed: {type(exc).__name__}: {exc}"
-                            ) from exc
+        attempts = 2 if self.retry_safe else 1
+        for attempt in range(attempts):
+            try:
+                async with asyncio.timeout(seconds):
+                    result = await client.call_tool(self._schema.name, dict(arguments))
+                break
+            except TimeoutError:
+                raise ToolError(f"the MCP server {label} did not answer within {seconds:g} s"
+                                ) from None
+            except Exception as exc:  # the server's or the SDK's failure, not ours
+                if attempt + 1 < attempts:
+                    context.stats.retries += 1
+                    continue
+                raise ToolError(f"the MCP server {label} failed: {type(exc).__name__}: "
+                                f"{exc}") from exc
         text = _text(result.content, result.structured_content)
         if result.is_error:
             raise ToolError(text or "the tool reported an error")
@@ -221,3 +230,9 @@ def _reason(exc: BaseException) -> str:
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
         exc = exc.exceptions[0]
     return f"{type(exc).__name__}: {exc}"
+
+
+def _retry_safe(annotations: Any) -> bool:
+    """Only a tool its server calls read-only or idempotent may be called twice."""
+    return bool(getattr(annotations, "read_only_hint", False)
+                or getattr(annotations, "idempotent_hint", False))
