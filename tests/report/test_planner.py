@@ -32,7 +32,9 @@ async def test_native_protocol(settings: Settings, tmp_path: Path) -> None:
     assert [s.title for s in result.outline.sections] == ["The tower", "Its engineer"]
     assert result.outline.sections[1].evidence == ("E2",)
     tools = {t.name for t in model.requests[0].tools}
-    assert tools == {"search", "visit", "write_outline"}
+    # PythonInterpreter joins them offline where bubblewrap runs.
+    assert {"search", "visit", "write_outline"} <= tools <= {"search", "visit", "write_outline",
+                                                             "PythonInterpreter"}
     assert script.calls == {"turn": 3, "write": 2, "judge": 1}
 
 

@@ -24,7 +24,7 @@ class Pages:
     def __init__(self, pages: dict[str, str]) -> None:
         self.pages = pages
 
-    async def fetch(self, url: str) -> Page | None:
+    async def fetch(self, url: str, *, stats: object = None) -> Page | None:
         if url == "https://error.example/":
             raise ProviderError("connection refused", retryable=True)
         text = self.pages.get(url)
