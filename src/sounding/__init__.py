@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from .agent import Result, arun
+from .agent import Result, arun, run_events
 from .config import Settings, load_settings, override_settings
 from .errors import SoundingError
 from .trace import Trajectory
@@ -20,7 +20,8 @@ if TYPE_CHECKING:
     from .llm.base import ChatModel
     from .trace.observers import Observer
 
-__all__ = ["Result", "Settings", "SoundingError", "Trajectory", "arun", "ask", "load_settings"]
+__all__ = ["Result", "Settings", "SoundingError", "Trajectory", "arun", "ask", "load_settings",
+           "run_events"]
 __version__ = "0.1.0"
 
 

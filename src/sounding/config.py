@@ -88,6 +88,8 @@ class LLMSettings:
     """Retries on 429, 5xx and connection errors, with exponential backoff and jitter."""
     backoff_base: float = 1.0
     """First backoff delay in seconds; doubles each retry (with jitter), capped at 60 s."""
+    context_window: int = 131072
+    """The model's context window in tokens: a prompt plus `max_tokens` must fit in it."""
 
     def missing(self) -> list[str]:
         return [name for name in ("base_url", "model") if not getattr(self, name)]
