@@ -5,9 +5,10 @@ The crash rule: a run that ends for any reason (an LLM error, cancellation or Ct
 bug of ours) still closes its record, with `termination: "error"` and `error` holding
 the exception and its traceback, and `arun` returns it. In *strict* mode (the test
 suite's; `strict_runs()` or `strict=True`) a bug of ours is raised after the record is
-closed, so tests still see it. Cancellation is not re-raised: the caller gets the
-partial trajectory (error type `CancelledError`) to write, as `sounding ask` does on
-Ctrl-C.
+closed, so tests still see it. Cancellation (Ctrl-C, a caller's timeout) closes the
+record too and is then re-raised, as asyncio expects: the partial trajectory (error type
+`CancelledError`) arrives first in the root's `RunFinished` event, so a caller that
+must write it on Ctrl-C takes it from there (`on_event`).
 """
 
 from __future__ import annotations
@@ -129,16 +130,14 @@ async def run_events(
             while (event := await queue.get()) is not None:
                 yield event
         except asyncio.CancelledError:
-            # Our consumer was cancelled: close the run, hand over what it recorded.
-            current = asyncio.current_task()
-            if current is not None:
-                current.uncancel()
+            # Our consumer was cancelled (Ctrl-C, a caller's timeout): close the run,
+            # hand over what it recorded (RunFinished last), then let the cancel go on.
             task.cancel()
             await asyncio.wait([task])
             while not queue.empty():
                 if (event := queue.get_nowait()) is not None:
                     yield event
-            return
+            raise
         finally:
             if not task.done():  # the consumer stopped early (or failed): stop the run
                 task.cancel()
