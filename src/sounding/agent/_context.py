@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from ..llm.base import ToolSchema
 from ..types import Message, estimate_tokens
 
-__all__ = ["clip", "fit_messages", "prompt_tokens", "shrink_factor"]
+__all__ = ["TokenCache", "clip", "fit_messages", "message_tokens", "prompt_tokens",
+           "shrink_factor"]
 
 # Chat templates add a few tokens of framing per message (role markers, separators).
 PER_MESSAGE_TOKENS = 4
@@ -23,14 +24,35 @@ _RESPONSE_CLOSE = "\n</tool_response>"
 _REPLACED = "[This result was removed: it does not fit in the context window.]"
 
 
-def prompt_tokens(messages: Sequence[Message], tools: Sequence[ToolSchema] = ()) -> int:
+def message_tokens(message: Message) -> int:
+    """Estimated size of one message in a prompt: content, tool calls, framing."""
+    total = estimate_tokens(message.content) + PER_MESSAGE_TOKENS
+    if message.tool_calls:
+        total += estimate_tokens(json.dumps([c.to_dict() for c in message.tool_calls],
+                                            ensure_ascii=False))
+    return total
+
+
+class TokenCache:
+    """Per-message estimates of one run, so checking a 100-round prompt before every call
+    costs one estimate per new message, not one per message per round."""
+
+    def __init__(self) -> None:
+        self._sizes: dict[int, tuple[Message, int]] = {}
+
+    def __call__(self, message: Message) -> int:
+        hit = self._sizes.get(id(message))
+        if hit is not None and hit[0] is message:
+            return hit[1]
+        size = message_tokens(message)
+        self._sizes[id(message)] = (message, size)
+        return size
+
+
+def prompt_tokens(messages: Sequence[Message], tools: Sequence[ToolSchema] = (),
+                  count: Callable[[Message], int] = message_tokens) -> int:
     """Estimated prompt size: every message with its framing, tool calls, tool schemas."""
-    total = 0
-    for m in messages:
-        total += estimate_tokens(m.content) + PER_MESSAGE_TOKENS
-        if m.tool_calls:
-            total += estimate_tokens(json.dumps([c.to_dict() for c in m.tool_calls],
-                                                ensure_ascii=False))
+    total = sum(count(m) for m in messages)
     if tools:
         total += estimate_tokens(json.dumps([t.to_openai() for t in tools], ensure_ascii=False))
     return total

@@ -61,7 +61,7 @@ from ..trace.trajectory import (
     Trajectory,
 )
 from ..types import JSON, JSONObject, Message, ToolCall, estimate_tokens
-from ._context import fit_messages, prompt_tokens, shrink_factor
+from ._context import TokenCache, fit_messages, prompt_tokens, shrink_factor
 from ._guards import TurnGuard
 
 __all__ = ["OVERFLOW_SENTENCE", "BudgetReason", "RunContext", "Timer", "TokenMeter",
@@ -171,6 +171,8 @@ class RunContext:
         self._final: Message | None = None
         self._shrink = 1.0
         self._call_index: dict[int, int] = {}
+        self._sizes = TokenCache()
+        self._tools_size: int | None = None
 
     # -- events ----------------------------------------------------------------
     def emit(self, event: RunEvent) -> None:
@@ -257,7 +259,9 @@ class RunContext:
 
     def fits(self, messages: Sequence[Message]) -> bool:
         """Whether the prompt plus `max_tokens` fits the model's context window."""
-        size = prompt_tokens(messages, self._wire_tools(self.schemas))
+        if self._tools_size is None:  # the tools of a run do not change
+            self._tools_size = prompt_tokens([], self._wire_tools(self.schemas))
+        size = prompt_tokens(messages, count=self._sizes) + self._tools_size
         return size + self.sampling.max_tokens <= self.window * self._shrink
 
     async def call_turn(self, messages: Sequence[Message]) -> Completion | BudgetReason:
