@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
 from sounding.agent import arun, run_events
-from sounding.config import Settings
+from sounding.config import Settings, override_settings
 from sounding.errors import LLMError
 from sounding.llm.base import ChatRequest, Completion
 from sounding.llm.testing import ScriptedModel
@@ -112,3 +113,14 @@ async def test_stopping_the_stream_stops_the_run(settings: Settings) -> None:
             break
     await events.aclose()  # type: ignore[attr-defined]
     assert cancelled.is_set()
+
+
+async def test_resources_that_cannot_open_give_a_closed_record(settings: Settings,
+                                                               tmp_path: Path) -> None:
+    cfg = override_settings(settings, {"corpus": tmp_path / "missing"})
+    events = [e async for e in run_events(QUESTION, cfg, model=ScriptedModel([]))]
+    assert [e.kind for e in events] == ["run_started", "note", "run_finished"]
+    traj = finished_of(events)
+    assert traj.termination == "error"
+    assert traj.error is not None and traj.error.type == "CorpusError"
+    assert "sounding corpus build" in traj.error.message

@@ -14,18 +14,19 @@ must write it on Ctrl-C takes it from there (`on_event`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 
 from ..config import Settings
 from ..env import Environment
-from ..errors import ConfigError
+from ..errors import ConfigError, SoundingError
 from ..llm.base import ChatModel
-from ..trace.events import RunEvent, RunFinished, RunStarted
+from ..trace.events import Note, RunEvent, RunFinished, RunStarted
 from ..trace.observers import Observer, observer_callback
 from ..trace.recorder import Recorder
-from ..trace.trajectory import Trajectory
+from ..trace.trajectory import RunError, Trajectory
 from .loop import RunContext
 from .modes import MODES, Agent, get_mode, register_mode
 from .resources import open_agent
@@ -110,20 +111,32 @@ async def run_events(
         raise ConfigError("the question is empty")
     factory = get_mode(settings.mode)
     strict = _STRICT if strict is None else strict
-    async with open_agent(settings, model=model, environment=environment) as res:
+    trajectory = Trajectory(
+        question=question, mode=settings.mode, protocol=settings.protocol,
+        model=settings.llm.model or (model.name if model is not None else ""),
+        settings=settings_snapshot(settings),  # type: ignore[arg-type]
+    )
+    started = RunStarted(trajectory.id, question, trajectory.mode, trajectory.protocol,
+                         trajectory.model, settings=trajectory.settings,
+                         started_at=trajectory.started_at)
+    async with contextlib.AsyncExitStack() as stack:
+        try:
+            res = await stack.enter_async_context(
+                open_agent(settings, model=model, environment=environment))
+        except ConfigError:
+            raise  # the caller's to fix: nothing ran
+        except Exception as exc:  # e.g. a corpus that cannot be opened: a closed record
+            if strict and not isinstance(exc, SoundingError):
+                raise
+            for early in _closed_before_start(trajectory, started, exc):
+                yield early
+            return
         sampling = settings.sampling if seed is None else dataclasses.replace(
             settings.sampling, seed=seed)
-        trajectory = Trajectory(
-            question=question, mode=settings.mode, protocol=settings.protocol,
-            model=settings.llm.model or res.model.name,
-            settings=settings_snapshot(settings),  # type: ignore[arg-type]
-        )
         queue: asyncio.Queue[RunEvent | None] = asyncio.Queue()
         ctx = RunContext(trajectory, settings, res.model, res.environment,
                          emit=queue.put_nowait, sampling=sampling, stream=stream)
-        ctx.emit(RunStarted(trajectory.id, question, trajectory.mode, trajectory.protocol,
-                            trajectory.model, settings=trajectory.settings,
-                            started_at=trajectory.started_at))
+        ctx.emit(started)
         task = asyncio.create_task(_drive(factory(ctx), ctx, lambda: queue.put_nowait(None),
                                           strict))
         try:
@@ -143,6 +156,20 @@ async def run_events(
                 task.cancel()
                 await asyncio.wait([task])
         await task  # strict mode: a bug of ours surfaces here, after the record closed
+
+
+def _closed_before_start(trajectory: Trajectory, started: RunStarted,
+                         exc: Exception) -> list[RunEvent]:
+    """The events of a run whose resources could not be opened: started, failed, closed."""
+    error = RunError.from_exception(exc)
+    trajectory.error, trajectory.termination = error, "error"
+    events: list[RunEvent] = [
+        started, Note(f"run failed: {error.type}: {error.message}", "warning"),
+        RunFinished(trajectory, error)]
+    recorder = Recorder(trajectory)
+    for event in events:
+        recorder(event)
+    return events
 
 
 async def arun(
