@@ -135,7 +135,8 @@ async def run_events(
             settings.sampling, seed=seed)
         queue: asyncio.Queue[RunEvent | None] = asyncio.Queue()
         ctx = RunContext(trajectory, settings, res.model, res.environment,
-                         emit=queue.put_nowait, sampling=sampling, stream=stream)
+                         emit=queue.put_nowait, sampling=sampling, stream=stream,
+                         strict=strict)
         ctx.emit(started)
         task = asyncio.create_task(_drive(factory(ctx), ctx, lambda: queue.put_nowait(None),
                                           strict))

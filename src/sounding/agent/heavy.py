@@ -140,7 +140,7 @@ class HeavyAgent:
                 ctx.recorder.branch(name), ctx.settings, ctx.model, ctx.env,
                 emit=ctx.consumer, recorder=ctx.recorder, protocol=ctx.protocol,
                 sampling=dataclasses.replace(ctx.sampling, seed=base + i), branch=name,
-                timer=ctx.timer, meter=ctx.meter, stream=ctx.stream,
+                timer=ctx.timer, meter=ctx.meter, stream=ctx.stream, strict=ctx.strict,
             ))
         return children
 

@@ -148,6 +148,7 @@ class RunContext:
         timer: Timer | None = None,
         meter: TokenMeter | None = None,
         stream: bool = False,
+        strict: bool = False,
     ) -> None:
         self.trajectory = trajectory
         self.settings = settings
@@ -163,6 +164,8 @@ class RunContext:
         self.meter = meter or TokenMeter()
         self.budgets = settings.budgets
         self.stream = stream
+        self.strict = strict
+        """Bugs of ours are raised, not recorded and survived (the test suite's mode)."""
         self.window = settings.llm.context_window
         self.round = 0
         self.context_tokens = 0
