@@ -39,6 +39,8 @@ class TokenCache:
 
     def __init__(self) -> None:
         self._sizes: dict[int, tuple[Message, int]] = {}
+        self._last: list[Message] = []
+        self._last_total = 0
 
     def __call__(self, message: Message) -> int:
         hit = self._sizes.get(id(message))
@@ -47,6 +49,18 @@ class TokenCache:
         size = message_tokens(message)
         self._sizes[id(message)] = (message, size)
         return size
+
+    def prompt(self, messages: Sequence[Message]) -> int:
+        """The estimated size of `messages`. A prompt that extends the last one (react's
+        growing history) costs only its new messages: list equality checks identity
+        first, in C."""
+        k = len(self._last)
+        if k and len(messages) >= k and list(messages[:k]) == self._last:
+            total = self._last_total + sum(self(m) for m in messages[k:])
+        else:
+            total = sum(self(m) for m in messages)
+        self._last, self._last_total = list(messages), total
+        return total
 
 
 def prompt_tokens(messages: Sequence[Message], tools: Sequence[ToolSchema] = (),

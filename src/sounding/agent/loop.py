@@ -175,6 +175,8 @@ class RunContext:
         self._shrink = 1.0
         self._call_index: dict[int, int] = {}
         self._sizes = TokenCache()
+        self._last_prompt: list[Message] = []
+        self._last_indices: list[int] = []
         self._tools_size: int | None = None
 
     # -- events ----------------------------------------------------------------
@@ -204,17 +206,22 @@ class RunContext:
         """Pool indices of `messages`, and those of them new to the pool."""
         pool = self.trajectory.messages
         base = len(pool)
-        indices: list[int] = []
+        known = len(self._last_prompt)
+        # React's prompt extends the last one: reuse its indices (identity-checked in C).
+        if known and len(messages) >= known and list(messages[:known]) == self._last_prompt:
+            indices, rest = list(self._last_indices), messages[known:]
+        else:
+            indices, rest = [], messages
         new: list[Message] = []
-        for message in messages:
+        for message in rest:
             index = self._pool.get(id(message))
-            known = index is not None and (
-                pool[index] is message if index < base else new[index - base] is message)
-            if not known:
+            if index is None or not (pool[index] is message if index < base
+                                     else new[index - base] is message):
                 index = base + len(new)
                 new.append(message)
                 self._pool[id(message)] = index
-            indices.append(index)  # type: ignore[arg-type]
+            indices.append(index)
+        self._last_prompt, self._last_indices = list(messages), indices
         return indices, tuple(new)
 
     def _wire_tools(self, tools: Sequence[ToolSchema]) -> Sequence[ToolSchema]:
@@ -264,7 +271,7 @@ class RunContext:
         """Whether the prompt plus `max_tokens` fits the model's context window."""
         if self._tools_size is None:  # the tools of a run do not change
             self._tools_size = prompt_tokens([], self._wire_tools(self.schemas))
-        size = prompt_tokens(messages, count=self._sizes) + self._tools_size
+        size = self._sizes.prompt(messages) + self._tools_size
         return size + self.sampling.max_tokens <= self.window * self._shrink
 
     async def call_turn(self, messages: Sequence[Message]) -> Completion | BudgetReason:
