@@ -384,6 +384,11 @@ class RunContext:
             observations[-1] = f"{observations[-1]}\n\n{warning}"
         return observations
 
+    def record_tool(self, record: ToolCallRecord) -> None:
+        """Add a finished tool call to the record (as a ToolCallFinished event)."""
+        index = self._call_index.get(id(record.call), 0)
+        self.emit(ToolCallFinished(index, record, self.branch))
+
     async def run_tools(
         self, calls: Sequence[ToolCall], errors: Sequence[str | None] = ()
     ) -> list[str]:
@@ -393,6 +398,7 @@ class RunContext:
         error propagates, so no tool is left running against a closed environment.
         """
         errs = list(errors) or [None] * len(calls)
+        self._call_index.clear()  # one turn at a time per context
         for index, call in enumerate(calls):
             self._call_index[id(call)] = index
             arguments: JSONObject = dict(call.arguments)
@@ -406,14 +412,6 @@ class RunContext:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
-        finally:
-            for call in calls:
-                self._call_index.pop(id(call), None)
-
-    def record_tool(self, record: ToolCallRecord) -> None:
-        """Add a finished tool call to the record (as a ToolCallFinished event)."""
-        index = self._call_index.get(id(record.call), 0)
-        self.emit(ToolCallFinished(index, record, self.branch))
 
     async def _run_tool(self, call: ToolCall, parse_error: str | None) -> str:
         stats = open_stats()
