@@ -15,12 +15,13 @@ context's `Recorder` builds the Trajectory from those same events.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from .._templates import load_template, render
 from ..config import Sampling, Settings
@@ -87,6 +88,16 @@ _TERMINATION: dict[BudgetReason, Termination] = {
     "rounds": "max_rounds", "context": "max_tokens", "time": "max_time", "tokens": "max_tokens",
 }
 _FIT_ATTEMPTS = 4
+
+# Token-level fields that the llm branch adds to Completion and ModelCallRecord
+# (completion attribute -> record field); carried over where both sides have them.
+_RECORD_FIELDS = {f.name for f in dataclasses.fields(ModelCallRecord)}
+_TOKEN_FIELDS = [(c, r) for c, r in (("prompt_token_ids", "prompt_token_ids"),
+                                     ("raw_text", "raw_output")) if r in _RECORD_FIELDS]
+
+
+def _token_fields(completion: Completion) -> dict[str, Any]:
+    return {r: getattr(completion, c, None) for c, r in _TOKEN_FIELDS}
 
 
 def load_role(settings: Settings, default: str = "role.txt") -> str:
@@ -354,6 +365,7 @@ class RunContext:
             finish_reason=completion.finish_reason, retries=completion.retries,
             tool_calls=completion.tool_calls, branch=self.branch,
             token_ids=completion.token_ids, logprobs=completion.logprobs, error=error,
+            **_token_fields(completion),
         )
         self.meter.add(completion.usage.total_tokens)
         self.emit(ModelCallFinished(record, self.branch, messages=new))
