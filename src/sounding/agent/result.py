@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..trace.trajectory import Termination, Trajectory
+from ..trace.trajectory import RunError, Termination, Trajectory
 from ..types import JSONObject
 
 __all__ = ["Result"]
@@ -43,8 +43,14 @@ class Result:
             trajectory=trajectory,
         )
 
+    @property
+    def error(self) -> RunError | None:
+        """Why the run failed (type, message, traceback), when it did."""
+        return self.trajectory.error
+
     def to_dict(self) -> JSONObject:
-        return {
+        """The `--json` object; `error` is there (at the top) only when the run failed."""
+        out: JSONObject = {
             "question": self.question,
             "answer": self.answer,
             "termination": self.termination,
@@ -57,3 +63,7 @@ class Result:
             "sources": list(self.sources),
             "trajectory": self.trajectory.to_dict(),
         }
+        if self.trajectory.error is not None:
+            error = self.trajectory.error
+            out["error"] = {"type": error.type, "message": error.message}
+        return out

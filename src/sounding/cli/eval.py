@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
-from ..config import LLMSettings, Settings, load_settings
+from ..config import LLMSettings, Settings
 from ..errors import ConfigError, SoundingError
 from ..eval.costs import Price, Prices
 from ..eval.datasets import FORMATS, Item, file_sha256, load_dataset, official_judge
@@ -33,6 +33,7 @@ from ..eval.runner import (
 from ..eval.store import Shard, merge_runs
 from ..llm.base import ChatModel
 from ..types import JSONObject
+from ._options import RunOptions, with_run_options
 
 __all__ = ["app"]
 
@@ -60,6 +61,7 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
 
 
 @app.command()
+@with_run_options
 def run(
     dataset: Annotated[Path, typer.Argument(help="Benchmark file (csv, tsv, json, jsonl, "
                                             "xlsx, parquet)")],
@@ -89,24 +91,13 @@ def run(
                                       "per 1M completion tokens")] = None,
     text_only: Annotated[bool, typer.Option("--text-only", help="Skip questions with an "
                          "attached file (GAIA's text-only subset)")] = False,
-    base_url: Annotated[str | None, typer.Option(help="Agent endpoint [env "
-                        "SOUNDING_BASE_URL]")] = None,
-    model: Annotated[str | None, typer.Option(help="Agent model [env SOUNDING_MODEL]")] = None,
-    api_key: Annotated[str | None, typer.Option(help="Agent key [env SOUNDING_API_KEY]")] = None,
-    protocol: Annotated[str | None, typer.Option(help="tags or native")] = None,
-    env: Annotated[str | None, typer.Option(help="offline or web")] = None,
-    mode: Annotated[str | None, typer.Option(help="react, iter, heavy or resum")] = None,
-    corpus: Annotated[Path | None, typer.Option(help="Corpus for --env offline")] = None,
-    max_rounds: Annotated[int | None, typer.Option(help="Most research rounds")] = None,
-    config: Annotated[Path | None, typer.Option(help="sounding.toml to read")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar")] = False,
+    *,
+    run_options: RunOptions,
 ) -> None:
     """Run (or resume) a benchmark: K rollouts per question, judged, with metrics.json."""
-    flags = {"llm.base_url": base_url, "llm.model": model, "llm.api_key": api_key,
-             "protocol": protocol, "env": env, "mode": mode, "corpus": corpus,
-             "budgets.max_rounds": max_rounds}
     try:
-        settings = load_settings(flags, config_file=config)
+        settings = run_options.settings()
         name, items = load_dataset(dataset, fmt, text_only=text_only)
         chosen = select_items(items, limit, None)
         part = Shard.parse(shard) if shard else None
