@@ -69,13 +69,14 @@ def test_tool_errors_warnings_and_the_end() -> None:
     trajectory.model_calls.append(_model())
     lines = _show(
         ToolCallFinished(index=0, record=_tool("", error="ProviderError: [503] down")),
-        Note(message="the same search call 3 times in a row", level="warning", round=3),
+        Note(message="the same search call 3 times in a row\x1b]0;pwned\x07", level="warning",
+             round=3),
         Note(message="budget reached (rounds): asking for an answer"),
         ReportUpdated(round=2, report="r" * 2048),
         RunFinished(trajectory=trajectory),
     )
     assert lines[0].endswith("→ ProviderError: [503] down in 0.50 s (cached)")
-    assert lines[1] == "  warning: the same search call 3 times in a row"
+    assert lines[1] == "  warning: the same search call 3 times in a row\\x1b]0;pwned\\x07"
     assert lines[2] == "  budget reached (rounds): asking for an answer"
     assert lines[3] == "  report updated (2,048 chars)"
     assert lines[4] == ("done: answer after 3 rounds, 2.5 s, 1,200 prompt + 34 completion "

@@ -6,18 +6,20 @@ keeps its `[dense]` and nothing a file name or a server says can restyle the lin
 
 from __future__ import annotations
 
+import re
+
 import typer
 from rich.console import Console
 from rich.text import Text
 
-__all__ = ["err", "fail", "with_hint"]
+__all__ = ["err", "fail", "printable", "with_hint"]
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print `error: MESSAGE` on stderr as plain text and return the exit to raise."""
-    err.print(Text.assemble(("error: ", "bold red"), message))
+    err.print(Text.assemble(("error: ", "bold red"), printable(message)))
     return typer.Exit(code)
 
 
@@ -27,3 +29,13 @@ def with_hint(message: str) -> str:
         return (f"{message} (or use --env offline, the local corpus, or a provider that "
                 "needs no key, e.g. SOUNDING_WEB__SEARCH=searxng with SOUNDING_WEB__SEARXNG_URL)")
     return message
+
+
+# C0 and C1 control characters but newline and tab: a page or a reply could otherwise
+# move the cursor, recolour or retitle the user's terminal.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """`text` with terminal control characters shown as `\\xNN` instead of obeyed."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)

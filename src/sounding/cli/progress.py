@@ -29,6 +29,7 @@ from ..trace.events import (
 )
 from ..trace.observers import NullObserver
 from ..trace.trajectory import ModelCallRecord, ToolCallRecord, Trajectory
+from ._console import printable
 
 __all__ = ["EventObserver", "ProgressDisplay", "short"]
 
@@ -36,7 +37,7 @@ __all__ = ["EventObserver", "ProgressDisplay", "short"]
 def short(value: object, limit: int = 90) -> str:
     """One line of at most `limit` characters (JSON for non-strings)."""
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-    text = " ".join(text.split())
+    text = printable(" ".join(text.split()))
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -78,7 +79,7 @@ class ProgressDisplay:
     def _line(branch: str | None, *parts: str | tuple[str, str], indent: str = "") -> Text:
         text = Text(indent)
         if branch:
-            text.append(f"[{branch}] ", style="dim")
+            text.append(f"[{printable(branch)}] ", style="dim")
         text.append_text(Text.assemble(*parts))
         return text
 
@@ -128,8 +129,8 @@ class ProgressDisplay:
     def _note(self, event: Note) -> Text:
         if event.level == "warning":
             return self._line(event.branch, ("warning: ", "bold yellow"),
-                              (event.message, "yellow"), indent="  ")
-        return self._line(event.branch, (event.message, "yellow"), indent="  ")
+                              (printable(event.message), "yellow"), indent="  ")
+        return self._line(event.branch, (printable(event.message), "yellow"), indent="  ")
 
     def _finished(self, event: RunFinished) -> Text | None:
         if event.branch:

@@ -20,13 +20,18 @@ from rich.rule import Rule
 from rich.text import Text
 
 from ..trace.trajectory import ModelCallRecord, ToolCallRecord, Trajectory, read_trajectories
+from ._console import fail, printable
 from .progress import short
 
 __all__ = ["app", "render_trajectory", "show"]
 
 app = typer.Typer(name="trace", help="Read recorded runs (the JSONL written by --trace).",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+@app.callback()
+def trace() -> None:
+    """Read recorded runs (the JSONL written by --trace, or a --json result)."""
 
 _THINK = re.compile(r"<think>(.*?)(?:</think>|$)", re.S)
 _TOOL_CALL = re.compile(r"<tool_call>.*?(?:</tool_call>|$)", re.S)
@@ -34,7 +39,7 @@ _ANSWER = re.compile(r"<answer>.*?(?:</answer>|$)", re.S)
 
 
 def _cut(text: str, limit: int) -> str:
-    text = text.strip()
+    text = printable(text.strip())
     if limit <= 0 or len(text) <= limit:
         return text
     return text[:limit].rstrip() + f" … [{len(text) - limit:,} more characters]"
@@ -55,7 +60,7 @@ def _model_call(call: ModelCallRecord, limit: int) -> RenderableType:
                          (f" {call.latency_s:.2f} s, {u.prompt_tokens:,} prompt + "
                           f"{u.completion_tokens:,} completion tokens", "dim"))
     if call.error:
-        head.append(f"  failed: {call.error}", style="red")
+        head.append(f"  failed: {printable(call.error)}", style="red")
     thought = _thinking(call.output)
     if not thought:
         return head
@@ -66,13 +71,13 @@ def _tool_call(call: ToolCallRecord, limit: int) -> RenderableType:
     args = dict(call.call.arguments)
     if call.call.code is not None:
         args["code"] = call.call.code
-    head = Text.assemble((call.call.name or "?", "bold green"), " ",
+    head = Text.assemble((printable(call.call.name or "?"), "bold green"), " ",
                          short(args, 200),
                          (f"  {call.latency_s:.2f} s" + (" cached" if call.cache_hit else ""),
                           "dim"))
     body = Text(_cut(call.observation, limit))
     if call.error:
-        head.append(f"  error: {call.error}", style="red")
+        head.append(f"  error: {printable(call.error)}", style="red")
     return Group(head, Padding(body, (0, 0, 0, 2)))
 
 
@@ -89,20 +94,22 @@ def _rounds(t: Trajectory, limit: int) -> list[RenderableType]:
 def render_trajectory(t: Trajectory, limit: int = 600, title: str = "") -> RenderableType:
     """The transcript of one run (branches nested) as one rich renderable."""
     u = t.usage
-    header = Text.assemble((title or "run ", "bold"), (t.id, "dim"), "\n",
-                           ("question: ", "bold"), t.question, "\n",
-                           f"{t.mode}, {t.protocol}, {t.model or '?'}, started {t.started_at}")
+    header = Text.assemble((printable(title) or "run ", "bold"), (printable(t.id), "dim"), "\n",
+                           ("question: ", "bold"), printable(t.question), "\n",
+                           printable(f"{t.mode}, {t.protocol}, {t.model or '?'}, "
+                                     f"started {t.started_at}"))
     parts: list[RenderableType] = [header, *_rounds(t, limit)]
     for i, branch in enumerate(t.branches):
         name = next((c.branch for c in branch.model_calls if c.branch), None) or f"b{i}"
         parts.append(Padding(render_trajectory(branch, limit, title=f"branch {name} "),
                              (0, 0, 0, 2)))
     parts.append(Text.assemble(("answer: ", "bold"),
-                               t.answer if t.answer is not None else "(none)"))
+                               printable(t.answer) if t.answer is not None else "(none)"))
     summary = Text(f"termination: {t.termination}, {t.rounds} rounds, {t.seconds:.1f} s, "
                    f"{u.prompt_tokens:,} prompt + {u.completion_tokens:,} completion tokens")
     if t.error is not None:
-        summary.append(f"\nerror: {t.error.type}: {t.error.message}", style="red")
+        summary.append(printable(f"\nerror: {t.error.type}: {t.error.message}"),
+                       style="red")
     parts.append(summary)
     return Panel(Group(*parts), border_style="dim") if title else Group(*parts)
 
@@ -137,8 +144,7 @@ def show(
         runs = _load(path)
         chosen = _pick(runs, index, run_id, path)
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        err.print(Text.assemble(("error: ", "bold red"), f"cannot show {path}: {exc}"))
-        raise typer.Exit(2) from None
+        raise fail(f"cannot show {path}: {exc}") from None
     Console(highlight=False).print(render_trajectory(chosen, max_chars))
 
 
