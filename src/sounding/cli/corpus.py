@@ -6,7 +6,7 @@ import json
 import os
 from collections import Counter
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
@@ -129,16 +129,14 @@ def search(
         "--corpus", help="Corpus directory (default: the embedded vital articles).")] = None,
     num: Annotated[int, typer.Option("--num", "-n", help="Results.")] = 10,
     as_json: Annotated[bool, typer.Option("--json", help="Print results as JSON.")] = False,
-    mode: Annotated[str, typer.Option(
-        help="bm25, dense or hybrid (dense and hybrid need `sounding corpus embed`).")
-                    ] = "bm25",
+    mode: Annotated[Literal["bm25", "dense", "hybrid"], typer.Option(
+        "--corpus-search", help="How to rank, as `ask --corpus-search` (dense and hybrid "
+        "need `sounding corpus embed`).")] = "bm25",
 ) -> None:
     """Search a corpus and print the hits."""
-    if mode not in ("bm25", "dense", "hybrid"):
-        raise _fail(f"--mode must be bm25, dense or hybrid, not {mode!r}")
     try:
         with _open(corpus_dir) as corpus:
-            hits = search_by_mode(corpus, query, num, mode)  # type: ignore[arg-type]
+            hits = search_by_mode(corpus, query, num, mode)
     except SoundingError as exc:
         raise _fail(str(exc)) from exc
     if as_json:
