@@ -91,6 +91,19 @@ def _rounds(t: Trajectory, limit: int) -> list[RenderableType]:
     return out
 
 
+def _notes(t: Trajectory, limit: int) -> list[RenderableType]:
+    """The mode's headline facts: how heavy mode fused, the final report."""
+    out: list[RenderableType] = []
+    facts = {k: t.notes[k] for k in ("fused_by", "agreement", "synthesis_error", "early_stop")
+             if k in t.notes}
+    if facts:
+        out.append(Text.assemble(("notes: ", "bold"), short(facts, 300)))
+    report = t.notes.get("report")
+    if isinstance(report, str) and report.strip():
+        out.append(Text.assemble(("report: ", "bold"), _cut(report, limit)))
+    return out
+
+
 def render_trajectory(t: Trajectory, limit: int = 600, title: str = "") -> RenderableType:
     """The transcript of one run (branches nested) as one rich renderable."""
     u = t.usage
@@ -98,11 +111,13 @@ def render_trajectory(t: Trajectory, limit: int = 600, title: str = "") -> Rende
                            ("question: ", "bold"), printable(t.question), "\n",
                            printable(f"{t.mode}, {t.protocol}, {t.model or '?'}, "
                                      f"started {t.started_at}"))
-    parts: list[RenderableType] = [header, *_rounds(t, limit)]
-    for i, branch in enumerate(t.branches):
+    parts: list[RenderableType] = [header]
+    for i, branch in enumerate(t.branches):  # before the parent's own calls (the synthesis)
         name = next((c.branch for c in branch.model_calls if c.branch), None) or f"b{i}"
         parts.append(Padding(render_trajectory(branch, limit, title=f"branch {name} "),
                              (0, 0, 0, 2)))
+    parts += _rounds(t, limit)
+    parts += _notes(t, limit)
     parts.append(Text.assemble(("answer: ", "bold"),
                                printable(t.answer) if t.answer is not None else "(none)"))
     summary = Text(f"termination: {t.termination}, {t.rounds} rounds, {t.seconds:.1f} s, "
