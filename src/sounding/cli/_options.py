@@ -7,20 +7,21 @@ no command keeps a second list of names or a map from names to settings.
 
 from __future__ import annotations
 
+import enum
 import functools
 import inspect
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal, Optional, TypeVar
+from typing import Annotated, Any, Optional, TypeVar, overload
 
 import typer
 
 from ..config import Settings
 from ..run_options import RUN_OPTIONS, RunOption, setting_default, settings_from_options
 
-__all__ = ["RunOptions", "with_run_options"]
+__all__ = ["RunOptions", "choice_type", "choice_value", "with_run_options"]
 
 R = TypeVar("R")
 
@@ -58,12 +59,23 @@ def _parameter(option: RunOption) -> inspect.Parameter:
         return inspect.Parameter(option.name, inspect.Parameter.KEYWORD_ONLY, default=False,
                                  annotation=Annotated[bool, spec])
     choices = option.all_choices()
-    # A Literal shows as `[react|iter|heavy|resum]` and is checked by click itself.
+    # Choices show as `[react|iter|heavy|resum]` and are checked by click itself.
     extra: dict[str, Any] = {} if choices else {"metavar": option.metavar or "VALUE"}
     spec = typer.Option(option.flag, help=help_text, rich_help_panel=option.panel, **extra)
-    kind: Any = Literal.__getitem__(choices) if choices else _TYPES[option.kind]
+    kind: Any = choice_type(option.name, choices) if choices else _TYPES[option.kind]
     return inspect.Parameter(option.name, inspect.Parameter.KEYWORD_ONLY, default=None,
                              annotation=Annotated[Optional[kind], spec])  # noqa: UP045
+
+
+def choice_type(name: str, choices: tuple[str, ...]) -> type[enum.Enum]:
+    """An Enum of `choices` for a flag (every typer version renders and checks those)."""
+    return enum.Enum(name.title().replace("_", ""), [(c, c) for c in choices],  # type: ignore[return-value]
+                     type=str)
+
+
+def choice_value(value: object) -> object:
+    """The plain string of a choice flag's value (other values unchanged)."""
+    return value.value if isinstance(value, enum.Enum) else value
 
 
 def _config_parameter() -> inspect.Parameter:
@@ -74,18 +86,33 @@ def _config_parameter() -> inspect.Parameter:
                              annotation=Annotated[Path | None, spec])
 
 
-def with_run_options(func: Callable[..., R]) -> Callable[..., R]:
-    """Give `func` every run option; it receives them as `run_options: RunOptions`."""
+@overload
+def with_run_options(func: Callable[..., R]) -> Callable[..., R]: ...
+
+
+@overload
+def with_run_options(func: None = None, *, only: tuple[str, ...]
+                     ) -> Callable[[Callable[..., R]], Callable[..., R]]: ...
+
+
+def with_run_options(func: Callable[..., R] | None = None, *,
+                     only: tuple[str, ...] | None = None) -> Any:
+    """Give `func` every run option (or those named in `only`) and --config; it receives
+    them as `run_options: RunOptions`. Use as `@with_run_options` or
+    `@with_run_options(only=(...))`."""
+    if func is None:
+        return functools.partial(with_run_options, only=only)
+    chosen = [o for o in RUN_OPTIONS if only is None or o.name in only]
     hints = typing.get_type_hints(func, include_extras=True)
     signature = inspect.signature(func)
     own = [p.replace(annotation=hints.get(p.name, p.annotation))
            for p in signature.parameters.values() if p.name != "run_options"]
-    added = [_parameter(o) for o in RUN_OPTIONS] + [_config_parameter()]
-    names = {o.name for o in RUN_OPTIONS}
+    added = [_parameter(o) for o in chosen] + [_config_parameter()]
+    names = {o.name for o in chosen}
 
     @functools.wraps(func)
     def wrapper(**kwargs: Any) -> R:
-        values = {name: kwargs.pop(name) for name in list(kwargs) if name in names}
+        values = {name: choice_value(kwargs.pop(name)) for name in list(kwargs) if name in names}
         options = RunOptions(values, kwargs.pop(_CONFIG, None))
         return func(**kwargs, run_options=options)
 

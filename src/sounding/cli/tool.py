@@ -6,8 +6,7 @@ import asyncio
 import json
 import sys
 import time
-from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import typer
 
@@ -16,10 +15,10 @@ from ..env import Environment
 from ..errors import ConfigError, SoundingError
 from ..llm.base import ChatModel
 from ..providers.base import open_stats
-from ..run_options import settings_from_options
 from ..tools.base import ToolContext, ToolOutput, check_arguments
 from ..types import JSON
 from ._console import err, fail, with_hint
+from ._options import RunOptions, with_run_options
 
 __all__ = ["app", "register", "run_tool", "tool_command"]
 
@@ -87,33 +86,31 @@ def _properties(parameters: object) -> dict[str, object]:
     return props if isinstance(props, dict) else {}
 
 
+@with_run_options(only=("env", "corpus", "corpus_search", "files", "no_cache", "record",
+                        "replay", "base_url", "model", "api_key", "summary_model",
+                        "summary_base_url", "summary_api_key"))
 def tool_command(
     name: Annotated[str, typer.Argument(metavar="NAME", help="search, visit, google_scholar, "
                     "PythonInterpreter or parse_file")],
     args_json: Annotated[str, typer.Argument(metavar="JSON_ARGS", help="The tool's arguments "
                          "as a JSON object, e.g. '{\"query\": [\"tongyi\"]}'")] = "{}",
-    env: Annotated[Literal["offline", "web"] | None, typer.Option(
-        help="Where the tool gets its facts, as in `sounding ask` \\[default: offline, or "
-        "SOUNDING_ENV]")] = None,
     code: Annotated[str | None, typer.Option(help="Code for PythonInterpreter ('-' reads "
-                    "stdin)")] = None,
-    files: Annotated[Path | None, typer.Option(help="Directory parse_file may read")] = None,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Bypass the tool cache")] = False,
-    record: Annotated[Path | None, typer.Option(help="Record provider exchanges here")] = None,
-    replay: Annotated[Path | None, typer.Option(help="Answer only from a recording")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+                    "stdin)", metavar="CODE")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object",
+                                          metavar="")] = False,
+    *,
+    run_options: RunOptions,
 ) -> None:
-    """Run one tool and print its observation; provider, cache and retries go to stderr."""
-    # The names of `sounding ask`'s options: their settings are declared once, there.
-    options = {"env": env, "files": files, "no_cache": no_cache, "record": record,
-               "replay": replay}
+    """Run one tool and print its observation; provider, cache and retries go to stderr.
+
+    The environment and its options are `sounding ask`'s (default: offline)."""
     try:
         arguments = json.loads(args_json)
         if not isinstance(arguments, dict):
             raise ConfigError("JSON_ARGS must be a JSON object, e.g. '{\"query\": [\"x\"]}'")
         if code is not None:
             arguments["code"] = sys.stdin.read() if code == "-" else code
-        settings = settings_from_options(options)
+        settings = run_options.settings()
         output, info = asyncio.run(run_tool(settings, name, arguments))
     except json.JSONDecodeError as exc:
         raise fail(f"JSON_ARGS is not valid JSON: {exc}") from None
