@@ -75,7 +75,7 @@ def test_a_crash_of_ours_still_yields_a_closed_trajectory(settings: Settings) ->
     assert trajectory.termination == "error" and trajectory.question == "q"
     assert trajectory.error is not None and trajectory.error.type == "RuntimeError"
     assert "a bug of ours" in trajectory.error.traceback
-    assert events[0] == "round_started"
+    assert "round_started" in events
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child needs POSIX")

@@ -41,12 +41,14 @@ class RunOutcome:
 
 def _progress_kwargs(watcher: EventObserver, sink: EventSink | None) -> dict[str, Any]:
     # `arun(on_event=...)` is arriving with the core branch; until it does, today's
-    # `observer=` is bridged to events by EventObserver.
-    if sink is not None and "on_event" in inspect.signature(arun).parameters:
+    # `observer=` is bridged to events by EventObserver (drop the bridge once merged).
+    if "on_event" in inspect.signature(arun).parameters:
         def on_event(event: RunEvent) -> None:
-            if event.kind == "run_finished":
+            if event.kind == "run_finished" and event.branch is None:
+                # on Ctrl-C the closed partial record arrives here before the interrupt
                 watcher.seen.setdefault(event.trajectory.id, event.trajectory)
-            sink(event)
+            if sink is not None:
+                sink(event)
 
         return {"on_event": on_event}
     return {"observer": watcher}
