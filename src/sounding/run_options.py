@@ -11,7 +11,7 @@ import dataclasses
 import difflib
 import os
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -29,7 +29,8 @@ __all__ = [
     "settings_from_options",
 ]
 
-Kind = Literal["str", "int", "float", "path", "flag"]
+Kind = Literal["str", "int", "float", "path", "flag", "list"]
+"""`list`: a repeatable string flag; its values are collected into a list setting."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,9 @@ class RunOption:
     env: str = ""
     """The environment variable that also sets it (shown in help; read by config.py)."""
     panel: str = "Run"
+    item: str = ""
+    """For a `list` option: wrap each value as `{item: value}` (so that `--mcp CMD` and
+    `--mcp-url URL` both add to the one `mcp` setting)."""
 
     @property
     def flag(self) -> str:
@@ -56,8 +60,9 @@ class RunOption:
 
 
 def _o(name: str, setting: str, help: str, kind: Kind = "str", metavar: str = "",
-       choices: tuple[str, ...] = (), env: str = "", panel: str = "Run") -> RunOption:
-    return RunOption(name, setting, help, kind, metavar, choices, env, panel)
+       choices: tuple[str, ...] = (), env: str = "", panel: str = "Run",
+       item: str = "") -> RunOption:
+    return RunOption(name, setting, help, kind, metavar, choices, env, panel, item)
 
 
 _MODEL, _BUDGET, _SAMPLING, _HEAVY, _TOOLS = "Model", "Budgets", "Sampling", "Heavy mode", "Tools"
@@ -117,7 +122,6 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
     _o("replay", "web.replay_dir", "Answer tools only from recordings in this folder",
        kind="path", metavar="DIR", panel=_TOOLS),
 )
-_BY_NAME = {o.name: o for o in RUN_OPTIONS}
 # Top-level settings that are values, not sections (cache_dir, corpus, ...): their own names.
 _TOP_LEVEL = frozenset(name for name, hint in typing.get_type_hints(Settings).items()
                        if not dataclasses.is_dataclass(hint) and name != "secrets")
@@ -149,25 +153,34 @@ def setting_default(setting: str) -> object:
     return _get(Settings(), setting)
 
 
-def flags_from_options(values: Mapping[str, object]) -> dict[str, object]:
-    """Dotted settings from option values by name; None (and an unset flag) means "not given".
+def flags_from_options(values: Mapping[str, object],
+                       table: Sequence[RunOption] = RUN_OPTIONS) -> dict[str, object]:
+    """Dotted settings from option values by name; None (and an unset flag or an empty
+    list) means "not given". List options naming the same setting add up.
 
     Unknown names raise a ConfigError listing the valid ones; dotted keys pass through.
     """
+    by_name = {o.name: o for o in table}
     flags: dict[str, object] = {}
     for name, value in values.items():
         if "." in name or name in _TOP_LEVEL:
             flags[name] = value  # a setting by its own key, e.g. cache_dir, web.results
             continue
-        option = _BY_NAME.get(name)
+        option = by_name.get(name)
         if option is None:
-            valid = [*_BY_NAME, *sorted(_TOP_LEVEL)]
+            valid = [*by_name, *sorted(_TOP_LEVEL)]
             near = difflib.get_close_matches(name, valid, n=1)
             hint = f" (did you mean {near[0]!r}?)" if near else ""
             raise ConfigError(f"unknown option {name!r}{hint}; valid options: "
                               + ", ".join(valid) + ", or a dotted setting like "
                               "'budgets.max_rounds'")
-        if value is None or (option.kind == "flag" and value is False):
+        if value is None or (option.kind == "flag" and value is False) or value == []:
+            continue
+        if option.kind == "list":
+            items = [value] if isinstance(value, str) else list(value)  # type: ignore[call-overload]
+            listed = flags.setdefault(option.setting, [])
+            assert isinstance(listed, list)
+            listed.extend({option.item: v} if option.item else v for v in items)
             continue
         flags[option.setting] = os.fspath(value) if isinstance(value, os.PathLike) else value
     return flags

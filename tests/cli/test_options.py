@@ -135,3 +135,14 @@ def test_paths_are_checked_whatever_set_them(tmp_path: Path) -> None:
     cfg.write_text(f'[web]\nfiles_dir = "{tmp_path / "gone"}"\n', encoding="utf-8")
     with pytest.raises(ConfigError, match="gone does not exist"):
         settings_from_options({}, config_file=cfg)
+
+
+def test_repeatable_options_add_up_into_one_list_setting() -> None:
+    table = (RunOption("tool", "tools", "A Python tool", kind="list"),
+             RunOption("mcp", "mcp", "stdio server", kind="list", item="command"),
+             RunOption("mcp_url", "mcp", "HTTP server", kind="list", item="url"))
+    flags = flags_from_options({"tool": ["pkg.mod:fn", "geo.py:distance"], "mcp": ["python3 s.py"],
+                                "mcp_url": ["http://127.0.0.1:9/mcp"]}, table)
+    assert flags == {"tools": ["pkg.mod:fn", "geo.py:distance"],
+                     "mcp": [{"command": "python3 s.py"}, {"url": "http://127.0.0.1:9/mcp"}]}
+    assert flags_from_options({"tool": [], "mcp": None}, table) == {}

@@ -46,7 +46,7 @@ def _help(option: RunOption) -> str:
     # defaults to None ("not given"), so that sounding.toml and SOUNDING_* still apply.
     text = option.help + (f" \\[env {option.env}]" if option.env else "")
     default = setting_default(option.setting)
-    if option.kind != "flag" and default is not None:
+    if option.kind not in ("flag", "list") and default is not None:
         text += f" \\[default: {default}]"
     return text
 
@@ -58,6 +58,11 @@ def _parameter(option: RunOption) -> inspect.Parameter:
                             metavar="")
         return inspect.Parameter(option.name, inspect.Parameter.KEYWORD_ONLY, default=False,
                                  annotation=Annotated[bool, spec])
+    if option.kind == "list":
+        spec = typer.Option(option.flag, help=help_text, rich_help_panel=option.panel,
+                            metavar=option.metavar or "VALUE")
+        return inspect.Parameter(option.name, inspect.Parameter.KEYWORD_ONLY, default=None,
+                                 annotation=Annotated[Optional[list[str]], spec])  # noqa: UP045
     choices = option.all_choices()
     # Choices show as `[react|iter|heavy|resum]` and are checked by click itself.
     extra: dict[str, Any] = {} if choices else {"metavar": option.metavar or "VALUE"}
