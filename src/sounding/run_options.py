@@ -163,10 +163,10 @@ def flags_from_options(values: Mapping[str, object],
     by_name = {o.name: o for o in table}
     flags: dict[str, object] = {}
     for name, value in values.items():
-        if "." in name or name in _TOP_LEVEL:
+        option = by_name.get(name)  # an option's name wins over a setting of that name
+        if option is None and ("." in name or name in _TOP_LEVEL):
             flags[name] = value  # a setting by its own key, e.g. cache_dir, web.results
             continue
-        option = by_name.get(name)
         if option is None:
             valid = [*by_name, *sorted(_TOP_LEVEL)]
             near = difflib.get_close_matches(name, valid, n=1)

@@ -58,8 +58,8 @@ def _probe_app() -> typer.Typer:
     def probe(label: str = "x", *, run_options: RunOptions) -> None:
         settings = run_options.settings()
         values = {o.setting: _get(settings, o.setting) for o in RUN_OPTIONS}
-        typer.echo(json.dumps({"label": label, **{k: str(v) if isinstance(v, Path) else v
-                                                   for k, v in values.items()}}))
+        shown = {k: str(v) if isinstance(v, Path | tuple) else v for k, v in values.items()}
+        typer.echo(json.dumps({"label": label, **shown}))
 
     return app
 
@@ -68,14 +68,23 @@ def test_every_run_option_reaches_its_setting(tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)  # no stray sounding.toml
     args, expected = ["--label", "y"], {}
+    listed: dict[str, list[str]] = {}  # repeatable options: their values end up in a list
     for option in RUN_OPTIONS:
-        text, value = _sample(option, tmp_path)
+        if option.kind == "list":
+            value = f"value-{option.name}"
+            args += [option.flag, value]
+            listed.setdefault(option.setting, []).append(value)
+            continue
+        text, sample = _sample(option, tmp_path)
         args += [option.flag] if text is None else [option.flag, text]
-        expected[option.setting] = str(value) if isinstance(value, Path) else value
+        expected[option.setting] = str(sample) if isinstance(sample, Path) else sample
     result = CliRunner().invoke(_probe_app(), args, env={"SOUNDING_CONFIG": ""})
     assert result.exit_code == 0, result.output
     seen = json.loads(result.output)
     assert seen.pop("label") == "y"
+    for setting, values in listed.items():
+        shown = seen.pop(setting)
+        assert all(v in shown for v in values), (setting, shown)
     assert seen == expected
     # and every one of them differs from its default, so the test proves the flag worked
     assert all(setting_default(k) != v for k, v in expected.items())
