@@ -60,6 +60,7 @@ def test_failed_run_prints_one_line_json_and_trace(vital_cache: Path, tmp_path: 
     result = json.loads(proc.stdout)
     assert result["termination"] == "error" and result["answer"] is None
     assert result["error"]["type"].startswith("LLM") and result["error"]["message"]
+    assert list(result)[:4] == ["question", "answer", "termination", "error"]
     saved = read_trajectories(trace)
     assert len(saved) == 1 and saved[0].termination == "error" and saved[0].error is not None
     assert "Traceback" not in proc.stderr

@@ -49,11 +49,17 @@ class Result:
         return self.trajectory.error
 
     def to_dict(self) -> JSONObject:
-        """The `--json` object; `error` is there (at the top) only when the run failed."""
+        """The `--json` object; `error` (type, message) follows `termination`, only when the
+        run failed (the traceback stays in `trajectory.error`)."""
         out: JSONObject = {
             "question": self.question,
             "answer": self.answer,
             "termination": self.termination,
+        }
+        if self.trajectory.error is not None:
+            error = self.trajectory.error
+            out["error"] = {"type": error.type, "message": error.message}
+        out.update({
             "mode": self.mode,
             "rounds": self.rounds,
             "tool_calls": dict(self.tool_calls),
@@ -62,8 +68,5 @@ class Result:
             "seconds": round(self.seconds, 3),
             "sources": list(self.sources),
             "trajectory": self.trajectory.to_dict(),
-        }
-        if self.trajectory.error is not None:
-            error = self.trajectory.error
-            out["error"] = {"type": error.type, "message": error.message}
+        })
         return out
