@@ -90,3 +90,16 @@ def test_bad_input_is_one_clear_line(tmp_path: Path) -> None:
     assert "holds 1 runs; --index must be 0..0" in result.output
     result = runner.invoke(app, ["show", str(tmp_path / "missing.jsonl")])
     assert result.exit_code == 2 and "cannot show" in result.output
+
+
+def test_list_names_every_run(tmp_path: Path) -> None:
+    path = tmp_path / "runs.jsonl"
+    runs = [_run("first"), _run(f"second {HOSTILE}")]
+    for t in runs:
+        t.append_to(path)
+    result = CliRunner().invoke(app, ["list", str(path)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].split() == ["#", "id", "mode", "termination", "rounds", "question"]
+    assert lines[1].split()[:5] == ["0", runs[0].id[:12], "react", "answer", "2"]
+    assert "second [bold red]not markup[/]" in lines[2] and "\x1b" not in result.output

@@ -17,13 +17,14 @@ from rich.console import Console, Group, RenderableType
 from rich.padding import Padding
 from rich.panel import Panel
 from rich.rule import Rule
+from rich.table import Table
 from rich.text import Text
 
 from ..trace.trajectory import ModelCallRecord, ToolCallRecord, Trajectory, read_trajectories
 from ._console import fail, printable
 from .progress import short
 
-__all__ = ["app", "render_trajectory", "show"]
+__all__ = ["app", "list_runs", "render_trajectory", "show"]
 
 app = typer.Typer(name="trace", help="Read recorded runs (the JSONL written by --trace).",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -161,6 +162,24 @@ def show(
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise fail(f"cannot show {path}: {exc}") from None
     Console(highlight=False).print(render_trajectory(chosen, max_chars))
+
+
+@app.command(name="list")
+def list_runs(
+    path: Annotated[Path, typer.Argument(metavar="FILE", help="A JSONL trajectory file")],
+) -> None:
+    """One line per run of the file: index, id, mode, termination, rounds, question."""
+    try:
+        runs = _load(path)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise fail(f"cannot read {path}: {exc}") from None
+    table = Table(box=None, show_edge=False, pad_edge=False)
+    for column in ("#", "id", "mode", "termination", "rounds", "question"):
+        table.add_column(column, no_wrap=column != "question")
+    for i, t in enumerate(runs):
+        table.add_row(str(i), Text(printable(t.id[:12])), Text(printable(t.mode)),
+                      str(t.termination), str(t.rounds), Text(_cut(t.question, 100)))
+    Console(highlight=False).print(table)
 
 
 def _load(path: Path) -> list[Trajectory]:
