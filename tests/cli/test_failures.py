@@ -117,3 +117,19 @@ def test_ctrl_c_writes_the_partial_trajectory(vital_cache: Path, tmp_path: Path)
     assert saved.termination == "error" and saved.error is not None
     assert saved.error.type == "KeyboardInterrupt"
     assert [t.call.name for t in saved.tool_calls] == ["search"]
+
+
+def test_trace_file_problems_are_one_line(vital_cache: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x", encoding="utf-8")
+    with ScriptedServer.repeat("<answer>Paris</answer>") as server:
+        env = _env(server, vital_cache)
+        folder = run_cli(["ask", "q", "--trace", str(tmp_path)], env, tmp_path)
+        assert server.requests == []  # refused before any model call
+        unwritable = run_cli(["ask", "q", "--quiet", "--trace", str(blocker / "runs.jsonl")],
+                             env, tmp_path)
+    assert folder.returncode == 2 and "is a folder; name a file" in folder.stderr
+    assert unwritable.returncode == 1
+    assert unwritable.stdout.startswith("Paris")  # the answer is still printed
+    lines = unwritable.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: cannot write the trajectory to ")

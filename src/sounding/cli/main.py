@@ -9,11 +9,11 @@ from typing import Annotated
 
 import httpx
 import typer
-from rich.console import Console
 
 from ..agent import Result
 from ..config import Settings
 from ..errors import ConfigError
+from ..trace.trajectory import Trajectory
 from ._console import err, fail, with_hint
 from ._options import RunOptions, with_run_options
 from ._run import run_question
@@ -79,6 +79,8 @@ def ask(
     """Research a question and print the answer with its sources."""
     if not question.strip():
         raise fail("the question is empty: sounding ask \"YOUR QUESTION\"")
+    if trace is not None and trace.is_dir():
+        raise fail(f"--trace {trace} is a folder; name a file, e.g. {trace / 'runs.jsonl'}")
     try:
         settings = run_options.settings()
         settings.require_llm()
@@ -87,10 +89,11 @@ def ask(
         raise fail(with_hint(str(exc))) from None
     outcome = run_question(question, settings, None if quiet else ProgressDisplay(err))
     trajectory = outcome.trajectory
-    if trace is not None:
-        trajectory.append_to(trace)
+    unwritten = _write_trace(trajectory, trace)
     result = Result.from_trajectory(trajectory)
     _print_result(result, as_json)
+    if unwritten:
+        raise fail(unwritten, code=1)
     if result.termination != "error":
         return
     error = trajectory.error
@@ -104,19 +107,26 @@ def ask(
     raise fail(f"the run ended with an error: {with_hint(text)}{where}", code=code)
 
 
+def _write_trace(trajectory: Trajectory, trace: Path | None) -> str | None:
+    """Append the trajectory to `trace`; what went wrong, if writing failed (a full disk)."""
+    if trace is None:
+        return None
+    try:
+        trajectory.append_to(trace)
+    except OSError as exc:
+        return f"cannot write the trajectory to {trace}: {exc}"
+    return None
+
+
 def _print_result(result: Result, as_json: bool) -> None:
+    # Plain writes: the answer is the model's text, to be printed as it is (no markup, no
+    # emoji codes, no wrapping); `--json` escapes everything anyway.
     if as_json:
         sys.stdout.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
         return
-    out = Console(highlight=False, soft_wrap=True)
-    if result.answer is None:
-        out.print("(no answer)")
-    else:
-        out.print(result.answer, markup=False)
+    sys.stdout.write(("(no answer)" if result.answer is None else result.answer) + "\n")
     if result.sources:
-        out.print("\nSources:")
-        for url in result.sources:
-            out.print(f"  - {url}", markup=False)
+        sys.stdout.write("\nSources:\n" + "".join(f"  - {url}\n" for url in result.sources))
 
 
 def _mount_subcommands() -> None:
