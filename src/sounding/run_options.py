@@ -11,12 +11,12 @@ import dataclasses
 import difflib
 import os
 import typing
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
-from .config import Settings, load_settings
+from .config import Settings, load_settings, override_settings
 from .errors import ConfigError
 
 __all__ = [
@@ -24,7 +24,6 @@ __all__ = [
     "RunOption",
     "check_settings",
     "flags_from_options",
-    "option_names",
     "setting_default",
     "settings_from_options",
 ]
@@ -74,7 +73,8 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
        env="SOUNDING_MODEL", panel=_MODEL),
     _o("api_key", "llm.api_key", "API key of the endpoint", metavar="KEY",
        env="SOUNDING_API_KEY", panel=_MODEL),
-    _o("protocol", "protocol", "tags: the Tongyi text format; native: OpenAI tool calling",
+    _o("protocol", "protocol", "Wire format: tags (Tongyi's text format) or native (OpenAI "
+       "tool calling)",
        env="SOUNDING_PROTOCOL", panel=_MODEL),
     _o("summary_model", "summary.model", "Model that extracts evidence in visit "
        "(default: --model)", metavar="NAME", env="SOUNDING_SUMMARY_MODEL", panel=_MODEL),
@@ -127,10 +127,6 @@ _TOP_LEVEL = frozenset(name for name, hint in typing.get_type_hints(Settings).it
                        if not dataclasses.is_dataclass(hint) and name != "secrets")
 
 
-def option_names() -> list[str]:
-    return [o.name for o in RUN_OPTIONS]
-
-
 def _field_hint(setting: str) -> object:
     """The type annotation of a dotted setting, e.g. `heavy.branch_mode`."""
     cls: object = Settings
@@ -177,9 +173,8 @@ def flags_from_options(values: Mapping[str, object],
         if value is None or (option.kind == "flag" and value is False) or value == []:
             continue
         if option.kind == "list":
-            items = [value] if isinstance(value, str) else list(value)  # type: ignore[call-overload]
-            listed = flags.setdefault(option.setting, [])
-            assert isinstance(listed, list)
+            items = [value] if isinstance(value, str) else list(cast(Iterable[object], value))
+            listed = cast(list[object], flags.setdefault(option.setting, []))
             listed.extend({option.item: v} if option.item else v for v in items)
             continue
         flags[option.setting] = os.fspath(value) if isinstance(value, os.PathLike) else value
@@ -189,8 +184,6 @@ def flags_from_options(values: Mapping[str, object],
 def settings_from_options(values: Mapping[str, object], *, config_file: Path | None = None,
                           base: Settings | None = None) -> Settings:
     """Checked settings from option values: the loader, then `check_settings`."""
-    from .config import override_settings
-
     flags = flags_from_options(values)
     settings = (load_settings(flags, config_file=config_file) if base is None
                 else override_settings(base, flags))

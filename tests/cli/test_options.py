@@ -155,3 +155,13 @@ def test_repeatable_options_add_up_into_one_list_setting() -> None:
     assert flags == {"tools": ["pkg.mod:fn", "geo.py:distance"],
                      "mcp": [{"command": "python3 s.py"}, {"url": "http://127.0.0.1:9/mcp"}]}
     assert flags_from_options({"tool": [], "mcp": None}, table) == {}
+
+
+def test_the_table_names_real_settings_once() -> None:
+    names = [o.name for o in RUN_OPTIONS]
+    assert len(names) == len(set(names))
+    scalar = [o.setting for o in RUN_OPTIONS if o.kind != "list"]
+    assert len(scalar) == len(set(scalar))  # only repeatable options may share a setting
+    for option in RUN_OPTIONS:
+        setting_default(option.setting)  # raises AttributeError for a misspelt setting
+        assert option.help and option.help[0].isupper()
