@@ -182,10 +182,12 @@ def flags_from_options(values: Mapping[str, object],
 
 
 def settings_from_options(values: Mapping[str, object], *, config_file: Path | None = None,
-                          base: Settings | None = None) -> Settings:
-    """Checked settings from option values: the loader, then `check_settings`."""
+                          base: Settings | None = None,
+                          environ: Mapping[str, str] | None = None) -> Settings:
+    """Checked settings from option values: the loader (defaults < file < environment <
+    these options; or `base` < these options), then `check_settings`."""
     flags = flags_from_options(values)
-    settings = (load_settings(flags, config_file=config_file) if base is None
+    settings = (load_settings(flags, config_file=config_file, environ=environ) if base is None
                 else override_settings(base, flags))
     check_settings(settings)
     return settings
