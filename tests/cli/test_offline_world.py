@@ -97,4 +97,4 @@ def test_corpus_search_flag_is_checked(corpus_dir: Path, tmp_path: Path) -> None
                    {"SOUNDING_BASE_URL": "http://127.0.0.1:9/v1", "SOUNDING_MODEL": "m"},
                    tmp_path)
     assert proc.returncode == 2
-    assert "corpus_search" in proc.stderr and "bm25, dense, hybrid" in proc.stderr
+    assert "--corpus-search" in proc.stderr and "'bm25', 'dense', 'hybrid'" in proc.stderr

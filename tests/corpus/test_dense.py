@@ -205,8 +205,8 @@ def test_cli_embed_and_search_modes(encoder: Encoder, tmp_path: Path) -> None:
     result = runner.invoke(app, ["build", str(source), "--out", str(directory), "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["embeddings"]["embedded"] == 1
-    result = runner.invoke(app, ["search", "kitten", "--corpus", str(directory), "--mode",
-                                 "hybrid", "--json"])
+    result = runner.invoke(app, ["search", "kitten", "--corpus", str(directory),
+                                 "--corpus-search", "hybrid", "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)[0]["url"] == "https://facts.example/Feline"
 

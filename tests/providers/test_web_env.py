@@ -190,6 +190,7 @@ def test_cli_tool_command(providers: LoopbackServer, tmp_path: Path, isolated_en
                           monkeypatch: pytest.MonkeyPatch) -> None:
     base = providers.base_url
     app, runner = _cli(monkeypatch, {
+        "SOUNDING_ENV": "web",  # `sounding tool` defaults to offline, as `ask` does
         "SERPER_API_KEY": "sk", "SOUNDING_CACHE_DIR": str(tmp_path / "cache"),
         "SOUNDING_WEB__SERPER_URL": f"{base}/serper", "SOUNDING_WEB__ARXIV_URL": f"{base}/arxiv",
         "SOUNDING_WEB__ALLOW_PRIVATE_ADDRESSES": "true", "SOUNDING_WEB__FETCH": "direct"})
@@ -212,7 +213,7 @@ def test_cli_tool_builds_only_what_the_tool_needs(providers: LoopbackServer, tmp
                                                   isolated_env: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """No provider key is set: tools that need none still run, each on its own."""
-    variables = {"SOUNDING_CACHE_DIR": str(tmp_path / "cache"),
+    variables = {"SOUNDING_CACHE_DIR": str(tmp_path / "cache"), "SOUNDING_ENV": "web",
                  "SOUNDING_WEB__ALLOW_PRIVATE_ADDRESSES": "true", "SOUNDING_WEB__FETCH": "direct"}
     if not bwrap_path():
         variables["SOUNDING_WEB__ALLOW_UNSANDBOXED"] = "true"

@@ -80,3 +80,20 @@ def test_heavy_settings_are_checked() -> None:
         load_settings({"heavy.branches": 0}, environ={})
     assert load_settings({"heavy.early_stop_majority": 0.5},
                          environ={}).heavy.early_stop_majority == 0.5
+
+
+def test_run_options_sit_on_top_of_file_and_environment(tmp_path: Path) -> None:
+    from sounding.run_options import settings_from_options
+
+    papers = tmp_path / "papers"
+    papers.mkdir()
+    cfg = tmp_path / "sounding.toml"
+    cfg.write_text(f'mode = "iter"\n[budgets]\nmax_rounds = 7\n[web]\nfiles_dir = "{papers}"\n',
+                   encoding="utf-8")
+    env = {"SOUNDING_MODE": "heavy", "SOUNDING_BUDGETS__MAX_ROUNDS": "8"}
+    s = settings_from_options({"max_rounds": 9, "branch_mode": None}, config_file=cfg,
+                              environ=env)
+    assert (s.mode, s.budgets.max_rounds, s.web.files_dir) == ("heavy", 9, papers)
+    assert s.heavy.branch_mode == "iter"  # None: not given, the default stays
+    with pytest.raises(ConfigError, match="must be one of tags, native"):
+        settings_from_options({"protocol": "xml"}, config_file=cfg, environ=env)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..trace.trajectory import Termination, Trajectory
+from ..trace.trajectory import RunError, Termination, Trajectory
 from ..types import JSONObject
 
 __all__ = ["Result"]
@@ -43,11 +43,23 @@ class Result:
             trajectory=trajectory,
         )
 
+    @property
+    def error(self) -> RunError | None:
+        """Why the run failed (type, message, traceback), when it did."""
+        return self.trajectory.error
+
     def to_dict(self) -> JSONObject:
-        return {
+        """The `--json` object; `error` (type, message) follows `termination`, only when the
+        run failed (the traceback stays in `trajectory.error`)."""
+        out: JSONObject = {
             "question": self.question,
             "answer": self.answer,
             "termination": self.termination,
+        }
+        if self.trajectory.error is not None:
+            error = self.trajectory.error
+            out["error"] = {"type": error.type, "message": error.message}
+        out.update({
             "mode": self.mode,
             "rounds": self.rounds,
             "tool_calls": dict(self.tool_calls),
@@ -56,4 +68,5 @@ class Result:
             "seconds": round(self.seconds, 3),
             "sources": list(self.sources),
             "trajectory": self.trajectory.to_dict(),
-        }
+        })
+        return out

@@ -19,10 +19,8 @@ from ..errors import ConfigError
 from ..eval.datasets import drb
 from ..eval.datasets.base import Item
 from ..llm.base import ChatModel
-from .main import _flags, err, fail
-from .report import _settings, app, execute, judge_client
-
-__all__: list[str] = []
+from ._console import err, fail
+from ._report_common import _flags, _settings, app, execute, judge_client
 
 
 def _tasks(path: Path, language: str | None, limit: int | None) -> list[Item]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -122,6 +123,14 @@ def stats(
         raise _fail(str(exc)) from exc
 
 
+class SearchMode(StrEnum):
+    """The corpus search mode, named as in `ask --corpus-search` (the corpus_search setting)."""
+
+    bm25 = "bm25"
+    dense = "dense"
+    hybrid = "hybrid"
+
+
 @app.command()
 def search(
     query: Annotated[str, typer.Argument(help="Search text.")],
@@ -129,16 +138,14 @@ def search(
         "--corpus", help="Corpus directory (default: the embedded vital articles).")] = None,
     num: Annotated[int, typer.Option("--num", "-n", help="Results.")] = 10,
     as_json: Annotated[bool, typer.Option("--json", help="Print results as JSON.")] = False,
-    mode: Annotated[str, typer.Option(
-        help="bm25, dense or hybrid (dense and hybrid need `sounding corpus embed`).")
-                    ] = "bm25",
+    mode: Annotated[SearchMode, typer.Option(
+        "--corpus-search", help="How to rank, as `ask --corpus-search` (dense and hybrid "
+        "need `sounding corpus embed`).")] = SearchMode.bm25,
 ) -> None:
     """Search a corpus and print the hits."""
-    if mode not in ("bm25", "dense", "hybrid"):
-        raise _fail(f"--mode must be bm25, dense or hybrid, not {mode!r}")
     try:
         with _open(corpus_dir) as corpus:
-            hits = search_by_mode(corpus, query, num, mode)  # type: ignore[arg-type]
+            hits = search_by_mode(corpus, query, num, mode.value)
     except SoundingError as exc:
         raise _fail(str(exc)) from exc
     if as_json:

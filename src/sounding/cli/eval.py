@@ -37,6 +37,7 @@ from ..eval.status import incomplete_lines
 from ..eval.store import Shard, merge_runs
 from ..eval.subsets import dataset_release, select_subset
 from ..types import JSONObject
+from ._options import RunOptions, with_run_options
 
 __all__ = ["app"]
 
@@ -65,6 +66,7 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
 
 
 @app.command()
+@with_run_options
 def run(
     dataset: Annotated[Path, typer.Argument(help="Benchmark file (csv, tsv, json, jsonl, "
                                             "xlsx, parquet)")],
@@ -107,22 +109,11 @@ def run(
                                       "per 1M completion tokens")] = None,
     text_only: Annotated[bool, typer.Option("--text-only", help="Skip questions with an "
                          "attached file (GAIA's text-only subset)")] = False,
-    base_url: Annotated[str | None, typer.Option(help="Agent endpoint [env "
-                        "SOUNDING_BASE_URL]")] = None,
-    model: Annotated[str | None, typer.Option(help="Agent model [env SOUNDING_MODEL]")] = None,
-    api_key: Annotated[str | None, typer.Option(help="Agent key [env SOUNDING_API_KEY]")] = None,
-    protocol: Annotated[str | None, typer.Option(help="tags or native")] = None,
-    env: Annotated[str | None, typer.Option(help="offline or web")] = None,
-    mode: Annotated[str | None, typer.Option(help="react, iter, heavy or resum")] = None,
-    corpus: Annotated[Path | None, typer.Option(help="Corpus for --env offline")] = None,
-    max_rounds: Annotated[int | None, typer.Option(help="Most research rounds")] = None,
-    config: Annotated[Path | None, typer.Option(help="sounding.toml to read")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar")] = False,
+    *,
+    run_options: RunOptions,
 ) -> None:
     """Run (or resume) a benchmark: K rollouts per question, judged, with metrics.json."""
-    flags = {"llm.base_url": base_url, "llm.model": model, "llm.api_key": api_key,
-             "protocol": protocol, "env": env, "mode": mode, "corpus": corpus,
-             "budgets.max_rounds": max_rounds}
     params = JudgeParams(temperature=judge_temperature, max_tokens=judge_max_tokens,
                          token_param=judge_token_param)
     try:
@@ -131,7 +122,7 @@ def run(
         if judge_token_param not in ("auto", "max_tokens", "max_completion_tokens"):
             raise ConfigError(f"--judge-token-param {judge_token_param!r}: choose auto, "
                               "max_tokens or max_completion_tokens")
-        settings = load_settings(flags, config_file=config)
+        settings = run_options.settings()
         name, items = load_dataset(dataset, fmt, text_only=text_only)
         if name == "drb":
             raise ConfigError("DeepResearch Bench grades long reports, not answers: run "

@@ -3,21 +3,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
-from collections.abc import Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from typer.core import TyperGroup
 
-from ..config import LLMSettings, Settings, load_settings
-from ..errors import ConfigError, SoundingError
 from ..llm.base import ChatModel
-from .main import _flags, check_endpoint, err, fail
-from .progress import ProgressPrinter
+from ._console import err, fail
+from ._report_common import _flags, _settings, app, execute, judge_client
+from .progress import ProgressDisplay
 
 if TYPE_CHECKING:
     from ..report import ReportResult
@@ -28,50 +24,11 @@ __all__ = ["app", "register"]
 T = TypeVar("T")
 
 
-class _DefaultRun(TyperGroup):
-    """Routes `sounding report "TOPIC" ...` to the `run` command."""
-
-    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
-        known = set(self.list_commands(ctx))
-        if args and args[0] not in known and args[0] not in ("--help", "-h"):
-            args = ["run", *args]
-        return super().parse_args(ctx, args)
-
-
-app = typer.Typer(cls=_DefaultRun, no_args_is_help=True, add_completion=False,
-                  pretty_exceptions_enable=False,
-                  help="Long research reports whose every citation is checked: "
-                       "`sounding report \"TOPIC\" --out DIR`, then `verify`, `score`.")
-
 _ACTIONS = ("rewrite", "remove", "flag")
 
 
 def register(root: typer.Typer) -> None:
     root.add_typer(app, name="report")
-
-
-def _settings(flags: dict[str, object], config: Path | None, *, check: bool = True) -> Settings:
-    try:
-        settings = load_settings(flags, config_file=config)
-        settings.require_llm()
-        if check:
-            check_endpoint(settings)
-    except ConfigError as exc:
-        raise fail(str(exc)) from None
-    return settings
-
-
-def judge_client(settings: Settings, model: str | None, base_url: str | None,
-                 api_key: str | None) -> ChatModel | None:
-    """A separate judge model when `--judge-model` is set; None: judge with the agent's."""
-    if not model:
-        return None
-    from ..llm.openai_client import OpenAIChatModel
-
-    url = base_url or settings.llm.base_url
-    key = api_key or settings.secrets.get("SOUNDING_JUDGE_API_KEY") or (
-        settings.llm.api_key if url == settings.llm.base_url else None)
-    return OpenAIChatModel(LLMSettings(base_url=url, model=model, api_key=key), name="judge")
 
 
 def claim_judge(model: ChatModel | None, nli_model: str | None) -> ClaimJudge | None:
@@ -83,18 +40,6 @@ def claim_judge(model: ChatModel | None, nli_model: str | None) -> ClaimJudge | 
 
         return NLIJudge(load_cross_encoder(nli_model))
     return LLMClaimJudge(model) if model is not None else None
-
-
-def execute(coro: Coroutine[Any, Any, T]) -> T:
-    """Run the library call; errors become one line and an exit code."""
-    try:
-        return asyncio.run(coro)
-    except ConfigError as exc:
-        raise fail(str(exc)) from None
-    except SoundingError as exc:
-        raise fail(f"{type(exc).__name__}: {exc}", code=1) from None
-    except KeyboardInterrupt:
-        raise fail("interrupted (run the same command again to resume)", code=130) from None
 
 
 def _slug(topic: str) -> str:
@@ -166,14 +111,14 @@ def run(
     options = ReportOptions(max_sections=max_sections,
                             on_unsupported=on_unsupported,  # type: ignore[arg-type]
                             plan_only=plan_only, outline_file=outline, pdf=pdf)
-    observer = None if quiet else ProgressPrinter(err)
+    on_event = None if quiet else ProgressDisplay(err)
 
     async def go() -> ReportResult:
         judge = judge_client(settings, judge_model, judge_base_url, judge_api_key)
         try:
             return await generate_report(topic, settings, out, options,
                                          judge=claim_judge(judge, nli_model),
-                                         observer=observer)
+                                         on_event=on_event)
         finally:
             if judge is not None:
                 await judge.aclose()

@@ -6,23 +6,20 @@ import asyncio
 import json
 import sys
 import time
-from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from ..config import Settings, load_settings
+from ..config import Settings
 from ..env import Environment
 from ..errors import ConfigError, SoundingError
 from ..llm.base import ChatModel
 from ..tools.base import ToolContext, ToolOutput, check_arguments
 from ..types import JSON
+from ._console import err, fail, with_hint
+from ._options import RunOptions, with_run_options
 
 __all__ = ["app", "register", "run_tool", "tool_command"]
-
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-
 
 def _summary_model(settings: Settings) -> ChatModel | None:
     summary = settings.summary_llm()
@@ -90,51 +87,47 @@ def _properties(parameters: object) -> dict[str, object]:
     return props if isinstance(props, dict) else {}
 
 
+@with_run_options(only=("env", "corpus", "corpus_search", "files", "no_cache", "record",
+                        "replay", "base_url", "model", "api_key", "summary_model",
+                        "summary_base_url", "summary_api_key"))
 def tool_command(
     name: Annotated[str, typer.Argument(metavar="NAME", help="search, visit, google_scholar, "
                     "PythonInterpreter or parse_file")],
     args_json: Annotated[str, typer.Argument(metavar="JSON_ARGS", help="The tool's arguments "
                          "as a JSON object, e.g. '{\"query\": [\"tongyi\"]}'")] = "{}",
-    env: Annotated[str, typer.Option(help="web (real providers) or offline")] = "web",
     code: Annotated[str | None, typer.Option(help="Code for PythonInterpreter ('-' reads "
-                    "stdin)")] = None,
-    files: Annotated[Path | None, typer.Option(help="Directory parse_file may read")] = None,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Bypass the tool cache")] = False,
-    record: Annotated[Path | None, typer.Option(help="Record provider exchanges here")] = None,
-    replay: Annotated[Path | None, typer.Option(help="Answer only from a recording")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+                    "stdin)", metavar="CODE")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object",
+                                          metavar="")] = False,
+    *,
+    run_options: RunOptions,
 ) -> None:
-    """Run one tool and print its observation; provider, cache and retries go to stderr."""
-    flags: dict[str, object] = {"env": env, "web.files_dir": files, "web.record_dir": record,
-                                "web.replay_dir": replay}
-    if no_cache:
-        flags["web.no_cache"] = True
+    """Run one tool and print its observation; provider, cache and retries go to stderr.
+
+    The environment and its options are `sounding ask`'s (default: offline)."""
     try:
         arguments = json.loads(args_json)
         if not isinstance(arguments, dict):
             raise ConfigError("JSON_ARGS must be a JSON object, e.g. '{\"query\": [\"x\"]}'")
         if code is not None:
             arguments["code"] = sys.stdin.read() if code == "-" else code
-        settings = load_settings(flags)
+        settings = run_options.settings()
         output, info = asyncio.run(run_tool(settings, name, arguments))
     except json.JSONDecodeError as exc:
-        err.print(f"[bold red]error:[/] JSON_ARGS is not valid JSON: {exc}")
-        raise typer.Exit(2) from None
+        raise fail(f"JSON_ARGS is not valid JSON: {exc}") from None
     except ConfigError as exc:
-        err.print(f"[bold red]error:[/] {exc}")
-        raise typer.Exit(2) from None
+        raise fail(with_hint(str(exc))) from None
     except SoundingError as exc:
-        err.print(f"[bold red]error:[/] {type(exc).__name__}: {exc}")
-        raise typer.Exit(1) from None
+        raise fail(with_hint(f"{type(exc).__name__}: {exc}"), code=1) from None
     if as_json:
         record_out = {"tool": name, "observation": output.text, "sources": list(output.sources),
                       "meta": dict(output.meta), **info}
         sys.stdout.write(json.dumps(record_out, ensure_ascii=False) + "\n")
         return
     sys.stdout.write(output.text.rstrip("\n") + "\n")
-    err.print(f"[dim]provider={info['provider']} requests={info['requests']} "
+    err.print(f"provider={info['provider']} requests={info['requests']} "
               f"cache_hits={info['cache_hits']} retries={info['retries']} "
-              f"latency={info['latency_s']}s[/]")
+              f"latency={info['latency_s']}s", style="dim", markup=False)
 
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)

@@ -23,6 +23,7 @@ __all__ = [
     "DeltaCallback",
     "StreamChannel",
     "StreamChunk",
+    "StreamingChatModel",
     "ToolSchema",
     "complete_streaming",
 ]
@@ -117,11 +118,17 @@ class ChatModel(Protocol):
 
     async def complete(self, request: ChatRequest) -> Completion: ...
 
+    async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class StreamingChatModel(ChatModel, Protocol):
+    """A ChatModel that can also stream (the HTTP client, the scripted doubles). Streaming
+    is optional: `complete_streaming` falls back to `complete` for any other model."""
+
     def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
         """Deltas as they arrive, then one chunk holding the final Completion."""
         ...
-
-    async def aclose(self) -> None: ...
 
 
 DeltaCallback = Callable[[str, StreamChannel], "Awaitable[None] | None"]

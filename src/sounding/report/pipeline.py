@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -14,6 +15,7 @@ from ..config import Settings
 from ..env import Environment, build_environment
 from ..errors import ConfigError
 from ..llm.base import ChatModel
+from ..trace.events import RunEvent
 from ..trace.observers import Observer, observer_callback
 from ..trace.recorder import Recorder
 from ..trace.trajectory import Trajectory
@@ -69,6 +71,7 @@ async def generate_report(
     topic: str | None, settings: Settings, out: Path, options: ReportOptions = ReportOptions(),
     *, model: ChatModel | None = None, environment: Environment | None = None,
     judge: ClaimJudge | None = None, observer: Observer | None = None,
+    on_event: Callable[[RunEvent], None] | None = None,
 ) -> ReportResult:
     """Research `topic` and write the report into `out`, resuming what is there.
 
@@ -90,7 +93,7 @@ async def generate_report(
         if environment is None:
             environment = build_environment(settings, summary_model=model)
         return await _Pipeline(run, topic, settings, model, environment, options, judge,
-                               observer).run()
+                               observer, on_event).run()
     finally:
         if own_env and environment is not None:
             await environment.aclose()
@@ -101,7 +104,8 @@ async def generate_report(
 class _Pipeline:
     def __init__(self, run: RunDir, topic: str, settings: Settings, model: ChatModel,
                  env: Environment, options: ReportOptions, judge: ClaimJudge | None,
-                 observer: Observer | None) -> None:
+                 observer: Observer | None,
+                 on_event: Callable[[RunEvent], None] | None = None) -> None:
         self.run_dir, self.topic, self.options = run, topic, options
         self.bank = run.bank()
         self.state = PlannerState(topic, self.bank)
@@ -109,7 +113,7 @@ class _Pipeline:
                                 model=settings.llm.model or model.name,
                                 settings=settings_snapshot(settings))  # type: ignore[arg-type]
         recorder = Recorder(trajectory)
-        emit = None if observer is None else observer_callback(observer, recorder)
+        emit = on_event if observer is None else observer_callback(observer, recorder)
         self.ctx = RunContext(trajectory, settings, model, planner_environment(env, self.state),
                               emit=emit, recorder=recorder)
         self.judge = judge or LLMClaimJudge(model, batch=options.judge_batch,

@@ -58,8 +58,8 @@ async def run_planner(ctx: RunContext, state: PlannerState, max_sections: int) -
             break
         ctx.begin_round()
         completion = await ctx.call_turn(messages)
-        if completion is None:
-            termination = "max_time"
+        if isinstance(completion, str):  # a budget forbade the call: time or context
+            termination = "max_time" if completion == "time" else "max_tokens"
             break
         turn = ctx.parse(completion)
         messages.append(ctx.protocol.assistant_message(completion, turn))

@@ -1,0 +1,58 @@
+"""The stderr console and the one way the CLI reports an error: one plain line.
+
+Messages are printed as text, never as console markup, so `pip install "sounding[dense]"`
+keeps its `[dense]` and nothing a file name or a server says can restyle the line.
+"""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from ..config import Settings
+from ..errors import ConfigError
+
+__all__ = ["check_endpoint", "err", "fail", "printable", "with_hint"]
+
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print `error: MESSAGE` on stderr as plain text and return the exit to raise."""
+    err.print(Text.assemble(("error: ", "bold red"), printable(message)))
+    return typer.Exit(code)
+
+
+def with_hint(message: str) -> str:
+    """`message`, plus how to do without a provider key when one is missing."""
+    if "_API_KEY" in message and "no usable" in message:
+        return (f"{message} (or use --env offline, the local corpus, or a provider that "
+                "needs no key, e.g. SOUNDING_WEB__SEARCH=searxng with SOUNDING_WEB__SEARXNG_URL)")
+    return message
+
+
+# C0 and C1 control characters but newline and tab: a page or a reply could otherwise
+# move the cursor, recolour or retitle the user's terminal.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """`text` with terminal control characters shown as `\\xNN` instead of obeyed."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def check_endpoint(settings: Settings) -> None:
+    """Fail fast (before any work) when the LLM endpoint cannot be reached at all."""
+    url = (settings.llm.base_url or "").rstrip("/") + "/models"
+    headers = {"Authorization": f"Bearer {settings.llm.api_key}"} if settings.llm.api_key else {}
+    try:
+        httpx.get(url, headers=headers, timeout=10.0)
+    except httpx.HTTPError as exc:
+        raise ConfigError(
+            f"cannot reach the LLM endpoint {settings.llm.base_url} ({type(exc).__name__}); "
+            "check --base-url / SOUNDING_BASE_URL and that the server is running"
+        ) from exc
