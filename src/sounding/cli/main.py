@@ -182,10 +182,11 @@ def _print_result(result: Result, as_json: bool) -> None:
 def _mount_subcommands() -> None:
     # Imported when the CLI starts rather than with this module, so importing `app` (as the
     # tests do) does not pull in the corpus, eval and tool stacks.
-    from . import corpus, eval, tool
+    from . import corpus, eval, synth, tool
 
     app.add_typer(corpus.app, name="corpus")
     app.add_typer(eval.app, name="eval")
+    app.add_typer(synth.app, name="synth")
     tool.register(app)
 
 

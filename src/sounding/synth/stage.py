@@ -1,0 +1,144 @@
+"""A resumable pipeline stage: its own folder, a manifest, kept and rejected JSONL files.
+
+Every processed unit is appended (one flushed line) to `items.jsonl` or
+`rejected.jsonl` under its key, so a killed run resumes by skipping the keys
+already written; the manifest keeps the parameters, counts in and out, and the
+reasons for each rejection.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import IO
+
+from ..errors import ConfigError
+from ..types import JSON
+
+__all__ = ["MANIFEST", "Stage", "read_jsonl"]
+
+MANIFEST = "manifest.json"
+ITEMS = "items.jsonl"
+REJECTED = "rejected.jsonl"
+
+
+def read_jsonl(path: Path) -> Iterator[dict[str, JSON]]:
+    """Rows of a JSONL file; a partial last line (a killed writer) is skipped."""
+    if not path.is_file():
+        return
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            if i == len(lines) - 1:
+                return
+            raise
+        if isinstance(row, dict):
+            yield row
+
+
+class Stage:
+    """One stage's folder. Use as a context manager; `done` says what to skip."""
+
+    def __init__(self, out_dir: Path, name: str, params: Mapping[str, JSON]) -> None:
+        self.dir = out_dir
+        self.name = name
+        self.params = dict(params)
+        self.done: set[str] = set()
+        self.kept = 0
+        self.reasons: Counter[str] = Counter()
+        self.seen = 0
+        self._items: IO[str] | None = None
+        self._rejected: IO[str] | None = None
+        self._started = time.time()
+
+    def __enter__(self) -> Stage:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        old = self.manifest()
+        if old and (old.get("stage") != self.name or old.get("params") != self.params):
+            raise ConfigError(f"{self.dir} holds a {old.get('stage')} run with other "
+                              f"parameters; use another --out or the same parameters")
+        for row in read_jsonl(self.dir / ITEMS):
+            self.done.add(str(row["key"]))
+            self.kept += 1
+        for row in read_jsonl(self.dir / REJECTED):
+            self.done.add(str(row["key"]))
+            self.reasons[str(row.get("reason"))] += 1
+        self.seen = len(self.done)
+        _trim_partial(self.dir / ITEMS)
+        _trim_partial(self.dir / REJECTED)
+        self._items = (self.dir / ITEMS).open("a", encoding="utf-8")
+        self._rejected = (self.dir / REJECTED).open("a", encoding="utf-8")
+        self._write_manifest("running")
+        return self
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        for fh in (self._items, self._rejected):
+            if fh is not None:
+                fh.close()
+        self._write_manifest("done" if exc_type is None else "interrupted")
+
+    @property
+    def complete(self) -> bool:
+        return self.manifest().get("status") == "done"
+
+    def manifest(self) -> dict[str, JSON]:
+        path = self.dir / MANIFEST
+        if not path.is_file():
+            return {}
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return data if isinstance(data, dict) else {}
+
+    def keep(self, key: str, row: Mapping[str, JSON]) -> None:
+        self._append(self._items, {"key": key, **row})
+        self.done.add(key)
+        self.kept += 1
+        self.seen += 1
+
+    def reject(self, key: str, reason: str, detail: Mapping[str, JSON] | None = None) -> None:
+        self._append(self._rejected, {"key": key, "reason": reason, **(detail or {})})
+        self.done.add(key)
+        self.reasons[reason] += 1
+        self.seen += 1
+
+    def items(self) -> list[dict[str, JSON]]:
+        return list(read_jsonl(self.dir / ITEMS))
+
+    def _append(self, fh: IO[str] | None, row: Mapping[str, JSON]) -> None:
+        if fh is None:
+            raise RuntimeError("a Stage writes only inside its `with` block")
+        fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+        fh.flush()
+
+    def counts(self) -> dict[str, JSON]:
+        return {"in": self.seen, "kept": self.kept, "rejected": dict(self.reasons)}
+
+    def _write_manifest(self, status: str) -> None:
+        data: dict[str, JSON] = {
+            "stage": self.name, "params": self.params, "status": status,
+            "counts": self.counts(), "seconds": round(time.time() - self._started, 3),
+        }
+        tmp = self.dir / f".{MANIFEST}.{os.getpid()}"
+        tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
+        tmp.replace(self.dir / MANIFEST)
+
+    def checkpoint(self) -> None:
+        """Rewrite the manifest with the counts so far (cheap; call every few items)."""
+        self._write_manifest("running")
+
+
+def _trim_partial(path: Path) -> None:
+    """Cut a partial last line left by a killed writer, so appends start on a new line."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    data = path.read_bytes()
+    if data.endswith(b"\n"):
+        return
+    path.write_bytes(data[: data.rfind(b"\n") + 1])
