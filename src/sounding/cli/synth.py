@@ -107,3 +107,70 @@ def walks(
     except SoundingError as exc:
         raise _fail(str(exc)) from None
     _report("walks", stage.counts(), out)
+
+
+@app.command()
+def trajectories(
+    items: Annotated[Path, typer.Argument(help="A stage's items.jsonl (formal, walks, "
+                                          "verbalize or frontier)")],
+    out: Annotated[Path, typer.Option(help="Stage folder (resumed if it exists)")],
+    k: Annotated[int, typer.Option(min=1, help="Runs per question and mode")] = 4,
+    modes: Annotated[str, typer.Option(help="Comma-separated agent modes")] = "react,iter",
+    min_tool_calls: Annotated[int, typer.Option(min=0, help="Fewest tool calls kept")] = 1,
+    lang: Annotated[str, typer.Option(help="Question language: en or zh")] = "en",
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the first N items")] = None,
+    concurrency: Annotated[int, typer.Option(min=1, help="Runs in flight")] = 4,
+    base_url: Annotated[str | None, typer.Option(help="Agent endpoint [env "
+                        "SOUNDING_BASE_URL]")] = None,
+    model: Annotated[str | None, typer.Option(help="Agent model [env SOUNDING_MODEL]")] = None,
+    api_key: Annotated[str | None, typer.Option(help="Agent key [env SOUNDING_API_KEY]")] = None,
+    env: Annotated[str | None, typer.Option(help="offline or web")] = None,
+    corpus: Annotated[Path | None, typer.Option(help="Corpus for --env offline")] = None,
+    max_rounds: Annotated[int | None, typer.Option(help="Most research rounds")] = None,
+    config: Annotated[Path | None, typer.Option(help="sounding.toml to read")] = None,
+) -> None:
+    """Rejection sampling: K agent runs per question, kept when checked and well formed."""
+    import asyncio
+
+    from ..config import load_settings
+    from ..eval.agent_rollout import open_agent
+    from ..synth.trajectories import SampleConfig, run_trajectories
+
+    flags = {"llm.base_url": base_url, "llm.model": model, "llm.api_key": api_key,
+             "env": env, "corpus": corpus, "budgets.max_rounds": max_rounds}
+    cfg = SampleConfig(k=k, modes=tuple(m.strip() for m in modes.split(",") if m.strip()),
+                       min_tool_calls=min_tool_calls, lang=lang, concurrency=concurrency)
+
+    async def go() -> dict[str, object]:
+        settings = load_settings(flags, config_file=config)
+        resources = open_agent(settings)
+        try:
+            stage = await run_trajectories(items, out, settings, model=resources.model,
+                                           environment=resources.environment, config=cfg,
+                                           limit=limit)
+        finally:
+            await resources.aclose()
+        return stage.counts()  # type: ignore[return-value]
+
+    try:
+        counts = asyncio.run(go())
+    except SoundingError as exc:
+        raise _fail(str(exc)) from None
+    _report("trajectories", counts, out)
+
+
+@app.command("export")
+def export_cmd(
+    traj_dir: Annotated[Path, typer.Argument(help="Folder of `sounding synth trajectories`")],
+    out: Annotated[Path, typer.Option(help="Folder for sft.jsonl, rounds.jsonl, rl.jsonl")],
+    keep_trivial: Annotated[bool, typer.Option("--keep-trivial", help="Keep always-right "
+                            "and always-wrong items in the RL set")] = False,
+) -> None:
+    """SFT conversations, IterResearch per-round samples and the RL prompt set."""
+    from ..synth.export import export
+
+    try:
+        stage = export(traj_dir, out, drop_trivial=not keep_trivial)
+    except (SoundingError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    _report("export", stage.counts(), out)
