@@ -55,6 +55,8 @@ class Stage:
         self.kept = 0
         self.reasons: Counter[str] = Counter()
         self.seen = 0
+        self.llm_calls = 0
+        """LLM calls made by this run of the stage (a resumed run counts its own)."""
         self._items: IO[str] | None = None
         self._rejected: IO[str] | None = None
         self._started = time.time()
@@ -71,6 +73,9 @@ class Stage:
         for row in read_jsonl(self.dir / REJECTED):
             self.done.add(str(row["key"]))
             self.reasons[str(row.get("reason"))] += 1
+        counts = old.get("counts")
+        calls = counts.get("llm_calls") if isinstance(counts, dict) else 0
+        self.llm_calls = calls if isinstance(calls, int) else 0
         self.seen = len(self.done)
         _trim_partial(self.dir / ITEMS)
         _trim_partial(self.dir / REJECTED)
@@ -118,7 +123,9 @@ class Stage:
         fh.flush()
 
     def counts(self) -> dict[str, JSON]:
-        return {"in": self.seen, "kept": self.kept, "rejected": dict(self.reasons)}
+        per_kept = round(self.llm_calls / self.kept, 2) if self.kept else None
+        return {"in": self.seen, "kept": self.kept, "rejected": dict(self.reasons),
+                "llm_calls": self.llm_calls, "llm_calls_per_kept": per_kept}
 
     def _write_manifest(self, status: str) -> None:
         data: dict[str, JSON] = {
