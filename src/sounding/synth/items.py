@@ -75,6 +75,7 @@ def make_item(kb: KnowledgeBase, *, pipeline: str, answer: int, spec: Spec,
         "fuzzed": {str(k): list(v) for k, v in fuzzed.items()},
         "constraints": {"en": en, "zh": zh},  # type: ignore[dict-item]
         "question": {"en": template_question(en, "en"), "zh": template_question(zh, "zh")},
+        "grounding": dict(grounding),
         "provenance": provenance(kb, pipeline=pipeline, spec=spec, grounding=grounding,
                                  ops=ops, result=result, level=level),
     }
