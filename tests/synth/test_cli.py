@@ -23,7 +23,8 @@ def test_synth_end_to_end(vital_cache: Path, tmp_path: Path) -> None:
     env = {"SOUNDING_CACHE_DIR": str(vital_cache)}
     steps = [["graph", "default", "--out", "g"],
              ["formal", "g", "--out", "f", "--n", "30", "-q"],
-             ["walks", "g", "--out", "w", "--n", "30", "-q"]]
+             ["walks", "g", "--out", "w", "--n", "30", "-q"],
+             ["dedup", "w/items.jsonl", "--out", "d"]]
     for step in steps:
         proc = cli(step, env, tmp_path)
         assert proc.returncode == 0, proc.stderr
@@ -63,5 +64,6 @@ def test_graph_on_a_missing_corpus(tmp_path: Path) -> None:
 def test_help_lists_the_stages(tmp_path: Path) -> None:
     proc = cli(["--help"], {}, tmp_path)
     assert proc.returncode == 0
-    for command in ("graph", "formal", "walks", "trajectories", "export"):
+    for command in ("graph", "relations", "formal", "walks", "verbalize", "frontier", "zpd",
+                    "dedup", "trajectories", "export"):
         assert command in proc.stdout

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
 
 from ..errors import SoundingError
 
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..llm.base import ChatModel
+    from ..synth.stage import Stage
+
 __all__ = ["app"]
+T = TypeVar("T")
 
 app = typer.Typer(name="synth", help="Synthesize verifiable research questions and training "
                   "data from an offline corpus.", no_args_is_help=True, add_completion=False,
@@ -29,9 +35,7 @@ def _report(name: str, counts: Mapping[str, object], out: Path) -> None:
     err.print(f"{name}: {json.dumps(counts)} -> {out}", markup=False)
 
 
-def _progress(quiet: bool, total: int):  # type: ignore[no-untyped-def]
-    from ..synth.stage import Stage
-
+def _progress(quiet: bool, total: int) -> Callable[[Stage], None]:
     def show(stage: Stage) -> None:
         if not quiet and (stage.seen % 200 == 0 or stage.seen == total):
             err.print(f"  {stage.name}: {stage.seen}/{total} seen, {stage.kept} kept",
@@ -174,3 +178,133 @@ def export_cmd(
     except (SoundingError, ValueError) as exc:
         raise _fail(str(exc)) from None
     _report("export", stage.counts(), out)
+
+
+BaseUrl = Annotated[str | None, typer.Option(help="Model endpoint [env SOUNDING_BASE_URL]")]
+ModelName = Annotated[str | None, typer.Option("--model", help="Model [env SOUNDING_MODEL]")]
+ApiKey = Annotated[str | None, typer.Option(help="Model key [env SOUNDING_API_KEY]")]
+ConfigFile = Annotated[Path | None, typer.Option("--config", help="sounding.toml to read")]
+Limit = Annotated[int | None, typer.Option(min=1, help="Only the first N items")]
+
+
+def _llm_run(flags: Mapping[str, object], config: Path | None,
+             work: Callable[[Settings, ChatModel], Awaitable[T]]) -> T:
+    """Run `work(settings, model)` with a model client from flags, environment and config."""
+    import asyncio
+
+    from ..config import load_settings
+    from ..llm.openai_client import OpenAIChatModel
+
+    async def go() -> T:
+        settings = load_settings(dict(flags), config_file=config)
+        settings.require_llm()
+        model = OpenAIChatModel(settings.llm)
+        try:
+            return await work(settings, model)
+        finally:
+            await model.aclose()
+
+    try:
+        return asyncio.run(go())
+    except SoundingError as exc:
+        raise _fail(str(exc)) from None
+
+
+@app.command()
+def relations(
+    graph_dir: Annotated[Path, typer.Argument(help="Folder of `sounding synth graph`")],
+    limit: Annotated[int, typer.Option(min=1, help="Mention edges to type")] = 100,
+    base_url: BaseUrl = None, model: ModelName = None, api_key: ApiKey = None,
+    config: ConfigFile = None,
+) -> None:
+    """Type mention edges with the LLM; kept only when an entailment check passes (cached)."""
+    from ..synth.relations import type_relations
+
+    flags = {"llm.base_url": base_url, "llm.model": model, "llm.api_key": api_key}
+    counts = _llm_run(flags, config, lambda _s, m: type_relations(graph_dir, m, limit=limit))
+    _report("relations", dict(counts), graph_dir)
+
+
+@app.command("verbalize")
+def verbalize_cmd(
+    items: Annotated[Path, typer.Argument(help="A stage's items.jsonl")],
+    out: Annotated[Path, typer.Option(help="Stage folder (resumed if it exists)")],
+    langs: Annotated[str, typer.Option(help="Comma-separated: en, zh")] = "en,zh",
+    limit: Limit = None, base_url: BaseUrl = None, model: ModelName = None,
+    api_key: ApiKey = None, config: ConfigFile = None,
+) -> None:
+    """The LLM writes each question from its spec; leak and read-back checks by code."""
+    from ..synth.verbalize import run_verbalize
+
+    chosen = tuple(x.strip() for x in langs.split(",") if x.strip())
+    flags = {"llm.base_url": base_url, "llm.model": model, "llm.api_key": api_key}
+    stage = _llm_run(flags, config, lambda _s, m: run_verbalize(items, out, m, langs=chosen,
+                                                                 limit=limit))
+    _report("verbalize", stage.counts(), out)
+
+
+@app.command()
+def frontier(
+    items: Annotated[Path, typer.Argument(help="A stage's items.jsonl (formal or walks)")],
+    graph_dir: Annotated[Path, typer.Option("--graph", help="Folder of `sounding synth graph`")],
+    out: Annotated[Path, typer.Option(help="Stage folder (resumed if it exists)")],
+    lang: Annotated[str, typer.Option(help="en or zh")] = "en",
+    limit: Limit = None, base_url: BaseUrl = None, model: ModelName = None,
+    api_key: ApiKey = None, config: ConfigFile = None,
+) -> None:
+    """WebFrontier escalation: abstraction, expansion and computation steps, worded by the LLM."""
+    from ..synth.frontier import run_frontier
+    from ..synth.pipeline import load_kb
+
+    flags = {"llm.base_url": base_url, "llm.model": model, "llm.api_key": api_key}
+    kb = load_kb(graph_dir)
+    stage = _llm_run(flags, config, lambda _s, m: run_frontier(
+        items, graph_dir, out, m, kb=kb, lang=lang, limit=limit))
+    _report("frontier", stage.counts(), out)
+
+
+@app.command()
+def zpd(
+    items: Annotated[Path, typer.Argument(help="A stage's items.jsonl")],
+    out: Annotated[Path, typer.Option(help="Stage folder (resumed if it exists)")],
+    closed_book: Annotated[int, typer.Option(min=1, help="Closed-book attempts")] = 3,
+    agent_tries: Annotated[int, typer.Option(min=1, help="Agent runs")] = 2,
+    mode: Annotated[str, typer.Option(help="Agent mode")] = "react",
+    lang: Annotated[str, typer.Option(help="en or zh")] = "en",
+    limit: Limit = None, base_url: BaseUrl = None, model: ModelName = None,
+    api_key: ApiKey = None, config: ConfigFile = None,
+    corpus: Annotated[Path | None, typer.Option(help="Corpus for the agent")] = None,
+) -> None:
+    """Keep questions a closed-book solver fails n times and the tool agent solves."""
+    from ..env import build_environment
+    from ..synth.zpd import ZPDConfig, run_zpd
+
+    flags = {"llm.base_url": base_url, "llm.model": model, "llm.api_key": api_key,
+             "corpus": corpus}
+    cfg = ZPDConfig(closed_book=closed_book, agent_tries=agent_tries, mode=mode, lang=lang)
+
+    async def work(settings: Settings, m: ChatModel) -> Stage:
+        env = build_environment(settings, summary_model=m)
+        try:
+            return await run_zpd(items, out, settings, solver=m, agent_model=m,
+                                 environment=env, config=cfg, limit=limit)
+        finally:
+            await env.aclose()
+
+    stage = _llm_run(flags, config, work)
+    _report("zpd", stage.counts(), out)
+
+
+@app.command()
+def dedup(
+    items: Annotated[Path, typer.Argument(help="A stage's items.jsonl")],
+    out: Annotated[Path, typer.Option(help="Stage folder (resumed if it exists)")],
+    threshold: Annotated[float, typer.Option(min=0.0, max=1.0, help="MinHash Jaccard "
+                         "above which two questions are duplicates")] = 0.7,
+    lang: Annotated[str, typer.Option(help="en or zh")] = "en",
+) -> None:
+    """Drop near-duplicate questions (MinHash with LSH banding)."""
+    from ..synth.dedup import run_dedup
+
+    stage = run_dedup(items, out, lang=lang, threshold=threshold)
+    _report("dedup", stage.counts(), out)
