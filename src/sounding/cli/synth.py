@@ -36,12 +36,12 @@ def _report(name: str, counts: Mapping[str, object], out: Path) -> None:
 
 
 def _progress(quiet: bool, total: int) -> Callable[[Stage], None]:
+    every = 200 if total > 1000 else 20 if total > 50 else 1
+
     def show(stage: Stage) -> None:
-        if not quiet and (stage.seen % 200 == 0 or stage.seen == total):
-            err.print(f"  {stage.name}: {stage.seen}/{total} seen, {stage.kept} kept",
-                      markup=False)
-        if stage.seen % 200 == 0:
-            stage.checkpoint()
+        if not quiet and (stage.seen % every == 0 or stage.seen == total):
+            err.print(f"  {stage.name}: {stage.seen}/{total} in, {stage.kept} kept, "
+                      f"{stage.llm_calls} LLM calls", markup=False)
 
     return show
 
@@ -151,7 +151,7 @@ def trajectories(
         try:
             stage = await run_trajectories(items, out, settings, model=resources.model,
                                            environment=resources.environment, config=cfg,
-                                           limit=limit)
+                                           limit=limit, progress=_progress(False, limit or 0))
         finally:
             await resources.aclose()
         return stage.counts()  # type: ignore[return-value]
@@ -238,8 +238,8 @@ def verbalize_cmd(
 
     chosen = tuple(x.strip() for x in langs.split(",") if x.strip())
     flags = {"llm.base_url": base_url, "llm.model": model, "llm.api_key": api_key}
-    stage = _llm_run(flags, config, lambda _s, m: run_verbalize(items, out, m, langs=chosen,
-                                                                 limit=limit))
+    stage = _llm_run(flags, config, lambda _s, m: run_verbalize(
+        items, out, m, langs=chosen, limit=limit, progress=_progress(False, limit or 0)))
     _report("verbalize", stage.counts(), out)
 
 
@@ -259,7 +259,8 @@ def frontier(
     flags = {"llm.base_url": base_url, "llm.model": model, "llm.api_key": api_key}
     kb = load_kb(graph_dir)
     stage = _llm_run(flags, config, lambda _s, m: run_frontier(
-        items, graph_dir, out, m, kb=kb, lang=lang, limit=limit))
+        items, graph_dir, out, m, kb=kb, lang=lang, limit=limit,
+        progress=_progress(False, 3 * (limit or 0))))
     _report("frontier", stage.counts(), out)
 
 
@@ -287,7 +288,8 @@ def zpd(
         env = build_environment(settings, summary_model=m)
         try:
             return await run_zpd(items, out, settings, solver=m, agent_model=m,
-                                 environment=env, config=cfg, limit=limit)
+                                 environment=env, config=cfg, limit=limit,
+                                 progress=_progress(False, limit or 0))
         finally:
             await env.aclose()
 

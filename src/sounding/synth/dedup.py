@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
-from .stage import Stage, read_jsonl
+from .stage import Progress, Stage, read_jsonl
 from .trajectories import question_of
 
 __all__ = ["NearDuplicates", "jaccard", "minhash", "run_dedup", "shingles"]
@@ -71,12 +71,12 @@ class NearDuplicates:
 
 
 def run_dedup(items_path: Path, out_dir: Path, *, lang: str = "en",
-              threshold: float = 0.7) -> Stage:
+              threshold: float = 0.7, progress: Progress | None = None) -> Stage:
     """Keep the first of each group of near-duplicate questions (and of equal answers
     with the same question)."""
     index = NearDuplicates(threshold)
     with Stage(out_dir, "dedup", {"items": str(items_path), "lang": lang,
-                                  "threshold": threshold}) as stage:
+                                  "threshold": threshold}, progress) as stage:
         for row in stage.items():  # a resumed run knows what it kept
             index.add(str(row["key"]), question_of(row, lang))
         for item in read_jsonl(items_path):

@@ -23,7 +23,7 @@ from .executor import Check, Executor, KnowledgeBase, check
 from .items import make_item
 from .obfuscate import entity_to_class
 from .spec import Const, Spec, Triple, Var
-from .stage import Stage, read_jsonl
+from .stage import Progress, Stage, read_jsonl
 from .trajectories import question_of
 from .verbalize import LANGUAGES, ask_json, leaks, verbalize
 
@@ -164,7 +164,7 @@ async def _word(model: ChatModel, kb: KnowledgeBase, item: Mapping[str, JSON],
 
 async def run_frontier(items_path: Path, graph_dir: Path, out_dir: Path, model: ChatModel, *,
                        kb: KnowledgeBase, lang: str = "en", seed: int = 0,
-                       limit: int | None = None) -> Stage:
+                       limit: int | None = None, progress: Progress | None = None) -> Stage:
     """Escalate each item by every step that applies; one output item per step."""
     from .graph import connect_graph
 
@@ -173,7 +173,7 @@ async def run_frontier(items_path: Path, graph_dir: Path, out_dir: Path, model: 
     conn.close()
     executor = Executor(kb)
     with Stage(out_dir, "frontier", {"items": str(items_path), "lang": lang,
-                                     "seed": seed}) as stage:
+                                     "seed": seed}, progress) as stage:
         for n, item in enumerate(read_jsonl(items_path)):
             if limit is not None and n >= limit:
                 break

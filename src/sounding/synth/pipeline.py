@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 
 from ..corpus import Corpus
@@ -13,14 +12,11 @@ from .executor import KnowledgeBase
 from .formal import FormalConfig, FormalGenerator
 from .graph import GRAPH_DB, build_graph, connect_graph
 from .items import make_item
-from .stage import Stage
+from .stage import Progress, Stage
 from .verify import sql_answers
 from .walks import WalkConfig, Walker
 
 __all__ = ["Progress", "load_kb", "run_formal", "run_graph", "run_walks"]
-
-Progress = Callable[[Stage], None]
-
 
 def run_graph(corpus: Corpus, out_dir: Path, *, tables: bool = True) -> dict[str, JSON]:
     """Build the knowledge graph (skipped when a finished one is already there)."""
@@ -51,7 +47,7 @@ def run_formal(graph_dir: Path, out_dir: Path, *, n: int, config: FormalConfig |
     generator = FormalGenerator(kb, cfg)
     conn = connect_graph(graph_dir)
     try:
-        with Stage(out_dir, "formal", params) as stage:
+        with Stage(out_dir, "formal", params, progress) as stage:
             for index in range(n):
                 key = f"formal-{cfg.seed}-{index}"
                 if key in stage.done:
@@ -67,8 +63,6 @@ def run_formal(graph_dir: Path, out_dir: Path, *, n: int, config: FormalConfig |
                         kb, pipeline="formal", answer=cand.answer, spec=cand.spec,
                         fuzzed=cand.fuzzed, ops=cand.ops, grounding=cand.grounding,
                         result=cand.check, level=2 if len(cand.spec.depth()) > 1 else 1))
-                if progress:
-                    progress(stage)
     finally:
         conn.close()
     return stage
@@ -83,7 +77,7 @@ def run_walks(graph_dir: Path, out_dir: Path, *, n: int, config: WalkConfig | No
                                **dataclasses.asdict(cfg)}
     kb = kb or load_kb(graph_dir)
     walker = Walker(kb, cfg)
-    with Stage(out_dir, "walks", params) as stage:
+    with Stage(out_dir, "walks", params, progress) as stage:
         seen = {(row["answer_id"], row["shape"]) for row in stage.items()}
         shapes = Counter(str(row["shape"]) for row in stage.items())
         for index in range(n):
@@ -108,8 +102,6 @@ def run_walks(graph_dir: Path, out_dir: Path, *, n: int, config: WalkConfig | No
                                  result=w.check, level=w.level)
                 stage.keep(key, {**item, "shape": w.shape, "walk": [
                     [kb.titles[s], r, kb.titles[o]] for s, r, o in w.edges]})
-            if progress:
-                progress(stage)
     return stage
 
 

@@ -12,14 +12,14 @@ import json
 import os
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import IO
 
 from ..errors import ConfigError
 from ..types import JSON
 
-__all__ = ["MANIFEST", "Stage", "read_jsonl"]
+__all__ = ["MANIFEST", "Progress", "Stage", "read_jsonl"]
 
 MANIFEST = "manifest.json"
 ITEMS = "items.jsonl"
@@ -47,8 +47,11 @@ def read_jsonl(path: Path) -> Iterator[dict[str, JSON]]:
 class Stage:
     """One stage's folder. Use as a context manager; `done` says what to skip."""
 
-    def __init__(self, out_dir: Path, name: str, params: Mapping[str, JSON]) -> None:
+    def __init__(self, out_dir: Path, name: str, params: Mapping[str, JSON],
+                 on_update: Callable[[Stage], None] | None = None) -> None:
         self.dir = out_dir
+        self.on_update = on_update
+        """Called after each kept or rejected unit (progress display, checkpoints)."""
         self.name = name
         self.params = dict(params)
         self.done: set[str] = set()
@@ -106,12 +109,20 @@ class Stage:
         self.done.add(key)
         self.kept += 1
         self.seen += 1
+        self._updated()
 
     def reject(self, key: str, reason: str, detail: Mapping[str, JSON] | None = None) -> None:
         self._append(self._rejected, {"key": key, "reason": reason, **(detail or {})})
         self.done.add(key)
         self.reasons[reason] += 1
         self.seen += 1
+        self._updated()
+
+    def _updated(self) -> None:
+        if self.seen % 100 == 0:
+            self.checkpoint()
+        if self.on_update is not None:
+            self.on_update(self)
 
     def items(self) -> list[dict[str, JSON]]:
         return list(read_jsonl(self.dir / ITEMS))
@@ -139,6 +150,9 @@ class Stage:
     def checkpoint(self) -> None:
         """Rewrite the manifest with the counts so far (cheap; call every few items)."""
         self._write_manifest("running")
+
+
+Progress = Callable[[Stage], None]
 
 
 def _trim_partial(path: Path) -> None:

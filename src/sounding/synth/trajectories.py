@@ -26,7 +26,7 @@ from ..llm.base import ChatModel
 from ..trace.trajectory import Trajectory
 from ..types import JSON, estimate_tokens
 from .checker import accept_with_judge
-from .stage import Stage, read_jsonl
+from .stage import Progress, Stage, read_jsonl
 
 __all__ = ["SampleConfig", "filter_trajectory", "question_of", "run_trajectories"]
 
@@ -140,13 +140,14 @@ async def _sample_item(item: dict[str, JSON], settings: Settings, cfg: SampleCon
 async def run_trajectories(items_path: Path, out_dir: Path, settings: Settings, *,
                            model: ChatModel, environment: Environment,
                            config: SampleConfig | None = None, judge: Judge | None = None,
-                           limit: int | None = None) -> Stage:
+                           limit: int | None = None,
+                           progress: Progress | None = None) -> Stage:
     """Sample every item of `items_path` (a stage's items.jsonl); resumable per item."""
     cfg = config or SampleConfig()
     params: dict[str, JSON] = {"items": str(items_path), **{
         k: list(v) if isinstance(v, tuple) else v
         for k, v in dataclasses.asdict(cfg).items() if k != "concurrency"}}
-    with Stage(out_dir, "trajectories", params) as stage:
+    with Stage(out_dir, "trajectories", params, progress) as stage:
         for n, item in enumerate(read_jsonl(items_path)):
             if limit is not None and n >= limit:
                 break

@@ -20,7 +20,7 @@ from ..config import Sampling
 from ..eval.judges import normalize_answer
 from ..llm.base import ChatModel, ChatRequest
 from ..types import JSON, Message
-from .stage import Stage, read_jsonl
+from .stage import Progress, Stage, read_jsonl
 
 __all__ = ["LANGUAGES", "ask_json", "leaks", "readback_matches", "run_verbalize", "verbalize"]
 
@@ -109,9 +109,11 @@ def _triples(item: Mapping[str, JSON]) -> list[dict[str, JSON]]:
 
 
 async def run_verbalize(items_path: Path, out_dir: Path, model: ChatModel, *,
-                        langs: Sequence[str] = ("en",), limit: int | None = None) -> Stage:
+                        langs: Sequence[str] = ("en",), limit: int | None = None,
+                        progress: Progress | None = None) -> Stage:
     """Verbalise every item in each language; an item is kept when all languages pass."""
-    with Stage(out_dir, "verbalize", {"items": str(items_path), "langs": list(langs)}) as stage:
+    params: dict[str, JSON] = {"items": str(items_path), "langs": list(langs)}
+    with Stage(out_dir, "verbalize", params, progress) as stage:
         for n, item in enumerate(read_jsonl(items_path)):
             if limit is not None and n >= limit:
                 break

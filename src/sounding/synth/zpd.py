@@ -17,7 +17,7 @@ from ..env import Environment
 from ..llm.base import ChatModel, ChatRequest
 from ..types import JSON, Message
 from .checker import accept
-from .stage import Stage, read_jsonl
+from .stage import Progress, Stage, read_jsonl
 from .trajectories import question_of
 
 __all__ = ["ZPDConfig", "closed_book", "run_zpd"]
@@ -48,14 +48,15 @@ async def closed_book(model: ChatModel, question: str) -> str:
 
 async def run_zpd(items_path: Path, out_dir: Path, settings: Settings, *, solver: ChatModel,
                   agent_model: ChatModel, environment: Environment,
-                  config: ZPDConfig | None = None, limit: int | None = None) -> Stage:
+                  config: ZPDConfig | None = None, limit: int | None = None,
+                  progress: Progress | None = None) -> Stage:
     """Keep the items the closed-book solver never answers and the agent does."""
     cfg = config or ZPDConfig()
     params: dict[str, JSON] = {"items": str(items_path), "closed_book": cfg.closed_book,
                                "agent_tries": cfg.agent_tries, "mode": cfg.mode,
                                "lang": cfg.lang}
     agent_settings = override_settings(settings, {"mode": cfg.mode})
-    with Stage(out_dir, "zpd", params) as stage:
+    with Stage(out_dir, "zpd", params, progress) as stage:
         for n, item in enumerate(read_jsonl(items_path)):
             if limit is not None and n >= limit:
                 break
