@@ -187,7 +187,8 @@ class Walker:
     def _fuzz_until_unique(self, w: Walk, triples: list[Triple],
                            fuzzed: dict[int, tuple[str, str]], rng: random.Random) -> None:
         for var, node in sorted(w.grounding.items()):
-            if len([t for t in triples if var in t.vars()]) < 2 and var != "T":
+            # the target's class makes the question read as a question ("which river ...")
+            if var == "T" or len([t for t in triples if var in t.vars()]) < 2:
                 cls = entity_to_class(self.kb, node)
                 if cls is not None:
                     fuzzed[len(triples)] = (cls.en, cls.zh)
