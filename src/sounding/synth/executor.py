@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import cast
 
-from .spec import Const, OneOf, Range, Spec, Term, Var
+from .spec import Const, OneOf, Range, Spec, Term, Triple, Var
 
 __all__ = ["PSEUDO", "Check", "Executor", "KnowledgeBase", "check"]
 
@@ -91,22 +91,41 @@ class KnowledgeBase:
 
 
 class Executor:
-    """Evaluates a tree-shaped Spec against a KnowledgeBase, bottom-up from the leaves."""
+    """Evaluates a tree-shaped Spec against a KnowledgeBase, bottom-up from the leaves.
 
-    def __init__(self, kb: KnowledgeBase) -> None:
+    Branch results are cached, so the knowledge base must not change once queried.
+    """
+
+    def __init__(self, kb: KnowledgeBase, *, cache_size: int = 20_000) -> None:
         self.kb = kb
+        # Checks re-run a spec once per dropped triple and generation re-runs it as it
+        # grows: the answers of a branch depend only on the branch's own triples.
+        self._cache: dict[tuple[str, Triple | None, tuple[Triple, ...]],
+                          frozenset[int] | None] = {}
+        self._cache_size = cache_size
 
     def answers(self, spec: Spec) -> frozenset[int]:
         found = self._solve(spec, spec.target, None, set())
         return frozenset(self.kb.titles if found is None else found)
 
     def _solve(self, spec: Spec, var: str, parent: int | None,
-               seen: set[str]) -> set[int] | None:
+               seen: set[str]) -> frozenset[int] | set[int] | None:
         """Nodes that satisfy every triple on `var` but the parent's; None = unconstrained."""
         if var in seen:
             raise ValueError(f"the spec is not a tree (cycle through {var})")
-        seen = seen | {var}
-        result: set[int] | None = None
+        key = (var, spec.triples[parent] if parent is not None else None,
+               _branch(spec, var, parent))
+        if key in self._cache:
+            return self._cache[key]
+        found = self._evaluate(spec, var, parent, seen | {var})
+        if len(self._cache) >= self._cache_size:
+            self._cache.clear()
+        self._cache[key] = None if found is None else frozenset(found)
+        return found
+
+    def _evaluate(self, spec: Spec, var: str, parent: int | None,
+                  seen: set[str]) -> set[int] | frozenset[int] | None:
+        result: set[int] | frozenset[int] | None = None
         for i in spec.on(var):
             if i == parent:
                 continue
@@ -138,13 +157,28 @@ class Executor:
             return {s for s, values in table.items() if not values.isdisjoint(objs)}
         return _union(kb.subjects(relation, o) for o in objs)
 
-    def _forward(self, relation: str, subjects: set[int] | None) -> set[int]:
+    def _forward(self, relation: str, subjects: frozenset[int] | set[int] | None) -> set[int]:
         if subjects is None:  # every object of an entity relation is a node id
             return {o for o in self.kb.inv.get(relation, {}) if isinstance(o, int)}
         table = self.kb.fwd.get(relation, {})
         empty: set[Value] = set()
         found = set().union(*(table.get(s, empty) for s in subjects))
         return cast(set[int], found)
+
+
+def _branch(spec: Spec, var: str, parent: int | None) -> tuple[Triple, ...]:
+    """The triples reachable from `var` without crossing the parent triple, in order."""
+    reach, found = {var}, {parent} if parent is not None else set()
+    changed = True
+    while changed:
+        changed = False
+        for i, t in enumerate(spec.triples):
+            if i not in found and reach & set(t.vars()):
+                found.add(i)
+                reach |= set(t.vars())
+                changed = True
+    found.discard(parent)
+    return tuple(spec.triples[i] for i in sorted(found))
 
 
 def _union(sets: Iterable[set[int]]) -> set[int]:
