@@ -129,3 +129,39 @@ async def test_filters_reject_bad_runs(items: Path, settings: Settings,
     assert row["rejections"] == {"too_few_tool_calls": 1, "loop_repeated_call": 1,
                                  "malformed_turn": 1}
     assert export(tmp_path / "t", tmp_path / "x").reasons == {"always_right": 1}
+
+
+async def test_run_all_end_to_end(vital_cache: Path, settings: Settings,
+                                  environment: Environment, tmp_path: Path) -> None:
+    from sounding.corpus import open_default_corpus
+    from sounding.synth.run import RunPlan, run_all
+
+    gold: dict[str, str] = {}
+    answered: list[str] = []
+
+    def reply(request: ChatRequest) -> str:
+        if not gold:  # the questions exist by the time the agents run
+            for row in read_jsonl(tmp_path / "run" / "dedup" / "items.jsonl"):
+                gold[str(row["question"]["en"])] = str(row["answer"])  # type: ignore[index]
+        if "<tool_response>" not in request.messages[-1].content:
+            return call("search", query=["clue"])
+        asked = request.messages[1].content
+        said = next(a for q, a in gold.items() if q in asked)
+        answered.append(said)
+        return answer(said if len(answered) % 2 else "Nobody")  # right, wrong, right, ...
+
+    plan = RunPlan(formal=20, walks=20, verbalize=False,
+                   sample=SampleConfig(k=2, modes=("react",), concurrency=1), limit=3)
+    with open_default_corpus(vital_cache) as corpus:
+        counts = await run_all(corpus, tmp_path / "run", settings,
+                               model=ScriptedModel.cycle([reply]), environment=environment,
+                               plan=plan)
+    assert counts["formal"]["in"] == 20 and counts["walks"]["in"] == 20  # type: ignore[index]
+    assert counts["trajectories"]["in"] == 3  # type: ignore[index]
+    for name in ("sft", "rounds", "rl"):
+        assert (tmp_path / "run" / "export" / f"{name}.jsonl").is_file()
+    sft = list(read_jsonl(tmp_path / "run" / "export" / "sft.jsonl"))
+    assert len(sft) == 3 and all("answer_alias" in row["provenance"]["checks"]  # type: ignore[index,operator]
+                                 for row in sft)
+    rl = list(read_jsonl(tmp_path / "run" / "export" / "rl.jsonl"))
+    assert [row["pass_rate"] for row in rl] == [0.5, 0.5, 0.5]

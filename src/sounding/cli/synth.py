@@ -310,3 +310,48 @@ def dedup(
 
     stage = run_dedup(items, out, lang=lang, threshold=threshold)
     _report("dedup", stage.counts(), out)
+
+
+@app.command("run")
+def run_cmd(
+    out: Annotated[Path, typer.Option(help="Folder for every stage (resumed if it exists)")],
+    corpus: Annotated[str, typer.Option(help="Corpus folder, or `default` for the embedded "
+                                        "vital articles")] = "default",
+    formal_n: Annotated[int, typer.Option("--formal", min=0, help="Formal candidates")] = 200,
+    walks_n: Annotated[int, typer.Option("--walks", min=0, help="Walk candidates")] = 200,
+    verbalize: Annotated[bool, typer.Option(help="LLM-written questions (else templates)")]
+    = True,
+    langs: Annotated[str, typer.Option(help="Comma-separated: en, zh")] = "en",
+    k: Annotated[int, typer.Option(min=1, help="Runs per question and mode")] = 4,
+    modes: Annotated[str, typer.Option(help="Comma-separated agent modes")] = "react,iter",
+    limit: Limit = None, base_url: BaseUrl = None, model: ModelName = None,
+    api_key: ApiKey = None, config: ConfigFile = None,
+) -> None:
+    """Every stage end to end: graph, formal, walks, verbalize, dedup, trajectories, export."""
+    from ..corpus import Corpus as CorpusStore
+    from ..corpus import open_default_corpus
+    from ..env import build_environment
+    from ..synth.run import RunPlan, run_all
+    from ..synth.trajectories import SampleConfig
+
+    chosen = tuple(x.strip() for x in langs.split(",") if x.strip())
+    plan = RunPlan(formal=formal_n, walks=walks_n, verbalize=verbalize, langs=chosen,
+                   limit=limit, sample=SampleConfig(
+                       k=k, modes=tuple(m.strip() for m in modes.split(",") if m.strip()),
+                       lang=chosen[0]))
+    flags = {"llm.base_url": base_url, "llm.model": model, "llm.api_key": api_key}
+
+    async def work(settings: Settings, m: ChatModel) -> Mapping[str, object]:
+        store = (open_default_corpus(settings.cache_dir) if corpus == "default"
+                 else CorpusStore.open(corpus))
+        env = build_environment(settings, summary_model=m)
+        try:
+            return await run_all(store, out, settings, model=m, environment=env, plan=plan,
+                                 progress=None)
+        finally:
+            await env.aclose()
+            store.close()
+
+    counts = _llm_run(flags, config, work)
+    for name, value in counts.items():
+        _report(name, value if isinstance(value, dict) else {}, out / name)
