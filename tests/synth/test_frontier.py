@@ -81,8 +81,11 @@ async def test_run_frontier(vital_graph: Path, tmp_path: Path) -> None:
             kb, ex, chosen, answer, random.Random(f"0:{chosen['key']}/{op}"))
         if esc is not None:
             replies += [reply({"question": f"A harder question ({op})?"}),
-                        reply({"constraints": [{"relation": t.relation, "value": "?"}
-                                               for t in esc.spec.triples]})]
+                        reply({"constraints": [
+                            {"relation": t.relation, "value": row[2].removeprefix("C@")}
+                            for t, row in zip(esc.spec.triples,
+                                              esc.spec.webshaper(kb.titles.__getitem__),
+                                              strict=True)]})]
     calc = computation(kb, chosen, answer)
     if calc is not None:
         replies.append(reply({"question": "How long did that person live?"}))

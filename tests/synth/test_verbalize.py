@@ -47,6 +47,10 @@ def test_readback_matches() -> None:
     assert not readback_matches({"constraints": [{"relation": "class"}, {"relation": "class"}]},
                                 relations)
     assert not readback_matches(None, relations)
+    # an exact constant of the spec must be named in the values read back
+    back = {"constraints": [{"relation": "mentions", "value": "the Danube river"}]}
+    assert readback_matches(back, ["mentions"], ["Danube"])
+    assert not readback_matches(back, ["mentions"], ["Rhine"])
 
 
 async def test_verbalize_ok_leak_and_mismatch() -> None:

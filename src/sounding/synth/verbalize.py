@@ -61,13 +61,29 @@ def leaks(question: str, names: Sequence[str]) -> str | None:
     return None
 
 
-def readback_matches(readback: Mapping[str, JSON] | None, relations: Sequence[str]) -> bool:
-    """The relations read back from the question equal the spec's, as a multiset."""
+def readback_matches(readback: Mapping[str, JSON] | None, relations: Sequence[str],
+                     constants: Sequence[str] = ()) -> bool:
+    """The relations read back from the question equal the spec's, as a multiset, and
+    every exact constant of the spec is named in some value read back."""
     if readback is None or not isinstance(readback.get("constraints"), list):
         return False
-    found = Counter(str(c.get("relation")) for c in readback["constraints"]  # type: ignore[union-attr]
-                    if isinstance(c, dict))
-    return found == Counter(relations)
+    entries = [c for c in readback["constraints"] if isinstance(c, dict)]  # type: ignore[union-attr]
+    if Counter(str(c.get("relation")) for c in entries) != Counter(relations):
+        return False
+    values = " | ".join(normalize_answer(str(c.get("value", ""))) for c in entries)
+    return all(normalize_answer(name) in values for name in constants)
+
+
+def exact_constants(item: Mapping[str, JSON]) -> list[str]:
+    """Names of the spec's single constants (ranges and sets are read loosely)."""
+    prov = item.get("provenance")
+    rows = prov.get("formal") if isinstance(prov, dict) else None
+    out = []
+    for row in rows if isinstance(rows, list) else []:
+        obj = str(row[2]) if isinstance(row, list) and len(row) == 3 else ""
+        if obj.startswith("C@") and not obj.startswith("C@[") and " or C@" not in obj:
+            out.append(obj[2:])
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +113,7 @@ async def verbalize(model: ChatModel, item: Mapping[str, JSON], lang: str) -> Ve
     vocab = sorted(set(relations) | {"mentions", "class", "birth_year", "population"})
     back = await ask_json(model, render("sounding.synth", "readback.txt", question=question,
                                         relations=", ".join(vocab)), "synth_readback")
-    if not readback_matches(back, relations):
+    if not readback_matches(back, relations, exact_constants(item)):
         return Verbalized(question, "readback_mismatch", 2)
     return Verbalized(question.strip(), "ok", 2)
 
