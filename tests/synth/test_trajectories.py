@@ -83,6 +83,7 @@ async def test_rejection_sampling_and_export(items: Path, settings: Settings,
     assert row["rejections"] == {"wrong_answer": 1}
     accepted = row["accepted"]
     assert isinstance(accepted, list) and len(accepted) == 5
+    assert all(0.0 <= a["evidence_recall"] <= 1.0 for a in accepted)  # type: ignore[index,operator]
     # a resumed run does no new work
     again = await run_trajectories(items, tmp_path / "t", settings, model=ScriptedModel([]),
                                    environment=environment, config=cfg, limit=1)

@@ -98,6 +98,17 @@ def _tokens(traj: Trajectory) -> int:
     return sum(estimate_tokens(m.content) for m in traj.messages)
 
 
+def evidence_recall(traj: Trajectory, item: dict[str, JSON]) -> float | None:
+    """Share of the item's source pages the agent saw in any observation (by title), as
+    BrowseComp-Plus scores retrieval; None when the item names no pages."""
+    prov = item.get("provenance")
+    pages = prov.get("source_pages") if isinstance(prov, dict) else None
+    if not isinstance(pages, list) or not pages:
+        return None
+    seen = "\n".join(c.observation for c in traj.all_tool_calls()).lower()
+    return round(sum(str(p).lower() in seen for p in pages) / len(pages), 4)
+
+
 def bucket_of(traj: Trajectory, buckets: Sequence[int]) -> int:
     n = _tokens(traj)
     return next((b for b in buckets if n <= b), buckets[-1])
@@ -132,7 +143,9 @@ async def _sample_item(item: dict[str, JSON], settings: Settings, cfg: SampleCon
                 reasons[reason] += 1
                 continue
             kept.append({"mode": mode, "accepted_by": verdict.how, "question": question,
-                         "bucket": bucket_of(traj, cfg.buckets), "trajectory": traj.to_dict()})
+                         "bucket": bucket_of(traj, cfg.buckets),
+                         "evidence_recall": evidence_recall(traj, item),
+                         "trajectory": traj.to_dict()})
         rates[mode] = right / cfg.k
     return kept, rates, reasons
 
