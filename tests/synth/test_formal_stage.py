@@ -9,6 +9,9 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
+from sounding.errors import ConfigError
 from sounding.synth.executor import Executor, check
 from sounding.synth.formal import FormalConfig, FormalGenerator
 from sounding.synth.graph import connect_graph
@@ -76,3 +79,7 @@ def test_resume_after_kill(vital_graph: Path, tmp_path: Path) -> None:
     assert stage.manifest()["status"] == "done"
     fresh = run_formal(vital_graph, tmp_path / "g", n=40)
     assert fresh.kept == stage.kept  # the resumed run kept exactly what a clean run keeps
+    more = run_formal(vital_graph, out, n=45)  # a larger n extends the run
+    assert more.seen == 45
+    with pytest.raises(ConfigError):  # other parameters would mix two runs in one folder
+        run_formal(vital_graph, out, n=45, config=FormalConfig(layers=3))

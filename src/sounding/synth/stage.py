@@ -67,7 +67,7 @@ class Stage:
     def __enter__(self) -> Stage:
         self.dir.mkdir(parents=True, exist_ok=True)
         old = self.manifest()
-        if old and (old.get("stage") != self.name or old.get("params") != self.params):
+        if old and (old.get("stage") != self.name or not _same(old.get("params"), self.params)):
             raise ConfigError(f"{self.dir} holds a {old.get('stage')} run with other "
                               f"parameters; use another --out or the same parameters")
         for row in read_jsonl(self.dir / ITEMS):
@@ -153,6 +153,16 @@ class Stage:
 
 
 Progress = Callable[[Stage], None]
+
+GROWABLE = frozenset({"n", "limit"})
+"""Parameters a resumed run may change: more candidates or items extend the run."""
+
+
+def _same(old: JSON, new: Mapping[str, JSON]) -> bool:
+    if not isinstance(old, dict):
+        return False
+    return ({k: v for k, v in old.items() if k not in GROWABLE}
+            == {k: v for k, v in new.items() if k not in GROWABLE})
 
 
 def _trim_partial(path: Path) -> None:
