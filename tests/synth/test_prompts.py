@@ -19,6 +19,8 @@ VALUES = {
                           "target": "France"},
     "entailment.txt": {"evidence": "Paris is the capital of France.", "source": "Paris",
                        "relation": "capital of", "target": "France"},
+    "alternative.txt": {"question": "Which river ...?", "answer": "Danube"},
+    "satisfies.txt": {"question": "Which river ...?", "candidate": "Rhine"},
 }
 
 

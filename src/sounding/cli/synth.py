@@ -355,3 +355,32 @@ def run_cmd(
     counts = _llm_run(flags, config, work)
     for name, value in counts.items():
         _report(name, value if isinstance(value, dict) else {}, out / name)
+
+
+@app.command("web-verify")
+def web_verify(
+    items: Annotated[Path, typer.Argument(help="A stage's items.jsonl")],
+    out: Annotated[Path, typer.Option(help="Stage folder (resumed if it exists)")],
+    need: Annotated[int, typer.Option(min=1, help="Agreeing sites per claim")] = 2,
+    env: Annotated[str, typer.Option(help="web, or offline for a corpus")] = "web",
+    lang: Annotated[str, typer.Option(help="en or zh")] = "en",
+    limit: Limit = None, base_url: BaseUrl = None, model: ModelName = None,
+    api_key: ApiKey = None, config: ConfigFile = None,
+) -> None:
+    """Every claim needs `need` agreeing sources; an agent hunts for a second answer."""
+    from ..env import build_environment
+    from ..synth.web import run_web_verify
+
+    flags = {"llm.base_url": base_url, "llm.model": model, "llm.api_key": api_key, "env": env}
+
+    async def work(settings: Settings, m: ChatModel) -> Stage:
+        environment = build_environment(settings, summary_model=m)
+        try:
+            return await run_web_verify(items, out, settings, model=m, environment=environment,
+                                        need=need, lang=lang, limit=limit,
+                                        progress=_progress(False, limit or 0))
+        finally:
+            await environment.aclose()
+
+    stage = _llm_run(flags, config, work)
+    _report("web-verify", stage.counts(), out)
