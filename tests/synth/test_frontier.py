@@ -84,7 +84,8 @@ async def test_run_frontier(vital_graph: Path, tmp_path: Path) -> None:
                         reply({"constraints": [
                             {"relation": t.relation, "value": row[2].removeprefix("C@")}
                             for t, row in zip(esc.spec.triples,
-                                              esc.spec.webshaper(kb.titles.__getitem__),
+                                              esc.spec.webshaper(kb.titles.__getitem__,
+                                                                 kb.is_entity),
                                               strict=True)]})]
     calc = computation(kb, chosen, answer)
     if calc is not None:

@@ -37,7 +37,7 @@ def _subgraph(kb: KnowledgeBase, spec: Spec, grounding: Mapping[str, int]) -> li
         elif isinstance(o, Const) and kb.is_entity(t.relation) and isinstance(o.value, int):
             obj = kb.titles[o.value]
         else:
-            obj = spec.webshaper(lambda n: kb.titles.get(n, str(n)))[
+            obj = spec.webshaper(lambda n: kb.titles.get(n, str(n)), kb.is_entity)[
                 spec.triples.index(t)][2]
         out.append([s, t.relation, obj])
     return out
@@ -53,7 +53,7 @@ def provenance(kb: KnowledgeBase, *, pipeline: str, spec: Spec, grounding: Mappi
         "pipeline": pipeline,
         "source_pages": _names(kb, spec, grounding),  # type: ignore[dict-item]
         "subgraph": _subgraph(kb, spec, grounding),  # type: ignore[dict-item]
-        "formal": spec.webshaper(lambda n: kb.titles.get(n, str(n))),  # type: ignore[dict-item]
+        "formal": spec.webshaper(lambda n: kb.titles.get(n, str(n)), kb.is_entity),  # type: ignore[dict-item]
         "operators": list(ops),
         "checks": checks,  # type: ignore[dict-item]
         "level": level,

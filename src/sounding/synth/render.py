@@ -87,6 +87,3 @@ def template_question(phrases: list[str], lang: Lang) -> str:
         return "请找出X：" + "；".join(phrases) + "。X是什么？"
     return "Find X, given that " + "; ".join(phrases) + ". What is X?"
 
-
-def is_const(t: Triple) -> bool:
-    return isinstance(t.object, Const | OneOf | Range)

@@ -64,6 +64,10 @@ class Triple:
             yield self.object.name
 
 
+ENTITY_HINT = frozenset({"mentions", "capital", "borders", "continent", "country"})
+"""Relations whose constants are node ids when no knowledge base says (rendering only)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Spec:
     """A formal question: the target variable and a tree of triples around it."""
@@ -114,18 +118,22 @@ class Spec:
             raise ValueError("a spec needs a list of triples")
         return cls(str(data["target"]), tuple(_triple_from(t) for t in triples))
 
-    def webshaper(self, name: Callable[[int], str]) -> list[list[str]]:
-        """The serialized form of WebShaper: V@var, C@constant, "?" for the target slot."""
+    def webshaper(self, name: Callable[[int], str],
+                  is_entity: Callable[[str], bool] = lambda r: r in ENTITY_HINT,
+                  ) -> list[list[str]]:
+        """The serialized form of WebShaper: V@var, C@constant, "?" for the target slot.
+
+        `name` turns a node id into its title for relations where `is_entity` holds."""
         rows = []
         for t in self.triples:
             subj = "?" if t.subject.name == self.target else f"V@{t.subject.name}"
-            rows.append([subj, t.relation, _render(t.object, t.relation, name)])
+            rows.append([subj, t.relation, _render(t.object, is_entity(t.relation), name)])
         return rows
 
 
-def _render(term: Term, relation: str, name: Callable[[int], str]) -> str:
+def _render(term: Term, entity: bool, name: Callable[[int], str]) -> str:
     def one(v: Value) -> str:
-        return f"C@{name(v)}" if isinstance(v, int) and relation in ENTITY_HINT else f"C@{v}"
+        return f"C@{name(v)}" if isinstance(v, int) and entity else f"C@{v}"
 
     if isinstance(term, Var):
         return f"V@{term.name}"
@@ -134,10 +142,6 @@ def _render(term: Term, relation: str, name: Callable[[int], str]) -> str:
     if isinstance(term, OneOf):
         return " or ".join(one(v) for v in term.values)
     return f"C@[{_num(term.lo)}..{_num(term.hi)}]"
-
-
-ENTITY_HINT = frozenset({"mentions", "capital", "borders", "continent", "country"})
-"""Relations whose integer constants are node ids (for rendering only)."""
 
 
 def _num(x: float) -> str:
