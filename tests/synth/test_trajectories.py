@@ -81,6 +81,7 @@ async def test_rejection_sampling_and_export(items: Path, settings: Settings,
     row = next(read_jsonl(tmp_path / "t" / "items.jsonl"))
     assert row["pass_rate"] == {"react": pytest.approx(2 / 3), "iter": 1.0}
     assert row["rejections"] == {"wrong_answer": 1}
+    assert stage.llm_calls == 6 * 2  # six runs of two model calls each
     accepted = row["accepted"]
     assert isinstance(accepted, list) and len(accepted) == 5
     assert all(0.0 <= a["evidence_recall"] <= 1.0 for a in accepted)  # type: ignore[index,operator]

@@ -135,6 +135,7 @@ async def _sample_item(item: dict[str, JSON], settings: Settings, cfg: SampleCon
         runs = [await one(mode) for _ in range(cfg.k)] if cfg.concurrency == 1 else \
             await asyncio.gather(*(one(mode) for _ in range(cfg.k)))
         right = 0
+        reasons["_llm_calls"] += sum(len(t.model_calls) for t in runs)
         for traj in runs:
             verdict = await accept_with_judge(question, traj.answer, answer, aliases, judge)
             right += verdict.ok
@@ -169,6 +170,7 @@ async def run_trajectories(items_path: Path, out_dir: Path, settings: Settings, 
                 continue
             kept, rates, reasons = await _sample_item(item, settings, cfg, model,
                                                       environment, judge)
+            stage.llm_calls += reasons.pop("_llm_calls", 0)
             row: dict[str, JSON] = {"item": item, "question": question_of(item, cfg.lang),
                                     "pass_rate": rates,
                                     "rejections": dict(reasons)}
