@@ -38,6 +38,8 @@ def test_leaks() -> None:
     assert leaks("Which Pekingese city ...?", names) is None  # whole words only
     assert leaks("Which city in CN ...?", names) is None  # two letters: not checked
     assert leaks("Which city has between 10 and 20 million people?", names) is None
+    assert leaks("He lived 42 years. How long?", ["42"]) == "42"  # numbers of any length
+    assert leaks("Born in 1942, how long did he live?", ["42"]) is None
 
 
 def test_readback_matches() -> None:

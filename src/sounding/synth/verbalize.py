@@ -27,6 +27,7 @@ __all__ = ["LANGUAGES", "ask_json", "leaks", "readback_matches", "run_verbalize"
 LANGUAGES = {"en": "English", "zh": "Chinese (简体中文)"}
 _OBJECT = re.compile(r"\{.*\}", re.S)
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff]")
+_NUMBER = re.compile(r"-?\d+(\.\d+)?")
 
 
 async def ask_json(model: ChatModel, prompt: str, purpose: str) -> dict[str, JSON] | None:
@@ -51,6 +52,10 @@ def leaks(question: str, names: Sequence[str]) -> str | None:
     raw = unicodedata.normalize("NFKC", question).lower()
     for name in names:
         norm = normalize_answer(name)
+        if _NUMBER.fullmatch(name.strip()):  # a computed answer: any length counts
+            if re.search(rf"(?<![\d.,]){re.escape(name.strip())}(?![\d])", question):
+                return name
+            continue
         if len(norm) < 3 and not _CJK.search(name):
             continue  # "US", "FR": too short to tell a leak from a word
         if _CJK.search(name):
