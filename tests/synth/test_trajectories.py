@@ -93,7 +93,7 @@ async def test_rejection_sampling_and_export(items: Path, settings: Settings,
     assert result.kept == 1  # pass rate 5/6: neither always right nor always wrong
     datasets = pytest.importorskip("datasets")
     sft = datasets.load_dataset("json", data_files=str(tmp_path / "x" / "sft.jsonl"),
-                                split="train")
+                                split="train", cache_dir=str(tmp_path / "hf"))
     assert len(sft) == 2
     msgs = sft[0]["messages"]
     assert msgs[0]["role"] == "system" and msgs[-1]["content"].endswith(f"<answer>{gold}</answer>")
@@ -101,11 +101,11 @@ async def test_rejection_sampling_and_export(items: Path, settings: Settings,
     assert sft[0]["provenance"]["pipeline"] == "formal"
     assert "answer_alias" in sft[0]["provenance"]["checks"]
     rounds = datasets.load_dataset("json", data_files=str(tmp_path / "x" / "rounds.jsonl"),
-                                   split="train")
+                                   split="train", cache_dir=str(tmp_path / "hf"))
     assert len(rounds) == 3 * 2  # three iter runs, two rounds each
     assert "<report>" in rounds[0]["messages"][-1]["content"]
     rl = datasets.load_dataset("json", data_files=str(tmp_path / "x" / "rl.jsonl"),
-                               split="train")
+                               split="train", cache_dir=str(tmp_path / "hf"))
     assert rl[0]["answer"] == gold and rl[0]["pass_rate"] == pytest.approx(5 / 6)
     assert gold in rl[0]["aliases"] and rl[0]["provenance"]["source_pages"]
 
