@@ -54,6 +54,10 @@ def test_synth_end_to_end(vital_cache: Path, tmp_path: Path) -> None:
     assert rl[0]["answer"] == gold and rl[0]["pass_rate"] == 0.5
     sft = (tmp_path / "x" / "sft.jsonl").read_text().splitlines()
     assert len(sft) == 1 and gold in json.loads(sft[0])["messages"][-1]["content"]
+    proc = cli(["status", "."], env, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    for stage in ("graph", "formal", "walks", "dedup", "trajectories", "export"):
+        assert stage in proc.stdout
 
 
 def test_graph_on_a_missing_corpus(tmp_path: Path) -> None:
@@ -65,5 +69,5 @@ def test_help_lists_the_stages(tmp_path: Path) -> None:
     proc = cli(["--help"], {}, tmp_path)
     assert proc.returncode == 0
     for command in ("graph", "relations", "formal", "walks", "verbalize", "frontier", "zpd",
-                    "dedup", "trajectories", "export", "run", "web-verify"):
+                    "dedup", "trajectories", "export", "run", "web-verify", "status"):
         assert command in proc.stdout

@@ -384,3 +384,28 @@ def web_verify(
 
     stage = _llm_run(flags, config, work)
     _report("web-verify", stage.counts(), out)
+
+
+@app.command()
+def status(
+    folder: Annotated[Path, typer.Argument(help="A stage folder, or a folder of stages")],
+) -> None:
+    """Counts in and out of every stage under FOLDER, with the reasons for each rejection."""
+    from rich.table import Table
+
+    from ..synth.stage import MANIFEST
+
+    manifests = sorted(folder.glob(f"*/{MANIFEST}")) or sorted(folder.glob(MANIFEST))
+    if not manifests:
+        raise _fail(f"no stage manifest under {folder}")
+    table = Table("stage", "folder", "status", "in", "kept", "rejected (reason: n)",
+                  "LLM calls / kept")
+    for path in manifests:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        counts = data.get("counts") or {}
+        reasons = ", ".join(f"{k}: {v}" for k, v in sorted(
+            (counts.get("rejected") or {}).items(), key=lambda kv: -kv[1]))
+        table.add_row(str(data.get("stage")), path.parent.name, str(data.get("status")),
+                      str(counts.get("in")), str(counts.get("kept")), reasons,
+                      str(counts.get("llm_calls_per_kept")))
+    Console().print(table)
