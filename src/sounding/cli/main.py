@@ -117,10 +117,11 @@ def _print_result(result: Result, as_json: bool) -> None:
 def _mount_subcommands() -> None:
     # Imported when the CLI starts rather than with this module, so importing `app` (as the
     # tests do) does not pull in the corpus, eval and tool stacks.
-    from . import corpus, eval, report, tool, trace
+    from . import corpus, eval, report, synth, tool, trace
 
     app.add_typer(corpus.app, name="corpus")
     app.add_typer(eval.app, name="eval")
+    app.add_typer(synth.app, name="synth")
     app.add_typer(trace.app, name="trace")
     tool.register(app)
     report.register(app)
