@@ -118,11 +118,20 @@ def run(
     max_rounds: Annotated[int | None, typer.Option(help="Most research rounds")] = None,
     config: Annotated[Path | None, typer.Option(help="sounding.toml to read")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar")] = False,
+    executor: Annotated[str | None, typer.Option(help="local (asyncio, the default) or "
+                        "ray (worker actors) [executor.kind]")] = None,
+    ray_address: Annotated[str | None, typer.Option(help="Ray cluster to join (auto, "
+                           "HOST:PORT; default: start a local one)")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="Ray worker actors")] = None,
+    worker_concurrency: Annotated[int | None, typer.Option(min=1, help="Rollouts in flight "
+                                  "per Ray worker")] = None,
 ) -> None:
     """Run (or resume) a benchmark: K rollouts per question, judged, with metrics.json."""
     flags = {"llm.base_url": base_url, "llm.model": model, "llm.api_key": api_key,
              "protocol": protocol, "env": env, "mode": mode, "corpus": corpus,
-             "budgets.max_rounds": max_rounds}
+             "budgets.max_rounds": max_rounds, "executor.kind": executor,
+             "executor.ray_address": ray_address, "executor.workers": workers,
+             "executor.worker_concurrency": worker_concurrency}
     params = JudgeParams(temperature=judge_temperature, max_tokens=judge_max_tokens,
                          token_param=judge_token_param)
     try:
@@ -213,14 +222,30 @@ def _execute(work: Coroutine[object, object, RunOutcome], out: Path) -> None:
 async def _run(settings: Settings, items: list[Item], manifest: JSONObject, cfg: RunConfig,
                judge: Judge, judge_client: JudgeClient | None,
                progress: Progress) -> RunOutcome:
-    from ..eval.agent_rollout import agent_rollout, open_agent
+    from ..eval.agent_rollout import AgentRolloutFactory
+    from ..executors import start_executor
+    from ..providers.ratelimit import parse_rates
 
-    resources = open_agent(settings)
     try:
-        return await run_eval(items, manifest, config=cfg, judge=judge, progress=progress,
-                              rollout=agent_rollout(settings, resources))
+        executor = await start_executor(
+            AgentRolloutFactory(settings), settings.executor, concurrency=cfg.concurrency,
+            rates=parse_rates(settings.web.rate_limits),
+            provider_concurrency=settings.web.concurrency)
+    except BaseException:
+        if judge_client is not None:
+            await judge_client.aclose()
+        raise
+    if isinstance(progress, RichProgress):
+        progress.detail = lambda: executor.stats().summary()
+    try:
+        return await run_eval(items, manifest, progress=progress, judge=judge,
+                              config=dataclasses.replace(cfg, concurrency=executor.concurrency),
+                              rollout=executor.rollout)
     finally:
-        await resources.aclose()
+        if settings.executor.kind == "ray":
+            for line in executor.stats().lines():
+                err.print(line, markup=False)
+        await executor.aclose()
         if judge_client is not None:
             await judge_client.aclose()
 
