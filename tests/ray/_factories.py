@@ -22,6 +22,8 @@ class ProbeFactory:
     latency: float = 0.05
     calls: int = 0
     limiter: str | None = None
+    slow_item: str | None = None
+    """An item that takes a minute (it stays in flight until its worker is killed)."""
 
     async def open(self) -> OpenRollout[Item]:
         from sounding.providers.ratelimit import RateGate
@@ -33,7 +35,7 @@ class ProbeFactory:
             stamps: list[float] = []
             for _ in range(self.calls):
                 await gate.run(lambda: _stamp(stamps))
-            await asyncio.sleep(self.latency)
+            await asyncio.sleep(60.0 if item.id == self.slow_item else self.latency)
             traj = Trajectory(question=item.question, model="probe")
             traj.answer = json.dumps({"pid": os.getpid(), "stamps": stamps})
             traj.termination = "answer"

@@ -106,3 +106,41 @@ def test_a_bad_limiter_spec_is_a_config_error(bad: str) -> None:
 
     with pytest.raises(ConfigError):
         shared_gate(bad, "probe")
+
+
+async def test_retries_are_bounded_and_a_replacement_takes_over(ray_cluster: str) -> None:
+    from sounding.errors import WorkerLostError
+
+    settings = ExecutorSettings(kind="ray", workers=1, worker_concurrency=2, max_retries=0)
+    executor = await start_executor(ProbeFactory(slow_item="q000"), settings,
+                                    concurrency=2)
+    assert isinstance(executor, RayExecutor)
+    try:
+        pid = await executor.worker_handles()[0].pid.remote()
+        doomed = asyncio.create_task(executor.rollout(make_items(1)[0], 0))
+        while not executor.stats().workers[0].in_flight:
+            await asyncio.sleep(0.01)
+        os.kill(pid, signal.SIGKILL)
+        with pytest.raises(WorkerLostError, match="lost with its worker 1 times"):
+            await doomed
+        stats = executor.stats()
+        assert stats.lost_workers == 1 and stats.retried == 0
+        traj = await asyncio.wait_for(executor.rollout(make_items(2)[1], 0), 60)
+    finally:
+        await executor.aclose()
+    assert json.loads(traj.answer or "{}")["pid"] != pid  # the replacement ran it
+    assert "workers 1/2" in executor.stats().summary()
+
+
+def test_the_executor_section_of_sounding_toml(tmp_path: Path) -> None:
+    from sounding.config import load_settings
+    from sounding.errors import ConfigError
+
+    toml = tmp_path / "sounding.toml"
+    toml.write_text('[executor]\nkind = "ray"\nworkers = 3\nworker_concurrency = 16\n')
+    settings = load_settings({"executor.ray_address": "10.0.0.1:6379"}, config_file=toml,
+                             environ={})
+    assert settings.executor == ExecutorSettings(kind="ray", ray_address="10.0.0.1:6379",
+                                                 workers=3, worker_concurrency=16)
+    with pytest.raises(ConfigError, match="local, ray"):
+        load_settings({"executor.kind": "spark"}, config_file=toml, environ={})

@@ -75,9 +75,12 @@ class ExecutorStats:
         return sum(w.failed for w in self.workers)
 
     def summary(self) -> str:
-        live = sum(w.alive for w in self.workers)
-        return (f"workers {live}/{len(self.workers)}  retried {self.retried}  "
-                f"lost {self.lost_workers}")
+        """One line for a progress bar: live workers, retries, per-worker rollouts/min."""
+        live = [w for w in self.workers if w.alive]
+        rates = [w.per_minute() for w in live]
+        rate = f"  {min(rates):.0f}-{max(rates):.0f}/min per worker" if rates else ""
+        return (f"workers {len(live)}/{len(self.workers)}  retried {self.retried}  "
+                f"lost {self.lost_workers}{rate}")
 
     def lines(self) -> list[str]:
         """One line per worker, for the end of a run."""

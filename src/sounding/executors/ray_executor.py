@@ -171,17 +171,21 @@ class RayExecutor(Generic[ItemT]):
             await self._limiter.release_holder.remote(slot.holder)
         if self._respawns_left > 0:
             self._respawns_left -= 1
-            task = asyncio.create_task(self._respawn())
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._tasks.add(asyncio.create_task(self._respawn()))
 
     async def _respawn(self) -> None:
         try:
             await self._spawn()
         except Exception:  # the cluster may be shrinking: run on with the workers left
             log.exception("could not start a replacement Ray worker")
-        async with self._changed:
-            self._changed.notify_all()
+        finally:
+            # Leave the set before waking the waiters: with no worker and no replacement
+            # left on the way, they must see it and fail instead of waiting for ever.
+            task = asyncio.current_task()
+            if task is not None:
+                self._tasks.discard(task)
+            async with self._changed:
+                self._changed.notify_all()
 
     def stats(self) -> ExecutorStats:
         return ExecutorStats([s.stats for s in self._slots], self._retried, self._lost)
