@@ -30,8 +30,9 @@ from pathlib import Path
 
 from sounding.agent import arun
 from sounding.config import Settings, load_settings
-from sounding.corpus.environment import offline_environment, open_corpus
+from sounding.corpus.environment import open_corpus
 from sounding.env import Environment
+from sounding.env.offline import offline_environment
 from sounding.llm.openai_client import OpenAIChatModel
 from sounding.llm.testing import ScriptedModel, ScriptedServer
 from sounding.tools.base import ToolContext, ToolOutput

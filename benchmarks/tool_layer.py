@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from sounding.providers.base import SearchHit, open_stats
+from sounding.providers.base import SearchHit
 from sounding.providers.cache import CacheLayer, open_cache
 from sounding.providers.extract import decode_text, html_to_text
 from sounding.providers.fallback import FallbackChain
@@ -26,7 +26,8 @@ from sounding.tools.search import SearchTool
 class _Provider:
     name = "bench"
 
-    async def search(self, query: str, *, num: int = 10) -> list[SearchHit]:
+    async def search(self, query: str, *, num: int = 10, stats: object = None
+                     ) -> list[SearchHit]:
         return [SearchHit(f"Result {i}", f"https://example.com/{i}", "snippet " * 30, "2024")
                 for i in range(num)]
 
@@ -39,7 +40,6 @@ async def cached_call_p50(n: int = 2000) -> float:
         await tool({"query": ["warm query"]}, ToolContext())
         samples = []
         for _ in range(n):
-            open_stats()
             start = time.perf_counter()
             await tool({"query": ["warm query"]}, ToolContext())
             samples.append(time.perf_counter() - start)

@@ -54,3 +54,11 @@ def _no_real_model_requests() -> object:
 
     with forbid_real_requests():
         yield
+
+
+@pytest.fixture(autouse=True)
+def _strict_tool_boundary(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bug of ours inside a tool fails the test instead of becoming an observation."""
+    from sounding.env import Environment
+
+    monkeypatch.setattr(Environment, "strict_default", True)

@@ -14,13 +14,15 @@ from typing import TYPE_CHECKING
 from .agent import Result, arun
 from .config import Settings, load_settings, override_settings
 from .errors import SoundingError
+from .tools.decorator import tool
 from .trace import Trajectory
 
 if TYPE_CHECKING:
     from .llm.base import ChatModel
     from .trace.observers import Observer
 
-__all__ = ["Result", "Settings", "SoundingError", "Trajectory", "arun", "ask", "load_settings"]
+__all__ = ["Result", "Settings", "SoundingError", "Trajectory", "arun", "ask", "load_settings",
+           "tool"]
 __version__ = "0.1.0"
 
 

@@ -32,6 +32,7 @@ __all__ = [
     "HeavySettings",
     "IterSettings",
     "LLMSettings",
+    "McpServerSettings",
     "Protocol",
     "ResumSettings",
     "Sampling",
@@ -89,6 +90,15 @@ class LLMSettings:
     """Retries on 429, 5xx and connection errors, with exponential backoff and jitter."""
     backoff_base: float = 1.0
     """First backoff delay in seconds; doubles each retry (with jitter), capped at 60 s."""
+    context_window: int = 131072
+    """The model's context window in tokens (prompt plus completion must fit in it)."""
+    tokenizer: str | None = None
+    """A tiktoken rank file or a Hugging Face tokenizer folder for exact token counts;
+    None uses the calibrated estimate."""
+    record_tokens: bool = False
+    """Ask the server for token ids and log-probs (vLLM) and keep them per model call."""
+    max_response_bytes: int = 8 * 1024 * 1024
+    """A reply body larger than this is refused as malformed (a hostile or broken server)."""
 
     def missing(self) -> list[str]:
         return [name for name in ("base_url", "model") if not getattr(self, name)]
@@ -251,6 +261,46 @@ class ExecutorSettings:
 
 
 @dataclass(frozen=True)
+class McpServerSettings:
+    """One MCP server whose tools the run offers (`--mcp`, `--mcp-url`, `[[mcp]]`)."""
+
+    command: str | None = None
+    """A stdio server: the command line that starts it, e.g. `python3 server.py`."""
+    url: str | None = None
+    """A streamable-HTTP server: its endpoint, e.g. `http://127.0.0.1:8000/mcp`."""
+    name: str | None = None
+    """A name for errors and the record (default: the command or the URL)."""
+    timeout: float = 60.0
+    """Seconds one tool call may take."""
+
+    @property
+    def label(self) -> str:
+        """`name`, else the URL, else the command's last word (`python3 srv.py` -> srv.py)."""
+        if self.name or self.url:
+            return self.name or self.url or ""
+        words = (self.command or "mcp").split()
+        return Path(words[-1]).name if words else "mcp"
+
+
+def _mcp_server(value: object, key: str, source: str) -> McpServerSettings:
+    if isinstance(value, McpServerSettings):
+        return value
+    if isinstance(value, str):
+        is_url = value.startswith(("http://", "https://"))
+        return McpServerSettings(url=value) if is_url else McpServerSettings(command=value)
+    if isinstance(value, Mapping):
+        known = {f.name for f in dataclasses.fields(McpServerSettings)}
+        unknown = sorted(set(value) - known)
+        server = _apply_mapping(McpServerSettings(), {k: v for k, v in value.items()
+                                                      if k in known}, source=source)
+        if unknown or bool(server.command) == bool(server.url):
+            raise ConfigError(f"setting {key!r} in {source}: each MCP server needs exactly one "
+                              f"of command or url (and only {', '.join(sorted(known))})")
+        return server  # type: ignore[no-any-return]
+    raise ConfigError(f"setting {key!r} in {source}: {value!r} is not an MCP server")
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything one run needs to know; build it with `load_settings`."""
 
@@ -279,6 +329,10 @@ class Settings:
     """Heavy mode: branches, branch mode, early stop, synthesis."""
     resum: ResumSettings = field(default_factory=ResumSettings)
     """ReSum condensation threshold."""
+    tools: tuple[str, ...] = ()
+    """User tools, `module:function` (or `file.py:function`), offered beside the built-ins."""
+    mcp: tuple[McpServerSettings, ...] = ()
+    """MCP servers whose tools are offered beside the built-ins."""
     executor: ExecutorSettings = field(default_factory=ExecutorSettings)
     """Local asyncio or Ray worker actors for eval, synthesis and rollouts."""
     secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
@@ -425,6 +479,14 @@ def _apply(obj: Any, path: list[str], value: object, *, key: str, source: str) -
 def _coerce(value: object, hint: Any, *, key: str, source: str) -> object:
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
+    if origin is tuple:  # repeatable settings: a TOML array (of tables), a list, "a,b"
+        items = value.split(",") if isinstance(value, str) else value
+        items = items if isinstance(items, list | tuple) else [items]
+        if args[0] is McpServerSettings:
+            return tuple(_mcp_server(v, key, source) for v in items)
+        # `[[tools]]` tables name their function as `path = "module:function"`.
+        return tuple(str(v["path"] if isinstance(v, Mapping) and "path" in v else v).strip()
+                     for v in items if v)
     if origin in (typing.Union, types.UnionType):
         empty = value is None or (isinstance(value, str) and value.lower() in ("", "none", "null"))
         if empty and type(None) in args:

@@ -9,6 +9,7 @@ from sounding.agent import arun
 from sounding.agent.iter import action_message, clip, extract_report
 from sounding.config import Settings
 from sounding.llm.base import ChatRequest, Completion
+from sounding.llm.protocols import get_protocol
 from sounding.llm.testing import ScriptedModel
 from sounding.types import ToolCall, estimate_tokens
 
@@ -105,7 +106,8 @@ async def test_missing_report_keeps_previous_and_gives_feedback(
     feedback = load_template("sounding.agent", "iter_missing_report.txt").strip()
     third = model.requests[2]
     assert "first report" in third.messages[1].content
-    assert third.messages[-1].content == feedback and third.messages[-1].role == "user"
+    expected = get_protocol(protocol).feedback_message(feedback)  # tags wraps it
+    assert third.messages[-1] == expected and expected.role == "user"
     assert feedback not in text_of(model.requests[1])
     assert traj.notes["reports"] == ["first report", "first report", "final report"]
     assert traj.notes["format_errors"] == 1

@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 from sounding.config import Settings
 from sounding.corpus import Corpus, CorpusBuilder, SourceDoc
 from sounding.corpus.dense import DenseIndex, Encoder, embed_corpus, load_encoder
-from sounding.corpus.environment import offline_environment
 from sounding.corpus.hybrid import HybridSearcher, rrf
+from sounding.env.offline import offline_environment
 from sounding.errors import CorpusError
 from sounding.tools.base import ToolContext
 

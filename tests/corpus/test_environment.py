@@ -8,10 +8,10 @@ from pathlib import Path
 
 from sounding.config import Settings
 from sounding.corpus import Corpus
-from sounding.corpus.environment import offline_environment
 from sounding.env import build_environment
+from sounding.env.offline import offline_environment
 from sounding.llm.testing import ScriptedModel
-from sounding.providers.base import open_stats
+from sounding.providers.sandbox import bwrap_path
 from sounding.tools.base import ToolContext
 
 
@@ -23,9 +23,12 @@ async def test_offline_environment_on_built_corpus(
     env = build_environment(dataclasses.replace(settings, corpus=tmp_path / "c"),
                             summary_model=model)
     assert env.name == "offline"
-    assert list(env.names()) == ["search", "visit"]
-    stats = open_stats()
-    out = await env.tools["search"]({"query": ["closest star"]}, ToolContext())
+    # The sandboxed interpreter needs no network, so offline offers it wherever bwrap runs.
+    sandboxed = ["PythonInterpreter"] if bwrap_path() else []
+    assert list(env.names()) == ["search", "visit", *sandboxed]
+    context = ToolContext()
+    stats = context.stats
+    out = await env.tools["search"]({"query": ["closest star"]}, context)
     assert "[Alpha Centauri](https://example.org/alpha)" in out.text
     assert out.sources[0] == "https://example.org/alpha"
     assert stats.providers == ["corpus"] and stats.requests == 1

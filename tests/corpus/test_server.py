@@ -11,7 +11,6 @@ import pytest
 
 from sounding.corpus import Corpus
 from sounding.corpus.server import CorpusServer
-from sounding.providers.base import open_stats
 
 
 @pytest.fixture
@@ -79,7 +78,6 @@ async def test_web_providers_against_the_server(server: CorpusServer) -> None:
     search = SearxngSearch(base_url=server.url)
     reader = JinaReader(base_url=server.url)
     try:
-        open_stats()
         hits = await search.search("closest star", num=5)
         assert hits[0].url == "https://example.org/alpha"
         page = await reader.fetch("https://example.org/alpha")

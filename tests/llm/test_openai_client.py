@@ -130,7 +130,8 @@ async def test_usage_estimated_when_server_sends_none() -> None:
         async with make_model(server) as model:
             done = await model.complete(ASK)
     assert done.usage.estimated
-    assert done.usage.prompt_tokens > 0 and done.usage.completion_tokens == 5
+    # Four common English words are four Qwen tokens; the estimate says so too.
+    assert done.usage.prompt_tokens > 0 and done.usage.completion_tokens == 4
 
 
 async def test_logprobs_and_token_ids() -> None:

@@ -11,15 +11,15 @@ from pathlib import Path
 import pytest
 
 from sounding.config import load_settings
+from sounding.env.web import web_environment
 from sounding.errors import BlockedURLError, ProviderAuthError, ProviderError, RateLimitError
 from sounding.llm.testing import ScriptedModel
 from sounding.providers._http import retry_after
-from sounding.providers.base import Page, SearchHit, open_stats
+from sounding.providers.base import CallStats, Page, SearchHit
 from sounding.providers.fetch import DirectFetcher
 from sounding.providers.record import RecordLayer, ReplayBackend, load_recordings
 from sounding.providers.retry import RetryLayer
 from sounding.providers.serper import SerperSearch
-from sounding.providers.web import web_environment
 from sounding.tools.base import ToolContext
 from sounding.tools.visit import UNREADABLE_EVIDENCE, VisitTool
 
@@ -63,9 +63,9 @@ async def test_429_waits_as_long_as_retry_after_asks() -> None:
     with LoopbackServer({"/search": sequence(limited, Reply(body=SERPER_SEARCH))}) as server:
         layer = RetryLayer(SerperSearch(server.base_url, "k"), max_retries=2,
                            backoff_base=0.001)
-        stats = open_stats()
+        stats = CallStats()
         start = time.perf_counter()
-        hits = await layer.search("q")
+        hits = await layer.search("q", stats=stats)
         elapsed = time.perf_counter() - start
         await layer.aclose()
     assert len(hits) == 2 and stats.retries == 1
@@ -148,10 +148,11 @@ class Failing:
     def __init__(self, errors: list[ProviderError]) -> None:
         self.errors = errors
 
-    async def search(self, query: str, *, num: int = 10) -> list[SearchHit]:
+    async def search(self, query: str, *, num: int = 10, stats: object = None
+                     ) -> list[SearchHit]:
         raise self.errors.pop(0)
 
-    async def fetch(self, url: str) -> Page | None:
+    async def fetch(self, url: str, *, stats: object = None) -> Page | None:
         raise self.errors.pop(0)
 
 

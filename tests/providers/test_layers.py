@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from sounding.errors import BlockedURLError, ConfigError, ProviderError, ReplayMissError
-from sounding.providers.base import Page, SearchHit, open_stats
+from sounding.providers.base import CallStats, Page, SearchHit
 from sounding.providers.cache import CacheLayer, open_cache
 from sounding.providers.fallback import FallbackChain
 from sounding.providers.ratelimit import RateGate, RateLimitLayer, parse_rates
@@ -29,7 +29,8 @@ class FakeSearch:
         self.script = script
         self.calls: list[str] = []
 
-    async def search(self, query: str, *, num: int = 10) -> list[SearchHit]:
+    async def search(self, query: str, *, num: int = 10, stats: object = None
+                     ) -> list[SearchHit]:
         self.calls.append(query)
         item = self.script[min(len(self.calls), len(self.script)) - 1]
         if isinstance(item, Exception):
@@ -44,9 +45,9 @@ async def test_cache_answers_repeats_from_disk_and_counts_hits(tmp_path: Path) -
     cache = open_cache(tmp_path / "c")
     fake = FakeSearch("fake", [HITS])
     layer = CacheLayer(fake, cache, ttl=3600)
-    stats = open_stats()
-    assert await layer.search("  same   query ") == HITS
-    assert await layer.search("same query") == HITS  # normalised whitespace: same key
+    stats = CallStats()
+    assert await layer.search("  same   query ", stats=stats) == HITS
+    assert await layer.search("same query", stats=stats) == HITS  # normalised whitespace: same key
     assert fake.calls == ["  same   query "]
     assert stats.cache_hits == 1 and stats.providers == ["fake"]
     cache.close()
@@ -72,7 +73,7 @@ async def test_cache_keeps_missing_pages_but_not_errors(tmp_path: Path) -> None:
         name = "pages"
         calls = 0
 
-        async def fetch(self, url: str) -> Page | None:
+        async def fetch(self, url: str, *, stats: object = None) -> Page | None:
             Pages.calls += 1
             if url.endswith("/err"):
                 raise ProviderError("down", retryable=True)
@@ -114,9 +115,9 @@ async def test_cached_call_is_under_a_millisecond(tmp_path: Path) -> None:
 async def test_retry_on_retryable_errors_with_backoff_and_counts() -> None:
     flaky = FakeSearch("flaky", [ProviderError("429", retryable=True),
                                  ProviderError("503", retryable=True), HITS])
-    stats = open_stats()
+    stats = CallStats()
     layer = RetryLayer(flaky, max_retries=3, backoff_base=0.001)
-    assert await layer.search("q") == HITS
+    assert await layer.search("q", stats=stats) == HITS
     assert len(flaky.calls) == 3 and stats.retries == 2
 
 
@@ -137,10 +138,10 @@ async def test_retry_against_a_real_flaky_server() -> None:
                        Reply(body=ok))
     with LoopbackServer({"/search": handler}) as server:
         provider = SerperSearch(server.base_url, "k")
-        stats = open_stats()
+        stats = CallStats()
         layer = RetryLayer(TimeoutLayer(provider, seconds=5), max_retries=3,
                            backoff_base=0.001)
-        hits = await layer.search("q")
+        hits = await layer.search("q", stats=stats)
         await layer.aclose()
     assert [h.url for h in hits] == ["https://a.example/"]
     assert stats.retries == 2 and len(server.requests) == 3 and stats.providers == ["serper"]
@@ -152,7 +153,8 @@ async def test_timeout_fails_an_attempt_as_retryable() -> None:
     class Stuck:
         name = "stuck"
 
-        async def search(self, query: str, *, num: int = 10) -> list[SearchHit]:
+        async def search(self, query: str, *, num: int = 10, stats: object = None
+                     ) -> list[SearchHit]:
             await never.wait()
             return []
 
@@ -168,7 +170,8 @@ async def test_concurrency_cap() -> None:
     class Slow:
         name = "slow"
 
-        async def search(self, query: str, *, num: int = 10) -> list[SearchHit]:
+        async def search(self, query: str, *, num: int = 10, stats: object = None
+                     ) -> list[SearchHit]:
             state["now"] += 1
             state["peak"] = max(state["peak"], state["now"])
             await release.wait()
@@ -202,8 +205,8 @@ def test_parse_rates() -> None:
 async def test_fallback_moves_on_and_counts_one_request() -> None:
     first = FakeSearch("first", [ProviderError("down", provider="first", retryable=True)])
     second = FakeSearch("second", [HITS])
-    stats = open_stats()
-    assert await FallbackChain([first, second]).search("q") == HITS
+    stats = CallStats()
+    assert await FallbackChain([first, second]).search("q", stats=stats) == HITS
     assert stats.requests == 1 and first.calls == ["q"] and second.calls == ["q"]
 
 
@@ -237,8 +240,8 @@ async def test_record_then_replay_without_network(tmp_path: Path) -> None:
     lines = (tmp_path / "rec" / "serper.jsonl").read_text().splitlines()
     assert len(lines) == 2 and "k" not in json.loads(lines[0])["args"].values()
     replay = ReplayBackend("serper", load_recordings(tmp_path / "rec"))
-    stats = open_stats()
-    assert await replay.search("good") == live  # the server is gone; this is the recording
+    stats = CallStats()
+    assert await replay.search("good", stats=stats) == live  # the server is gone: recorded
     with pytest.raises(ProviderError, match="credits"):
         await replay.search("bad")
     with pytest.raises(ReplayMissError, match="never asked"):

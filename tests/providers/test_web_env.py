@@ -12,12 +12,11 @@ import typer
 from typer.testing import CliRunner
 
 from sounding.config import Settings, load_settings
+from sounding.env.web import web_environment
 from sounding.errors import ConfigError, ReplayMissError
 from sounding.llm.testing import ScriptedModel
-from sounding.providers.base import open_stats
 from sounding.providers.record import ReplayBackend
 from sounding.providers.sandbox import bwrap_path
-from sounding.providers.web import web_environment
 from sounding.tools.base import ToolContext
 
 from .documents import ARTICLE_HTML
@@ -90,11 +89,13 @@ async def test_all_tools_work_against_loopback_providers(providers: LoopbackServ
 async def test_second_call_is_a_cache_hit(providers: LoopbackServer, tmp_path: Path) -> None:
     env = web_environment(web_settings(providers, tmp_path), summary_model=None)
     tool = env.tools["search"]
-    first = open_stats()
-    await tool({"query": ["Steve Jobs"]}, ToolContext())
+    first_context = ToolContext()
+    first = first_context.stats
+    await tool({"query": ["Steve Jobs"]}, first_context)
     assert (first.requests, first.cache_hits, first.providers) == (1, 0, ["serper"])
-    second = open_stats()
-    again = await tool({"query": ["Steve Jobs"]}, ToolContext())
+    second_context = ToolContext()
+    second = second_context.stats
+    again = await tool({"query": ["Steve Jobs"]}, second_context)
     assert second.cache_hit and second.providers == ["serper"]
     assert "Steve Jobs - Wikipedia" in again.text
     assert len(providers.requests) == 1
@@ -135,8 +136,9 @@ async def test_failing_provider_falls_back(providers: LoopbackServer, tmp_path: 
     settings = web_settings(providers, tmp_path, **{"web.search": "serper,searxng",
                                                     "web.max_retries": 1})
     env = web_environment(settings, summary_model=None)
-    stats = open_stats()
-    out = await env.tools["search"]({"query": ["q"]}, ToolContext())
+    context = ToolContext()
+    stats = context.stats
+    out = await env.tools["search"]({"query": ["q"]}, context)
     assert "From SearXNG" in out.text
     assert stats.retries == 1 and stats.providers == ["searxng"]
     await env.aclose()

@@ -67,10 +67,10 @@ async def test_two_workers_share_answers_through_redis(redis_url: str) -> None:
 
 
 def test_the_web_environment_opens_the_shared_cache(redis_url: str, tmp_path: Path) -> None:
-    from sounding.providers.web import _Builder
+    from sounding.providers.web import ChainBuilder
 
     settings = Settings(cache_dir=tmp_path, web=WebSettings(cache_url=redis_url))
-    builder = _Builder(settings)
+    builder = ChainBuilder(settings)
     cache = builder.open_cache()
     try:
         assert isinstance(cache, RedisCache) and cache.url == redis_url

@@ -40,7 +40,8 @@ def test_no_results_line() -> None:
 class Backend:
     name = "fake"
 
-    async def search(self, query: str, *, num: int = 10) -> list[SearchHit]:
+    async def search(self, query: str, *, num: int = 10, stats: object = None
+                     ) -> list[SearchHit]:
         return [SearchHit(f"About {query}", "", "no link")]
 
 

@@ -24,7 +24,7 @@ class Pages:
     def __init__(self, pages: dict[str, str]) -> None:
         self.pages = pages
 
-    async def fetch(self, url: str) -> Page | None:
+    async def fetch(self, url: str, *, stats: object = None) -> Page | None:
         if url == "https://error.example/":
             raise ProviderError("connection refused", retryable=True)
         text = self.pages.get(url)
@@ -59,7 +59,7 @@ async def test_single_chunk_extraction_in_the_trained_frame() -> None:
 
 
 async def test_long_page_is_split_and_merged_not_truncated() -> None:
-    text = "\n".join([f"Section {i}: " + "filler text " * 80 for i in range(30)]
+    text = "\n".join([f"Section {i}: " + "filler text " * 80 for i in range(45)]
                      + ["The answer hides at the very end: 1887."])
     seen: list[str] = []
 

@@ -105,6 +105,7 @@ async def arun(
             model=settings.llm.model or model.name,
             settings=settings_snapshot(settings),  # type: ignore[arg-type]
         )
+        await environment.open()  # idempotent: starts MCP servers, lists their tools
         ctx = RunContext(trajectory, settings, model, environment, observer=observer,
                          sampling=sampling)
         return await factory(ctx).run()

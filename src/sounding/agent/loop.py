@@ -21,23 +21,14 @@ from typing import Literal
 
 from .._templates import load_template, render
 from ..config import Sampling, Settings
-from ..env import Environment
-from ..errors import (
-    ConfigError,
-    LLMError,
-    ModelFormatError,
-    SoundingError,
-    ToolCallParseError,
-    ToolError,
-    UnknownToolError,
-)
+from ..env import Environment, ToolResult
+from ..errors import ConfigError, LLMError, SoundingError
 from ..llm.base import ChatModel, ChatRequest, Completion, ToolSchema
 from ..llm.protocols import Turn, WireProtocol, get_protocol
-from ..providers.base import open_stats
-from ..tools.base import ToolContext, ToolOutput, check_arguments
+from ..tools.base import ToolContext
 from ..trace.observers import NullObserver, Observer
 from ..trace.trajectory import ModelCallRecord, Termination, ToolCallRecord, Trajectory
-from ..types import JSON, Message, ToolCall, estimate_tokens
+from ..types import Message, ToolCall, estimate_tokens
 
 __all__ = ["BudgetReason", "RunContext", "Timer", "TokenMeter", "load_role"]
 
@@ -228,42 +219,25 @@ class RunContext:
             raise
 
     async def _run_tool(self, call: ToolCall, parse_error: str | None) -> str:
-        stats = open_stats()
         started = time.monotonic()
-        error: str | None = None
-        output_sources: tuple[str, ...] = ()
-        meta: dict[str, JSON] = {}
-        try:
-            if parse_error is not None:
-                raise ToolCallParseError(f"Your tool call could not be read: {parse_error}.")
-            output = await self._invoke(call)
-            observation, output_sources, meta = output.text, output.sources, dict(output.meta)
-        except ModelFormatError as exc:
-            error = f"{type(exc).__name__}: {exc}"
-            observation = f"{exc} Available tools: {', '.join(self.env.tools) or 'none'}."
-        except ToolError as exc:
-            error = f"{type(exc).__name__}: {exc}"
-            observation = f"Error: the {call.name} tool failed: {exc}"
-        for request, completion in stats.model_calls:  # e.g. visit's extraction calls
+        result = await self._invoke(call, parse_error)
+        for request, completion in result.model_calls:  # e.g. visit's extraction calls
             self.record_call(request, completion)
         record = ToolCallRecord(
-            round=self.round, call=call, observation=observation,
-            latency_s=time.monotonic() - started, provider=stats.provider,
-            cache_hit=stats.cache_hit, retries=stats.retries, error=error,
-            sources=output_sources, branch=self.branch, meta=meta,
+            round=self.round, call=call, observation=result.text,
+            latency_s=time.monotonic() - started, provider=result.provider,
+            cache_hit=result.cache_hit, retries=result.retries, error=result.error,
+            sources=result.sources, branch=self.branch, meta=dict(result.meta),
         )
         self.trajectory.tool_calls.append(record)
         self.observer.on_tool_call(self.trajectory, record)
-        return observation
+        return result.text
 
-    async def _invoke(self, call: ToolCall) -> ToolOutput:
-        tool = self.env.tools.get(call.name)
-        if tool is None:
-            raise UnknownToolError(f"There is no tool named {call.name!r}.")
-        arguments = check_arguments(tool.schema, call.arguments)
+    async def _invoke(self, call: ToolCall, parse_error: str | None = None) -> ToolResult:
+        """One call through the environment's boundary (it never raises for a tool's fault)."""
         context = ToolContext(question=self.trajectory.question, round=self.round,
                               deadline=self.timer.deadline)
-        return await tool(arguments, context, code=call.code)
+        return await self.env.call(call, context, parse_error=parse_error)
 
     # -- budgets ---------------------------------------------------------------
     def exhausted(self) -> BudgetReason | None:

@@ -142,6 +142,10 @@ def run(
                               "max_tokens or max_completion_tokens")
         settings = load_settings(flags, config_file=config)
         name, items = load_dataset(dataset, fmt, text_only=text_only)
+        if name == "drb":
+            raise ConfigError("DeepResearch Bench grades long reports, not answers: run "
+                              "`sounding report bench --tasks FILE --out DIR`, or score "
+                              "existing reports with `sounding report score`")
         items = select_subset(name, items, subset, subset_ids)
         if ask_confidence:
             items = [dataclasses.replace(it, instruction=CONFIDENCE_INSTRUCTION) for it in items]

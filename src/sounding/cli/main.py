@@ -76,7 +76,7 @@ def _flags(**values: object) -> dict[str, object]:
         "system_prompt": "system_prompt_file", "files": "web.files_dir",
         "no_cache": "web.no_cache", "record": "web.record_dir", "replay": "web.replay_dir",
         "branches": "heavy.branches", "branch_mode": "heavy.branch_mode",
-        "early_stop": "heavy.early_stop_majority",
+        "early_stop": "heavy.early_stop_majority", "tool": "tools",
     }
     out: dict[str, object] = {}
     for name, value in values.items():
@@ -86,7 +86,7 @@ def _flags(**values: object) -> dict[str, object]:
     return out
 
 
-_NOT_SETTINGS = frozenset({"question", "config", "as_json", "trace", "quiet"})
+_NOT_SETTINGS = frozenset({"question", "config", "as_json", "trace", "quiet", "mcp_url"})
 
 
 @app.command()
@@ -129,6 +129,12 @@ def ask(
     record: Annotated[Path | None, typer.Option(help="Record provider exchanges here")] = None,
     replay: Annotated[Path | None, typer.Option(help="Answer tools only from a "
                       "recording")] = None,
+    tool: Annotated[list[str] | None, typer.Option(help="A Python tool to offer, "
+                    "module:function or file.py:function (repeatable)")] = None,
+    mcp: Annotated[list[str] | None, typer.Option(help="An MCP server over stdio to offer, "
+                   "\"COMMAND ARGS\" (repeatable)")] = None,
+    mcp_url: Annotated[list[str] | None, typer.Option(help="An MCP server over streamable "
+                       "HTTP to offer, its URL (repeatable)")] = None,
     config: Annotated[Path | None, typer.Option(help="sounding.toml to read")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON")] = False,
     trace: Annotated[Path | None, typer.Option(help="Append the trajectory (JSONL) here")] = None,
@@ -139,6 +145,8 @@ def ask(
         raise fail("the question is empty: sounding ask \"YOUR QUESTION\"")
     # Every option but these is a setting; `_flags` maps each to its dotted name.
     options = {k: v for k, v in locals().items() if k not in _NOT_SETTINGS}
+    options["mcp"] = ([{"command": c} for c in mcp or ()]
+                      + [{"url": u} for u in mcp_url or ()]) or None
     flags = _flags(**options)
     try:
         settings = load_settings(flags, config_file=config)
@@ -182,11 +190,12 @@ def _print_result(result: Result, as_json: bool) -> None:
 def _mount_subcommands() -> None:
     # Imported when the CLI starts rather than with this module, so importing `app` (as the
     # tests do) does not pull in the corpus, eval and tool stacks.
-    from . import corpus, eval, tool
+    from . import corpus, eval, report, tool
 
     app.add_typer(corpus.app, name="corpus")
     app.add_typer(eval.app, name="eval")
     tool.register(app)
+    report.register(app)
 
 
 def main() -> None:

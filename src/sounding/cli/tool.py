@@ -16,7 +16,6 @@ from ..config import Settings, load_settings
 from ..env import Environment
 from ..errors import ConfigError, SoundingError
 from ..llm.base import ChatModel
-from ..providers.base import open_stats
 from ..tools.base import ToolContext, ToolOutput, check_arguments
 from ..types import JSON
 
@@ -37,7 +36,7 @@ def _summary_model(settings: Settings) -> ChatModel | None:
 def _environment(settings: Settings, name: str, model: ChatModel | None) -> Environment:
     """Only what `name` needs: in the web environment, just that tool and its providers."""
     if settings.env == "web":
-        from ..providers.web import web_environment
+        from ..env.web import web_environment
 
         return web_environment(settings, summary_model=model, only={name})
     from ..env import build_environment
@@ -70,9 +69,11 @@ async def run_tool(settings: Settings, name: str, arguments: dict[str, JSON]
         if code is not None and not isinstance(code, str):
             raise ConfigError("\"code\" must be a string of Python source")
         checked = check_arguments(tool.schema, args)
-        stats = open_stats()
+        await environment.open()
+        context = ToolContext(summary_model=model)
+        stats = context.stats
         start = time.perf_counter()
-        output = await tool(checked, ToolContext(summary_model=model), code=code)
+        output = await tool(checked, context, code=code)
         info: dict[str, JSON] = {
             "provider": stats.provider, "requests": stats.requests,
             "cache_hit": stats.cache_hit, "cache_hits": stats.cache_hits,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from ..types import CJK_RUN, is_cjk
+
 __all__ = [
     "cjk_terms",
     "has_cjk",
@@ -14,10 +16,7 @@ __all__ = [
 
 # Scripts written without spaces between words: CJK ideographs, kana, Hangul, Thai, Lao,
 # Khmer, Myanmar. They get character bigrams, as in Lucene's CJK analyzer.
-_CJK = re.compile(
-    "[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u2e80-\u2fdf\u3040-\u30ff\u3100-\u312f"
-    "\u3190-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0002fa1f]+"
-)
+_CJK = CJK_RUN
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 # Function words dropped from queries when other terms remain: they match most
@@ -29,7 +28,7 @@ STOPWORDS = frozenset(_STOP.split(" "))
 
 
 def has_cjk(text: str) -> bool:
-    return _CJK.search(text) is not None
+    return is_cjk(text)
 
 
 def cjk_terms(text: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from ..providers.base import Page, SearchHit, current_stats
+from ..providers.base import CallStats, Page, SearchHit
 from .store import Corpus
 
 __all__ = ["CorpusPageBackend", "CorpusSearchBackend"]
@@ -23,10 +23,11 @@ class CorpusSearchBackend:
     def __init__(self, corpus: Corpus) -> None:
         self.corpus = corpus
 
-    async def search(self, query: str, *, num: int = 10) -> list[SearchHit]:
-        stats = current_stats()
-        stats.used(self.name)
-        stats.requests += 1
+    async def search(self, query: str, *, num: int = 10,
+                     stats: CallStats | None = None) -> list[SearchHit]:
+        if stats is not None:
+            stats.used(self.name)
+            stats.requests += 1
         return await asyncio.to_thread(self.corpus.search, query, k=num)
 
 
@@ -38,9 +39,9 @@ class CorpusPageBackend:
     def __init__(self, corpus: Corpus) -> None:
         self.corpus = corpus
 
-    async def fetch(self, url: str) -> Page | None:
-        stats = current_stats()
-        stats.used(self.name)
-        stats.requests += 1
+    async def fetch(self, url: str, *, stats: CallStats | None = None) -> Page | None:
+        if stats is not None:
+            stats.used(self.name)
+            stats.requests += 1
         doc = self.corpus.get(url)
         return doc.to_page() if doc is not None else None

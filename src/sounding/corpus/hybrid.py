@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Literal, get_args
 
 from ..errors import CorpusError
-from ..providers.base import SearchHit, current_stats
+from ..providers.base import CallStats, SearchHit
 from .dense import DenseIndex, Encoder
 from .store import Corpus
 
@@ -92,8 +92,9 @@ class HybridSearcher:
             return self.corpus.search(query, k=k)
         return self.corpus.passage_hits([pid for _, pid in self._fused(query, k)], query, k)
 
-    async def search(self, query: str, *, num: int = 10) -> list[SearchHit]:
-        stats = current_stats()
-        stats.used(self.name)
-        stats.requests += 1
+    async def search(self, query: str, *, num: int = 10,
+                     stats: CallStats | None = None) -> list[SearchHit]:
+        if stats is not None:
+            stats.used(self.name)
+            stats.requests += 1
         return await asyncio.to_thread(self.search_sync, query, num)

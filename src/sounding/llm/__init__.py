@@ -9,7 +9,14 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-from .base import ChatModel, ChatRequest, Completion, ToolSchema
+from .base import (
+    ChatModel,
+    ChatRequest,
+    Completion,
+    StreamChunk,
+    ToolSchema,
+    complete_streaming,
+)
 
 if TYPE_CHECKING:
     from .openai_client import OpenAIChatModel
@@ -22,7 +29,9 @@ __all__ = [
     "OpenAIChatModel",
     "ScriptedModel",
     "ScriptedServer",
+    "StreamChunk",
     "ToolSchema",
+    "complete_streaming",
 ]
 
 _LAZY = {"OpenAIChatModel": ".openai_client", "ScriptedModel": ".testing",

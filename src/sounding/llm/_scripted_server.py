@@ -2,7 +2,8 @@
 
 A hand-written HTTP/1.1 handler (keep-alive, Content-Length or chunked bodies) on
 its own event-loop thread, so that delayed replies overlap instead of queueing
-and the core package needs no web framework.
+and the core package needs no web framework. It streams (SSE) when asked, serves
+vLLM's `/tokenize`, and can enforce a context window with vLLM's exact 400.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import TypeAlias
 
-from ..types import JSON, JSONObject, Message, estimate_tokens
-from ._wire import apply_stop, estimate_prompt_tokens, message_to_openai
+from ..types import JSON, JSONObject, Message
+from ._wire import apply_stop, message_to_openai
 from .base import Completion
+from .tokens import EstimateCounter, TokenCounter, count_messages
 
 __all__ = ["ScriptedServer", "ServerReply"]
 
@@ -41,6 +43,8 @@ class _Response:
     status: int
     body: JSON
     headers: Mapping[str, str]
+    events: list[JSON] | None = None
+    """Set for a streamed reply: the SSE events, sent chunked, then `data: [DONE]`."""
 
 
 class ScriptedServer:
@@ -50,13 +54,23 @@ class ScriptedServer:
     if `retry_after` is set, a Retry-After header) before any scripted reply is
     consumed. In strict mode a call beyond the script gets HTTP 500 and counts
     in `unexpected_calls`; otherwise the last reply repeats.
+
+    With `context_window`, a request whose prompt (counted with `counter`, the estimate
+    by default) plus `max_tokens` exceeds it gets vLLM's 400 and consumes no reply.
+    `tokenize=False` makes `/tokenize` answer 404, as OpenAI does.
     """
 
     def __init__(self, replies: Iterable[ServerReply] = (), *, latency: float = 0.0,
                  failures: Sequence[int] = (), retry_after: float | None = None,
                  model: str = "scripted", strict: bool = True, include_usage: bool = True,
-                 cycle: bool = False) -> None:
+                 cycle: bool = False, context_window: int | None = None,
+                 counter: TokenCounter | None = None, tokenize: bool = True) -> None:
         self._replies = list(replies)
+        self.context_window = context_window
+        self.counter: TokenCounter = counter or EstimateCounter()
+        self.tokenize = tokenize
+        self.refused = 0
+        """Requests refused as longer than `context_window`."""
         self._cycle = cycle
         if cycle and not self._replies:
             raise ValueError("a cycling ScriptedServer needs at least one reply")
@@ -193,7 +207,9 @@ class ScriptedServer:
         if method == "GET" and path in ("/v1/models", "/models"):
             data: list[JSON] = [{"id": self.model, "object": "model", "owned_by": "sounding"}]
             return _Response(200, {"object": "list", "data": data}, {})
-        if method != "POST" or path not in ("/v1/chat/completions", "/chat/completions"):
+        chat = path in ("/v1/chat/completions", "/chat/completions")
+        tokenize = self.tokenize and path in ("/tokenize", "/v1/tokenize")
+        if method != "POST" or not (chat or tokenize):
             return _error(404, f"no route for {method} {path}", "not_found")
         try:
             body = json.loads(raw or b"{}")
@@ -201,6 +217,8 @@ class ScriptedServer:
             return _error(400, "request body is not JSON", "invalid_request_error")
         if not isinstance(body, dict):
             return _error(400, "request body must be a JSON object", "invalid_request_error")
+        if tokenize:
+            return self._tokenize(body)
         with self._seen:
             self.requests.append(body)
             self._seen.notify_all()
@@ -214,7 +232,41 @@ class ScriptedServer:
         finally:
             self.in_flight -= 1
 
+    def _prompt_tokens(self, body: JSONObject) -> int:
+        messages = body.get("messages")
+        return count_messages([m for m in messages if isinstance(m, dict)]
+                              if isinstance(messages, list) else [], self.counter)
+
+    def _tokenize(self, body: JSONObject) -> _Response:
+        if "messages" in body:
+            count = self._prompt_tokens(body)
+        else:
+            count = self.counter.count(str(body.get("prompt") or ""))
+        out: JSONObject = {"count": count, "max_model_len": self.context_window or 131072,
+                           "tokens": list(range(100, 100 + count))}
+        return _Response(200, out, {})
+
+    def _over_window(self, body: JSONObject) -> _Response | None:
+        if self.context_window is None:
+            return None
+        prompt = self._prompt_tokens(body)
+        raw_max = body.get("max_tokens", body.get("max_completion_tokens"))
+        max_tokens = raw_max if isinstance(raw_max, int) else 0
+        if prompt + max_tokens <= self.context_window:
+            return None
+        self.refused += 1
+        # vLLM's wording and error body, byte for byte (OpenAI-compatible server, v0.6+).
+        message = (f"This model's maximum context length is {self.context_window} tokens. "
+                   f"However, you requested {prompt + max_tokens} tokens ({prompt} in the "
+                   f"messages, {max_tokens} in the completion). Please reduce the length of "
+                   "the messages or completion.")
+        return _Response(400, {"object": "error", "message": message,
+                               "type": "BadRequestError", "param": None, "code": 400}, {})
+
     def _respond(self, body: JSONObject) -> _Response:
+        refused = self._over_window(body)
+        if refused is not None:
+            return refused
         if self._failures:
             status = self._failures.popleft()
             headers = {} if self.retry_after is None else {"Retry-After": f"{self.retry_after:g}"}
@@ -234,7 +286,10 @@ class ScriptedServer:
             return _error(500, str(reply), "server_error")
         if isinstance(reply, tuple):
             return _Response(reply[0], dict(reply[1]), {})
-        return _Response(200, self._chat_body(reply, body), {})
+        out = self._chat_body(reply, body)
+        if body.get("stream"):
+            return _Response(200, None, {}, _stream_events(out, body))
+        return _Response(200, out, {})
 
     def _take(self, body: JSONObject) -> ServerReply | None:
         if self._cycle:
@@ -279,8 +334,11 @@ class ScriptedServer:
         out: JSONObject = {"id": f"chatcmpl-{next(self._ids)}", "object": "chat.completion",
                            "created": int(time.time()), "model": self.model,
                            "choices": [choice]}
+        prompt = self._prompt_tokens(request)
+        if request.get("return_token_ids"):  # vLLM puts the prompt's ids at the top level
+            out["prompt_token_ids"] = list(range(100, 100 + prompt))
         if self.include_usage:
-            out["usage"] = _usage(request, message)
+            out["usage"] = _usage(prompt, message, self.counter)
         return out
 
 
@@ -292,15 +350,60 @@ def message_to_openai_reply(completion: Completion) -> JSONObject:
     return message
 
 
-def _usage(request: JSONObject, message: JSONObject) -> JSONObject:
-    messages = request.get("messages")
-    prompt = estimate_prompt_tokens(
-        [m for m in messages if isinstance(m, dict)] if isinstance(messages, list) else [])
+def _stream_events(reply: JSONObject, request: JSONObject) -> list[JSON]:
+    """A chat completion as vLLM streams it: role, reasoning and content deltas piece by
+    piece, tool calls, a last chunk with the finish reason, then usage when asked."""
+    choices = reply["choices"]
+    assert isinstance(choices, list) and isinstance(choices[0], dict)
+    choice = choices[0]
+    message = choice["message"]
+    assert isinstance(message, dict)
+    head = {"id": reply["id"], "object": "chat.completion.chunk", "created": reply["created"],
+            "model": reply["model"]}
+    logprobs = choice.get("logprobs")
+    raw_entries = logprobs.get("content") if isinstance(logprobs, dict) else None
+    entries = raw_entries if isinstance(raw_entries, list) else []
+    raw_ids = choice.get("token_ids")
+    ids = raw_ids if isinstance(raw_ids, list) else []
+    deltas: list[JSONObject] = [{"role": "assistant", "content": ""}]
+    for key in ("reasoning_content", "reasoning"):
+        if isinstance(message.get(key), str):
+            deltas += [{key: p} for p in _TOKEN_RE.findall(str(message[key]))]
+    content = message.get("content")
+    pieces = _TOKEN_RE.findall(content) if isinstance(content, str) else []
+    events: list[JSON] = []
+    first: JSONObject = dict(head)
+    if "prompt_token_ids" in reply:
+        first["prompt_token_ids"] = reply["prompt_token_ids"]
+    for i, delta in enumerate(deltas):
+        events.append({**(first if i == 0 else head),
+                       "choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
+    for i, piece in enumerate(pieces):
+        c: JSONObject = {"index": 0, "delta": {"content": piece}, "finish_reason": None}
+        if i < len(entries):
+            c["logprobs"] = {"content": [entries[i]]}
+        if i < len(ids):
+            c["token_ids"] = [ids[i]]
+        events.append({**head, "choices": [c]})
+    calls = message.get("tool_calls")
+    for i, call in enumerate(calls if isinstance(calls, list) else []):
+        assert isinstance(call, dict)
+        events.append({**head, "choices": [{"index": 0, "delta": {"tool_calls": [
+            {"index": i, **call}]}, "finish_reason": None}]})
+    events.append({**head, "choices": [{"index": 0, "delta": {},
+                                        "finish_reason": choice["finish_reason"]}]})
+    options = request.get("stream_options")
+    if isinstance(options, dict) and options.get("include_usage") and "usage" in reply:
+        events.append({**head, "choices": [], "usage": reply["usage"]})
+    return events
+
+
+def _usage(prompt: int, message: JSONObject, counter: TokenCounter) -> JSONObject:
     out_text = "".join(str(message.get(k) or "") for k in ("content", "reasoning",
                                                            "reasoning_content"))
     if message.get("tool_calls"):
         out_text += json.dumps(message["tool_calls"])
-    completion = estimate_tokens(out_text)
+    completion = counter.count(out_text)
     return {"prompt_tokens": prompt, "completion_tokens": completion,
             "total_tokens": prompt + completion}
 
@@ -329,6 +432,8 @@ def _error(status: int, message: str, kind: str,
 
 
 def _encode(response: _Response, *, keep_alive: bool) -> bytes:
+    if response.events is not None:
+        return _encode_stream(response, keep_alive=keep_alive)
     payload = json.dumps(response.body, ensure_ascii=False).encode()
     lines = [f"HTTP/1.1 {response.status} {_REASONS.get(response.status, 'Status')}",
              "Content-Type: application/json",
@@ -336,6 +441,19 @@ def _encode(response: _Response, *, keep_alive: bool) -> bytes:
              f"Connection: {'keep-alive' if keep_alive else 'close'}"]
     lines += [f"{k}: {v}" for k, v in response.headers.items()]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + payload
+
+
+def _encode_stream(response: _Response, *, keep_alive: bool) -> bytes:
+    lines = [f"HTTP/1.1 {response.status} {_REASONS.get(response.status, 'Status')}",
+             "Content-Type: text/event-stream", "Transfer-Encoding: chunked",
+             f"Connection: {'keep-alive' if keep_alive else 'close'}"]
+    out = [("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")]
+    payloads = [json.dumps(e, ensure_ascii=False) for e in response.events or []] + ["[DONE]"]
+    for payload in payloads:
+        data = f"data: {payload}\n\n".encode()
+        out.append(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+    out.append(b"0\r\n\r\n")
+    return b"".join(out)
 
 
 async def _read_request(

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 
-from ..types import JSON, JSONObject, Message, ToolCall, estimate_tokens
+from ..types import JSON, JSONObject, Message, ToolCall
+from .tokens import TokenCounter, count_messages
 
 __all__ = [
     "TOOL_RESPONSE_TAG",
@@ -14,12 +16,10 @@ __all__ = [
     "estimate_prompt_tokens",
     "message_to_openai",
     "parse_tool_calls",
+    "too_deep",
 ]
 
 TOOL_RESPONSE_TAG = "<tool_response>"
-
-# Chat templates add a few tokens of framing per message (role markers, separators).
-_PER_MESSAGE_TOKENS = 4
 
 
 def message_to_openai(message: Message) -> JSONObject:
@@ -71,12 +71,31 @@ def _parse_arguments(raw: object) -> dict[str, JSON]:
         return {str(k): v for k, v in raw.items()}
     if raw is None or raw == "":
         return {}
-    text = str(raw)
+    text = _SURROGATE.sub("\ufffd", str(raw))
     try:
         value = json.loads(text)
-    except ValueError:
-        return {"__raw__": text}
-    return value if isinstance(value, dict) else {"__raw__": text}
+    except (ValueError, RecursionError):  # deep nesting: shown to the model as unreadable
+        return {"__raw__": text[:2000]}
+    if not isinstance(value, dict) or too_deep(value):
+        return {"__raw__": text[:2000]}
+    if "\\u" in text:  # escapes may have made lone surrogates
+        value = json.loads(_SURROGATE.sub("\ufffd", json.dumps(value, ensure_ascii=False)))
+    return {str(k): v for k, v in value.items()}
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_MAX_DEPTH = 64
+
+
+def too_deep(value: JSON) -> bool:
+    """Nested deeper than _MAX_DEPTH: such arguments could not be encoded again safely."""
+    level: list[JSON] = [value]
+    for _ in range(_MAX_DEPTH):
+        level = [v for node in level if isinstance(node, dict | list)
+                 for v in (node.values() if isinstance(node, dict) else node)]
+        if not level:
+            return False
+    return True
 
 
 def apply_stop(text: str, stop: Iterable[str]) -> tuple[str, str | None]:
@@ -99,17 +118,7 @@ def cut_tool_response(text: str) -> str:
     return text if pos < 0 else text[:pos]
 
 
-def estimate_prompt_tokens(messages: Sequence[Mapping[str, object]]) -> int:
-    """Rough prompt size of OpenAI-style message dicts (content plus tool calls)."""
-    total = 0
-    for m in messages:
-        content = m.get("content")
-        if isinstance(content, str):
-            total += estimate_tokens(content)
-        elif content is not None:
-            total += estimate_tokens(json.dumps(content, ensure_ascii=False))
-        calls = m.get("tool_calls")
-        if calls:
-            total += estimate_tokens(json.dumps(calls, ensure_ascii=False))
-        total += _PER_MESSAGE_TOKENS
-    return total
+def estimate_prompt_tokens(messages: Sequence[Mapping[str, object]],
+                           counter: TokenCounter | None = None) -> int:
+    """Prompt size of OpenAI-style message dicts (content plus tool calls)."""
+    return count_messages(messages, counter)

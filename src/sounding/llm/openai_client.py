@@ -12,14 +12,15 @@ throughput. Parsing, errors and retries were ours either way.
 
 from __future__ import annotations
 
-import email.utils
+import asyncio
 import ipaddress
 import json
 import logging
-import math
+import random
+import re
 import time
-from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from types import TracebackType
 from urllib.parse import urlsplit
 
@@ -33,12 +34,29 @@ from tenacity import (
 )
 
 from ..config import LLMSettings
-from ..errors import ConfigError, LLMConnectionError, LLMError, LLMResponseError
-from ..types import JSON, JSONObject, Usage, estimate_tokens
-from ._wire import cut_tool_response, estimate_prompt_tokens, message_to_openai, parse_tool_calls
-from .base import ChatRequest, Completion
+from ..errors import (
+    ConfigError,
+    ContextLengthError,
+    LLMConnectionError,
+    LLMError,
+    LLMResponseError,
+    MalformedReplyError,
+)
+from ..types import JSON, JSONObject, Message
+from ._reply import (
+    is_context_length_refusal,
+    json_or_text,
+    load_json,
+    message_of,
+    retry_after,
+    server_message,
+    to_completion,
+)
+from ._stream import StreamFold, sse_data
+from ._wire import TOOL_RESPONSE_TAG, message_to_openai
+from .base import ChatRequest, Completion, StreamChannel, StreamChunk
 
-__all__ = ["OpenAIChatModel"]
+__all__ = ["OpenAIChatModel", "mask_key"]
 
 log = logging.getLogger(__name__)
 
@@ -61,12 +79,14 @@ def set_real_requests_allowed(allowed: bool) -> bool:
 
 
 class _Transient(LLMError):
-    """A failure worth retrying; converted to LLMError/LLMConnectionError when retries end."""
+    """A failure worth retrying; converted to LLMError/LLMConnectionError (or, for a reply
+    of the wrong shape, MalformedReplyError) when retries end."""
 
     def __init__(self, message: str, *, status: int | None = None,
-                 retry_after: float | None = None) -> None:
+                 retry_after: float | None = None, malformed: bool = False) -> None:
         super().__init__(message, status=status)
         self.retry_after = retry_after
+        self.malformed = malformed
 
 
 class OpenAIChatModel:
@@ -88,6 +108,9 @@ class OpenAIChatModel:
         self._extra_body = dict(extra_body or {})
         self._response_format_ok = True
         self._max_completion_tokens = False
+        self._token_ids_ok = True
+        self._tokenize_url: str | bool | None = None
+        """None: not asked yet; False: the server has no /tokenize; else the URL that works."""
         self._url = self._base_url + "/chat/completions"
         self._timeout = aiohttp.ClientTimeout(total=settings.timeout,
                                               connect=min(settings.timeout, 10.0))
@@ -131,11 +154,62 @@ class OpenAIChatModel:
                                                   headers=self._headers)
         return self._session
 
+    @property
+    def _where(self) -> str:
+        return f"model endpoint {self._base_url}"
+
     async def complete(self, request: ChatRequest) -> Completion:
         self._check_allowed()
         start = time.monotonic()
         data, body, retries = await self._exchange(request)
-        return self._to_completion(data, body, retries, time.monotonic() - start)
+        return to_completion(data, body, where=self._where, model=self._model,
+                             retries=retries, latency=time.monotonic() - start)
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
+        """Server-sent events (`stream: true`): deltas, then the same Completion as
+        `complete`. Failures before the first byte are retried; a stream that breaks
+        midway raises LLMConnectionError (its deltas were already handed out)."""
+        self._check_allowed()
+        start = time.monotonic()
+        body = self.build_body(request)
+        body["stream"] = True
+        body["stream_options"] = {"include_usage": True}
+        fold = StreamFold()
+        async with self._open_stream(body) as (response, retries):
+            async for delta, channel in self._read_stream(response, fold):
+                yield StreamChunk(delta, channel)
+        yield StreamChunk(completion=to_completion(
+            fold.body(), body, where=self._where, model=self._model, retries=retries,
+            latency=time.monotonic() - start))
+
+    async def count_tokens(self, messages: Sequence[Message]) -> int | None:
+        """The prompt's exact size from the server's `/tokenize` (vLLM, SGLang), with the
+        chat template applied; None when the server has no such endpoint."""
+        if self._tokenize_url is False:
+            return None
+        self._check_allowed()
+        payload = json.dumps({"model": self._model, "add_generation_prompt": True,
+                              "messages": [message_to_openai(m) for m in messages]},
+                             ensure_ascii=False).encode("utf-8", "replace")
+        known = self._tokenize_url
+        urls = [known] if isinstance(known, str) else _tokenize_urls(self._base_url)
+        for url in urls:
+            try:
+                async with asyncio.timeout(min(self._settings.timeout, 30.0)):
+                    async with self._http().post(url, data=payload) as response:
+                        if response.status >= 400:
+                            continue
+                        raw = await _read_capped(response, 1 << 24, self._where)
+            except (TimeoutError, aiohttp.ClientError, MalformedReplyError) as exc:
+                raise LLMConnectionError(self._scrub(f"{self._where} /tokenize failed: {exc}")
+                                         ) from exc
+            data = json_or_text(raw)
+            count = data.get("count") if isinstance(data, dict) else None
+            if isinstance(count, int) and not isinstance(count, bool):
+                self._tokenize_url = url
+                return count
+        self._tokenize_url = False  # asked once; the server lacks it
+        return None
 
     # -- request -----------------------------------------------------------------
 
@@ -161,8 +235,13 @@ class OpenAIChatModel:
                 body["tool_choice"] = request.tool_choice
         if request.response_format is not None and response_format and self._response_format_ok:
             body["response_format"] = dict(request.response_format)
-        if request.logprobs:
+        if request.logprobs or self._settings.record_tokens:
             body["logprobs"] = True
+        if self._settings.record_tokens:
+            # vLLM: the sampled ids per choice and the prompt ids at the top level.
+            body["top_logprobs"] = 0
+            if self._token_ids_ok:
+                body["return_token_ids"] = True
         body.update(self._extra_body)
         return body
 
@@ -174,11 +253,17 @@ class OpenAIChatModel:
             body = self.build_body(request, response_format=with_rf)
             try:
                 data, n = await self._post_retrying(body)
+            except ContextLengthError:
+                raise  # the loop answers with a shorter prompt; a retry would fail alike
             except LLMResponseError as exc:
                 retries += exc.retries
                 if exc.status == 400 and "response_format" in body:
                     log.info("%s rejected response_format; retrying without it", self._base_url)
                     with_rf, retries = False, retries + 1
+                    continue
+                if exc.status == 400 and "return_token_ids" in body and (
+                        "return_token_ids" in str(exc)):
+                    self._token_ids_ok, retries = False, retries + 1
                     continue
                 if (exc.status == 400 and "max_tokens" in body
                         and "max_completion_tokens" in str(exc)):
@@ -205,7 +290,8 @@ class OpenAIChatModel:
                     attempts += 1
                     data = await self._post_once(body)
         except _Transient as exc:
-            cls = LLMConnectionError if exc.status is None else LLMError
+            cls = (MalformedReplyError if exc.malformed
+                   else LLMConnectionError if exc.status is None else LLMError)
             raise cls(f"{exc} (gave up after {attempts - 1} retries)", status=exc.status,
                       retries=attempts - 1) from exc
         except LLMError as exc:
@@ -226,47 +312,116 @@ class OpenAIChatModel:
                     self._settings.max_retries)
 
     async def _post_once(self, body: JSONObject) -> JSONObject:
-        payload = json.dumps(body, ensure_ascii=False).encode()
+        payload = _encode(body)
         try:
-            async with self._http().post(self._url, data=payload) as response:
-                raw = await response.read()
-                status, headers = response.status, response.headers
+            # The deadline covers the body too: a server that drips a huge reply is cut off.
+            async with asyncio.timeout(self._settings.timeout):
+                async with self._http().post(self._url, data=payload) as response:
+                    status, headers = response.status, response.headers
+                    raw = await _read_capped(response, self._settings.max_response_bytes,
+                                             self._where)
         except TimeoutError as exc:
-            raise _Transient(f"model endpoint {self._base_url} timed out after "
+            raise _Transient(f"{self._where} timed out after "
                              f"{self._settings.timeout:g} s") from exc
         except aiohttp.ClientError as exc:
-            raise _Transient(self._scrub(f"model endpoint {self._base_url} is unreachable: "
-                                         f"{exc}")) from exc
+            raise _Transient(self._scrub(f"{self._where} is unreachable: {exc}")) from exc
         if status >= 400:
-            raise self._status_error(status, _json_or_text(raw), headers)
+            raise self._status_error(status, json_or_text(raw), headers)
         try:
-            data = json.loads(raw)
-        except ValueError as exc:
-            raise LLMResponseError(
-                f"model endpoint {self._base_url} sent a body that is not JSON: "
-                f"{self._scrub(raw[:200].decode(errors='replace'))!r}", status=status) from exc
+            data = load_json(raw, self._where)
+        except MalformedReplyError as exc:
+            raise MalformedReplyError(self._scrub(str(exc)), status=status) from exc
         if not isinstance(data, dict):
-            raise LLMResponseError(f"model endpoint {self._base_url} sent a non-object body")
+            raise MalformedReplyError(f"{self._where} sent a non-object body")
         if not data.get("choices") and isinstance(data.get("error"), dict):
             # OpenRouter can report a provider failure inside an HTTP 200.
             code = data["error"].get("code")
             raise self._status_error(code if isinstance(code, int) else 502, data["error"],
                                      headers)
+        try:
+            message_of(data, self._where)
+        except MalformedReplyError as exc:  # a broken reply may be a one-off: retry it
+            raise _Transient(str(exc), malformed=True) from exc
         return data
 
+    @asynccontextmanager
+    async def _open_stream(self, body: JSONObject
+                           ) -> AsyncIterator[tuple[aiohttp.ClientResponse, int]]:
+        """A streaming response whose status is good, after retries on transient failures."""
+        payload = _encode(body)
+        for attempt in range(self._settings.max_retries + 1):
+            try:
+                response = await self._http().post(self._url, data=payload)
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                error: LLMError = _Transient(self._scrub(f"{self._where} is unreachable: "
+                                                         f"{exc!r}"))
+            else:
+                # Only failures before the first byte are retried: what the consumer does
+                # with the open stream is outside this loop.
+                try:
+                    if response.status < 400:
+                        yield response, attempt
+                        return
+                    raw = await _read_capped(response, 1 << 20, self._where)
+                    error = self._status_error(response.status, json_or_text(raw),
+                                               response.headers)
+                finally:
+                    response.release()
+            if not isinstance(error, _Transient):
+                error.retries = attempt
+                raise error
+            if attempt == self._settings.max_retries:
+                cls = LLMConnectionError if error.status is None else LLMError
+                raise cls(f"{error} (gave up after {attempt} retries)", status=error.status,
+                          retries=attempt)
+            after = error.retry_after
+            await asyncio.sleep(after if after is not None and 0 < after <= MAX_BACKOFF_S
+                                else min(MAX_BACKOFF_S, self._settings.backoff_base
+                                         * 2 ** attempt * random.random()))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _read_stream(self, response: aiohttp.ClientResponse, fold: StreamFold
+                           ) -> AsyncIterator[tuple[str, StreamChannel]]:
+        cut = False  # the model must not write observations: stop passing text on there
+        seen = ""
+        try:
+            async for data in sse_data(response.content.iter_any(),
+                                       cap=self._settings.max_response_bytes, where=self._where):
+                if data == b"[DONE]":
+                    break
+                event = load_json(data, self._where)
+                if not isinstance(event, dict):
+                    continue
+                if isinstance(event.get("error"), dict) and not event.get("choices"):
+                    raise self._status_error(_int(event["error"].get("code"), 500),
+                                             event["error"], {})
+                for delta, channel in fold.feed(event):
+                    if channel == "text" and not cut:
+                        seen += delta
+                        if TOOL_RESPONSE_TAG in seen[-len(delta) - len(TOOL_RESPONSE_TAG):]:
+                            cut = True
+                            continue
+                    if not cut or channel == "reasoning":
+                        yield delta, channel
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise LLMConnectionError(self._scrub(f"{self._where} broke off its stream: {exc}")
+                                     ) from exc
+
     def _status_error(self, status: int, body: object, headers: Mapping[str, str]) -> LLMError:
-        message = self._scrub(_server_message(body))
-        text = f"model endpoint {self._base_url} answered HTTP {status}: {message}"
+        message = self._scrub(server_message(body))
+        text = f"{self._where} answered HTTP {status}: {message}"
+        if is_context_length_refusal(status, message) or (
+                isinstance(body, dict) and "context_length_exceeded" in str(body.get("code"))):
+            return ContextLengthError(text, status=status)
         retryable = status in _RETRY_STATUSES or status >= 500
         if headers.get("x-should-retry") in ("true", "false"):
             retryable = headers.get("x-should-retry") == "true"
         if retryable:
-            return _Transient(text, status=status, retry_after=_retry_after(headers))
+            return _Transient(text, status=status, retry_after=retry_after(headers))
         return LLMResponseError(text, status=status)
 
     def _scrub(self, text: str) -> str:
-        key = self._settings.api_key
-        return text.replace(key, "***") if key else text
+        return mask_key(text, self._settings.api_key)
 
     def _check_allowed(self) -> None:
         if _real_requests_allowed:
@@ -278,121 +433,52 @@ class OpenAIChatModel:
             f"real model requests are forbidden here (base_url {self._base_url}); "
             "use sounding.llm.testing.ScriptedModel or ScriptedServer")
 
-    # -- reply -------------------------------------------------------------------
 
-    def _to_completion(self, data: JSONObject, body: JSONObject, retries: int,
-                       latency: float) -> Completion:
-        choices = data.get("choices")
-        choice = choices[0] if isinstance(choices, list) and choices else None
-        if not isinstance(choice, dict):
-            raise LLMResponseError(f"model endpoint {self._base_url} sent no choices",
-                                   retries=retries)
-        message = choice.get("message")
-        message = message if isinstance(message, dict) else {}
-        text = cut_tool_response(_with_reasoning(_content_text(message.get("content")),
-                                                 message.get("reasoning")
-                                                 or message.get("reasoning_content")))
-        messages = body.get("messages")
-        logprobs, token_ids = _token_info(choice)
-        finish = choice.get("finish_reason")
-        return Completion(
-            text=text,
-            tool_calls=parse_tool_calls(message.get("tool_calls")),
-            usage=_usage(data.get("usage"), messages if isinstance(messages, list) else [],
-                         text),
-            finish_reason=str(finish) if finish is not None else None,
-            latency_s=latency,
-            retries=retries,
-            model=str(data.get("model") or self._model),
-            token_ids=token_ids,
-            logprobs=logprobs,
-        )
+def mask_key(text: str, key: str | None) -> str:
+    """`text` with the API key replaced by `***`. A short key (under 8 characters) is
+    masked only where it stands as a whole token, so that a one-letter key does not
+    garble every message; a long one wherever it appears."""
+    if not key:
+        return text
+    if len(key) >= 8:
+        return text.replace(key, "***")
+    return re.sub(rf"(?<![\w.\-]){re.escape(key)}(?![\w.\-])", "***", text)
 
 
-def _content_text(content: object) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):  # content parts: keep the text ones
-        return "".join(str(p.get("text") or "") for p in content if isinstance(p, dict))
-    return ""
-
-
-def _with_reasoning(content: str, reasoning: object) -> str:
-    """Put separately returned reasoning back in front, as the trained transcript has it."""
-    if not isinstance(reasoning, str) or not reasoning or content.lstrip().startswith("<think>"):
-        return content
-    return f"<think>{reasoning}</think>{content}"
-
-
-def _usage(raw: object, messages: Sequence[object], text: str) -> Usage:
-    if isinstance(raw, dict):
-        prompt, completion = raw.get("prompt_tokens"), raw.get("completion_tokens")
-        if isinstance(prompt, int) and isinstance(completion, int) and (prompt or completion):
-            return Usage(prompt, completion)
-    dicts = [m for m in messages if isinstance(m, dict)]
-    return Usage(estimate_prompt_tokens(dicts), estimate_tokens(text), estimated=True)
-
-
-def _token_info(choice: JSONObject) -> tuple[tuple[float, ...] | None, tuple[int, ...] | None]:
-    """Log-probs of sampled tokens and, where the server sends them, their ids."""
-    raw_ids = choice.get("token_ids")  # vLLM with return_token_ids
-    ids = (tuple(i for i in raw_ids if isinstance(i, int))
-           if isinstance(raw_ids, list) and raw_ids else None)
-    lp = choice.get("logprobs")
-    content = lp.get("content") if isinstance(lp, dict) else None
-    if not isinstance(content, list) or not content:
-        return None, ids
-    entries = [e for e in content if isinstance(e, dict)]
-    floats = tuple(float(v) if isinstance(v := e.get("logprob"), int | float) else -math.inf
-                   for e in entries)
-    if ids is None:  # vLLM's return_tokens_as_token_ids spells tokens "token_id:123"
-        tokens = [e.get("token") for e in entries]
-        if tokens and all(isinstance(t, str) and t.startswith("token_id:") for t in tokens):
-            try:
-                ids = tuple(int(str(t)[len("token_id:"):]) for t in tokens)
-            except ValueError:
-                ids = None
-    return floats, ids
-
-
-def _server_message(body: object) -> str:
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict) and inner.get("message"):
-            return str(inner["message"])[:500]
-        if isinstance(inner, str):
-            return inner[:500]
-        if body.get("message"):
-            return str(body["message"])[:500]
-    if isinstance(body, str):
-        return body[:500]
-    return json.dumps(body)[:500] if body is not None else "(no message)"
-
-
-def _json_or_text(raw: bytes) -> object:
+def _encode(body: JSONObject) -> bytes:
+    text = json.dumps(body, ensure_ascii=False)
     try:
-        return json.loads(raw)
-    except ValueError:
-        return raw.decode(errors="replace")
+        return text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate (a page, a file) must not block the call
+        return _SURROGATE.sub("\ufffd", text).encode("utf-8")
 
 
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds the server asked us to wait (`retry-after-ms`, then `retry-after`)."""
-    for header, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
-        value = headers.get(header)
-        if value is None:
-            continue
-        try:
-            seconds = float(value) / divisor
-        except ValueError:
-            try:
-                when = email.utils.parsedate_to_datetime(value)
-            except (TypeError, ValueError):
-                continue
-            seconds = (when - datetime.now(UTC)).total_seconds()
-        if math.isfinite(seconds):
-            return seconds
-    return None
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+async def _read_capped(response: aiohttp.ClientResponse, cap: int, where: str) -> bytes:
+    """The body, refused as MalformedReplyError once it passes `cap` bytes."""
+    length = response.content_length
+    if length is not None and length > cap:
+        raise MalformedReplyError(f"{where} sent a {length}-byte body, over the "
+                                  f"{cap}-byte cap (llm.max_response_bytes); refused")
+    out = bytearray()
+    async for chunk in response.content.iter_any():
+        out += chunk
+        if len(out) > cap:
+            raise MalformedReplyError(f"{where} sent a body over the {cap}-byte cap "
+                                      "(llm.max_response_bytes); refused")
+    return bytes(out)
+
+
+def _tokenize_urls(base_url: str) -> list[str]:
+    # vLLM serves /tokenize at the root, next to /v1; SGLang also under /v1.
+    root = base_url[:-3] if base_url.endswith("/v1") else base_url
+    return list(dict.fromkeys([root + "/tokenize", base_url + "/tokenize"]))
+
+
+def _int(value: object, default: int) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
 
 
 def _is_loopback_ip(host: str) -> bool:

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Callable, Iterable, Iterator
+import re
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TypeAlias
 
 from ..types import Usage, estimate_tokens
 from ._scripted_server import ScriptedServer, ServerReply
 from ._wire import apply_stop, cut_tool_response, estimate_prompt_tokens, message_to_openai
-from .base import ChatRequest, Completion
+from .base import ChatRequest, Completion, StreamChunk
 from .openai_client import set_real_requests_allowed
 
 __all__ = [
@@ -30,6 +31,9 @@ __all__ = [
 
 ModelReply: TypeAlias = "str | Completion | Exception | Callable[[ChatRequest], str | Completion]"
 """What a ScriptedModel plays back for one call; an Exception is raised."""
+
+
+_PIECES = re.compile(r"\s*\S+|\s+")
 
 
 class ScriptExhausted(AssertionError):
@@ -98,6 +102,13 @@ class ScriptedModel:
         if isinstance(reply, Exception):
             raise reply
         return self._finish(reply, request)
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
+        """The scripted reply piece by piece (word-sized deltas), then its Completion."""
+        done = await self.complete(request)
+        for piece in _PIECES.findall(done.text):
+            yield StreamChunk(piece)
+        yield StreamChunk(completion=done)
 
     def _take(self, request: ChatRequest) -> ModelReply:
         if self._cycle:

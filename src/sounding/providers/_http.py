@@ -11,7 +11,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from ..errors import ProviderAuthError, ProviderError, RateLimitError
-from ..types import JSON
+from ..types import JSON, is_cjk
 
 __all__ = [
     "USER_AGENT",
@@ -110,7 +110,7 @@ def json_body(response: httpx.Response, provider: str) -> dict[str, JSON]:
 
 def has_cjk(text: str) -> bool:
     """True when the text holds Chinese characters (upstream switches Serper's locale then)."""
-    return any("\u4e00" <= ch <= "\u9fff" for ch in text)
+    return is_cjk(text, han_only=True)
 
 
 _TRANSPORT_REASONS: tuple[tuple[type[httpx.HTTPError], str], ...] = (

@@ -1,7 +1,8 @@
 """The shape every wrapper shares: search and fetch both funnel into one `around` hook.
 
 A layer wraps a provider (or another layer) and sees each request as an
-operation name, its normalised arguments and a thunk that performs it. Results
+operation name, its normalised arguments, a thunk that performs it and the
+`CallStats` of the tool call it serves. Results
 are serialised with `encode`/`decode` where a layer stores them (cache, record).
 """
 
@@ -14,7 +15,7 @@ from typing import Literal, TypeVar, cast
 from urllib.parse import urlsplit, urlunsplit
 
 from ..types import JSON
-from .base import Page, PageBackend, SearchBackend, SearchHit
+from .base import CallStats, Page, PageBackend, SearchBackend, SearchHit
 
 __all__ = ["Layer", "Op", "Result", "decode", "encode", "request_key"]
 
@@ -93,16 +94,21 @@ class Layer:
         self.inner = inner
         self.name = inner.name
 
-    async def search(self, query: str, *, num: int = 10) -> list[SearchHit]:
+    async def search(self, query: str, *, num: int = 10,
+                     stats: CallStats | None = None) -> list[SearchHit]:
         inner = cast(SearchBackend, self.inner)
+        box = stats if stats is not None else CallStats()
         return await self.around("search", {"query": query, "num": num},
-                                 lambda: inner.search(query, num=num))
+                                 lambda: inner.search(query, num=num, stats=box), box)
 
-    async def fetch(self, url: str) -> Page | None:
+    async def fetch(self, url: str, *, stats: CallStats | None = None) -> Page | None:
         inner = cast(PageBackend, self.inner)
-        return await self.around("fetch", {"url": url}, lambda: inner.fetch(url))
+        box = stats if stats is not None else CallStats()
+        return await self.around("fetch", {"url": url}, lambda: inner.fetch(url, stats=box), box)
 
-    async def around(self, op: Op, args: dict[str, JSON], run: Callable[[], Awaitable[R]]) -> R:
+    async def around(self, op: Op, args: dict[str, JSON], run: Callable[[], Awaitable[R]],
+                     stats: CallStats) -> R:
+        """Perform `run` (the inner request); report what this layer did into `stats`."""
         return await run()
 
     async def aclose(self) -> None:

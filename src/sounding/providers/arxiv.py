@@ -49,7 +49,7 @@ class ArxivSearch(HTTPProvider):
     name = "arxiv"
     auth_statuses = ()
 
-    async def search(self, query: str, *, num: int = 10) -> list[SearchHit]:
+    async def search(self, query: str, *, num: int = 10, stats: object = None) -> list[SearchHit]:
         terms = query if _FIELD.match(query.strip()) else f"all:{query}"
         response = await self._send(
             "GET", "/query", check=False,

@@ -2,15 +2,14 @@
 
 Providers (search APIs, fetchers, the offline corpus) implement the narrow
 protocols here. Wrappers (cache, retry, rate limit, fallback, record/replay)
-compose around them and report what they did into the `CallStats` of the tool
-call in progress, which the agent loop opens for every call and records in the
-trajectory. That keeps provider signatures plain and the loop ignorant of
-which wrappers exist.
+compose around them and report what they did into the `CallStats` passed down
+with each request (explicitly, no context variables): the environment opens one
+per tool call and records it in the trajectory, so the loop need not know which
+wrappers exist.
 """
 
 from __future__ import annotations
 
-import contextvars
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -22,8 +21,6 @@ __all__ = [
     "PageBackend",
     "SearchBackend",
     "SearchHit",
-    "current_stats",
-    "open_stats",
 ]
 
 
@@ -63,7 +60,8 @@ class SearchBackend(Protocol):
 
     name: str
 
-    async def search(self, query: str, *, num: int = 10) -> list[SearchHit]: ...
+    async def search(self, query: str, *, num: int = 10,
+                     stats: CallStats | None = None) -> list[SearchHit]: ...
 
 
 @runtime_checkable
@@ -72,7 +70,7 @@ class PageBackend(Protocol):
 
     name: str
 
-    async def fetch(self, url: str) -> Page | None: ...
+    async def fetch(self, url: str, *, stats: CallStats | None = None) -> Page | None: ...
 
 
 @dataclass(slots=True)
@@ -86,6 +84,10 @@ class CallStats:
     model_calls: list[tuple[ChatRequest, Completion]] = field(default_factory=list)
     """Model calls a tool made (visit's extraction), recorded in the trajectory by the loop."""
 
+    def record_model_call(self, request: ChatRequest, completion: Completion) -> None:
+        """Keep a model call the tool made, for the trajectory."""
+        self.model_calls.append((request, completion))
+
     def used(self, provider: str) -> None:
         if provider not in self.providers:
             self.providers.append(provider)
@@ -98,21 +100,3 @@ class CallStats:
     def cache_hit(self) -> bool:
         """True when every request of the call was answered from the cache."""
         return self.requests > 0 and self.cache_hits >= self.requests
-
-
-_STATS: contextvars.ContextVar[CallStats | None] = contextvars.ContextVar(
-    "sounding_call_stats", default=None
-)
-
-
-def open_stats() -> CallStats:
-    """Start fresh statistics for the tool call running in this task."""
-    stats = CallStats()
-    _STATS.set(stats)
-    return stats
-
-
-def current_stats() -> CallStats:
-    """The statistics of the tool call in progress (a throwaway one outside any call)."""
-    stats = _STATS.get()
-    return stats if stats is not None else CallStats()

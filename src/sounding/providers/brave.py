@@ -19,7 +19,7 @@ class BraveSearch(HTTPProvider):
     key_variable = "BRAVE_API_KEY"
     auth_statuses = (401, 403, 422)
 
-    async def search(self, query: str, *, num: int = 10) -> list[SearchHit]:
+    async def search(self, query: str, *, num: int = 10, stats: object = None) -> list[SearchHit]:
         response = await self._send(
             "GET", "/web/search",
             params={"q": query, "count": max(1, min(num, 20)), "text_decorations": "false"},

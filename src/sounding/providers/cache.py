@@ -11,7 +11,7 @@ import diskcache
 
 from ..types import JSON
 from ._layer import Layer, Op, decode, encode, request_key
-from .base import Page, PageBackend, SearchBackend, SearchHit, current_stats
+from .base import CallStats, Page, PageBackend, SearchBackend, SearchHit
 
 __all__ = ["AnswerCache", "CacheLayer", "open_cache"]
 
@@ -43,11 +43,11 @@ class CacheLayer(Layer):
         # Two instances of one provider (say two SearXNG servers) must not share answers.
         self.scope = f"{self.name}@{_endpoint(inner)}"
 
-    async def around(self, op: Op, args: dict[str, JSON], run: Callable[[], Awaitable[R]]) -> R:
+    async def around(self, op: Op, args: dict[str, JSON], run: Callable[[], Awaitable[R]],
+                     stats: CallStats) -> R:
         key = request_key(self.scope, op, args)
         stored = self.cache.get(key)
         if isinstance(stored, str):
-            stats = current_stats()
             stats.cache_hits += 1
             stats.used(self.name)
             return cast(R, decode(op, json.loads(stored)))

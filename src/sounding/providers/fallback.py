@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..errors import BlockedURLError, ProviderError, ReplayMissError
-from .base import Page, PageBackend, SearchBackend, SearchHit, current_stats
+from .base import CallStats, Page, PageBackend, SearchBackend, SearchHit
 
 __all__ = ["FallbackChain"]
 
@@ -24,24 +24,27 @@ class FallbackChain:
         self.backends = list(backends)
         self.name = "+".join(b.name for b in self.backends)
 
-    async def search(self, query: str, *, num: int = 10) -> list[SearchHit]:
-        current_stats().requests += 1
+    async def search(self, query: str, *, num: int = 10,
+                     stats: CallStats | None = None) -> list[SearchHit]:
+        stats = stats if stats is not None else CallStats()
+        stats.requests += 1
         errors: list[ProviderError] = []
         for backend in self.backends:
             try:
-                return await backend.search(query, num=num)  # type: ignore[union-attr]
+                return await backend.search(query, num=num, stats=stats)  # type: ignore[union-attr]
             except (ReplayMissError, BlockedURLError):
                 raise
             except ProviderError as exc:
                 errors.append(exc)
         raise _combined(errors)
 
-    async def fetch(self, url: str) -> Page | None:
-        current_stats().requests += 1
+    async def fetch(self, url: str, *, stats: CallStats | None = None) -> Page | None:
+        stats = stats if stats is not None else CallStats()
+        stats.requests += 1
         errors: list[ProviderError] = []
         for backend in self.backends:
             try:
-                return await backend.fetch(url)  # type: ignore[union-attr]
+                return await backend.fetch(url, stats=stats)  # type: ignore[union-attr]
             except (ReplayMissError, BlockedURLError):
                 raise
             except ProviderError as exc:

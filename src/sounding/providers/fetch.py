@@ -54,7 +54,7 @@ class DirectFetcher:
                                        follow_redirects=False)
         self._client = client
 
-    async def fetch(self, url: str) -> Page | None:
+    async def fetch(self, url: str, *, stats: object = None) -> Page | None:
         current = url
         for _ in range(self.max_redirects + 1):
             check_scheme(current)

@@ -16,7 +16,7 @@ class JinaReader(HTTPProvider):
     name = "jina"
     key_variable = "JINA_API_KEY"
 
-    async def fetch(self, url: str) -> Page | None:
+    async def fetch(self, url: str, *, stats: object = None) -> Page | None:
         # Jina fetches from its own network, so only the scheme rule applies here.
         check_scheme(url)
         headers = {"Accept": "application/json", "X-Retain-Images": "none"}

@@ -47,7 +47,7 @@ class OpenAlexSearch(HTTPProvider):
     name = "openalex"
     key_variable = "OPENALEX_API_KEY"
 
-    async def search(self, query: str, *, num: int = 10) -> list[SearchHit]:
+    async def search(self, query: str, *, num: int = 10, stats: object = None) -> list[SearchHit]:
         params: dict[str, str | int] = {"search": query, "per_page": max(1, min(num, 100))}
         if self._api_key:
             params["api_key"] = self._api_key

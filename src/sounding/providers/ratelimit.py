@@ -10,7 +10,7 @@ from aiolimiter import AsyncLimiter
 
 from ..types import JSON
 from ._layer import Layer, Op
-from .base import Page, PageBackend, SearchBackend, SearchHit
+from .base import CallStats, Page, PageBackend, SearchBackend, SearchHit
 
 __all__ = ["RateGate", "RateLimitLayer", "parse_rates"]
 
@@ -54,5 +54,6 @@ class RateLimitLayer(Layer):
         super().__init__(inner)
         self.gate = gate
 
-    async def around(self, op: Op, args: dict[str, JSON], run: Callable[[], Awaitable[R]]) -> R:
+    async def around(self, op: Op, args: dict[str, JSON], run: Callable[[], Awaitable[R]],
+                     stats: CallStats) -> R:
         return await self.gate.run(run)

@@ -23,7 +23,7 @@ from ..errors import (
 )
 from ..types import JSON
 from ._layer import Layer, Op, decode, encode, normalise, request_key
-from .base import Page, PageBackend, SearchBackend, SearchHit, current_stats
+from .base import CallStats, Page, PageBackend, SearchBackend, SearchHit
 
 __all__ = ["RecordLayer", "ReplayBackend", "load_recordings"]
 
@@ -68,7 +68,8 @@ class RecordLayer(Layer):
         with self.path.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
 
-    async def around(self, op: Op, args: dict[str, JSON], run: Callable[[], Awaitable[R]]) -> R:
+    async def around(self, op: Op, args: dict[str, JSON], run: Callable[[], Awaitable[R]],
+                     stats: CallStats) -> R:
         entry: dict[str, JSON] = {"key": request_key(self.name, op, args), "op": op,
                                   "args": normalise(op, args), "time": time.time()}
         try:
@@ -110,25 +111,27 @@ class ReplayBackend:
         self.name = name
         self.recordings = recordings
 
-    def _answer(self, op: Op, args: dict[str, JSON]) -> JSON:
+    def _answer(self, op: Op, args: dict[str, JSON], stats: CallStats | None) -> JSON:
         key = request_key(self.name, op, args)
         entry = self.recordings.get(key)
         if entry is None:
             raise ReplayMissError(f"replay: no recorded {op} for {self.name} with "
                                   f"{json.dumps(normalise(op, args), ensure_ascii=False)}",
                                   provider=self.name)
-        current_stats().used(self.name)
+        if stats is not None:
+            stats.used(self.name)
         error = entry.get("error")
         if isinstance(error, dict):
             raise replayed_error(error, self.name)
         return entry.get("result")
 
-    async def search(self, query: str, *, num: int = 10) -> list[SearchHit]:
-        return cast(list[SearchHit],
-                    decode("search", self._answer("search", {"query": query, "num": num})))
+    async def search(self, query: str, *, num: int = 10,
+                     stats: CallStats | None = None) -> list[SearchHit]:
+        answer = self._answer("search", {"query": query, "num": num}, stats)
+        return cast(list[SearchHit], decode("search", answer))
 
-    async def fetch(self, url: str) -> Page | None:
-        return cast(Page | None, decode("fetch", self._answer("fetch", {"url": url})))
+    async def fetch(self, url: str, *, stats: CallStats | None = None) -> Page | None:
+        return cast(Page | None, decode("fetch", self._answer("fetch", {"url": url}, stats)))
 
     async def aclose(self) -> None:
         return None

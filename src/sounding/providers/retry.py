@@ -17,7 +17,7 @@ from tenacity import (
 from ..errors import ProviderError
 from ..types import JSON
 from ._layer import Layer, Op
-from .base import Page, PageBackend, SearchBackend, SearchHit, current_stats
+from .base import CallStats, Page, PageBackend, SearchBackend, SearchHit
 
 __all__ = ["RetryLayer", "TimeoutLayer"]
 
@@ -51,13 +51,14 @@ class RetryLayer(Layer):
         exc = state.outcome.exception() if state.outcome is not None else None
         return max(jitter(state), getattr(exc, "retry_after", None) or 0.0)
 
-    async def around(self, op: Op, args: dict[str, JSON], run: Callable[[], Awaitable[R]]) -> R:
+    async def around(self, op: Op, args: dict[str, JSON], run: Callable[[], Awaitable[R]],
+                     stats: CallStats) -> R:
         retries = 0
 
         def count(state: RetryCallState) -> None:
             nonlocal retries
             retries += 1
-            current_stats().retries += 1
+            stats.retries += 1
 
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.max_retries + 1), wait=self._wait,
@@ -89,12 +90,13 @@ class TimeoutLayer(Layer):
         super().__init__(inner)
         self.seconds = seconds
 
-    async def around(self, op: Op, args: dict[str, JSON], run: Callable[[], Awaitable[R]]) -> R:
+    async def around(self, op: Op, args: dict[str, JSON], run: Callable[[], Awaitable[R]],
+                     stats: CallStats) -> R:
         try:
             async with asyncio.timeout(self.seconds):
                 result = await run()
         except TimeoutError as exc:
             raise ProviderError(f"{self.name} did not answer within {self.seconds:g} s",
                                 provider=self.name, retryable=True) from exc
-        current_stats().used(self.name)
+        stats.used(self.name)
         return result

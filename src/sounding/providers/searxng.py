@@ -15,7 +15,7 @@ class SearxngSearch(HTTPProvider):
     name = "searxng"
     auth_statuses = ()
 
-    async def search(self, query: str, *, num: int = 10) -> list[SearchHit]:
+    async def search(self, query: str, *, num: int = 10, stats: object = None) -> list[SearchHit]:
         hits: list[SearchHit] = []
         seen: set[str] = set()
         for page in (1, 2, 3):

@@ -33,7 +33,7 @@ class SemanticScholarSearch(HTTPProvider):
     name = "semantic_scholar"
     key_variable = "SEMANTIC_SCHOLAR_API_KEY"
 
-    async def search(self, query: str, *, num: int = 10) -> list[SearchHit]:
+    async def search(self, query: str, *, num: int = 10, stats: object = None) -> list[SearchHit]:
         headers = {"x-api-key": self._api_key} if self._api_key else {}
         response = await self._send(
             "GET", "/paper/search",

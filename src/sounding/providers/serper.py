@@ -32,7 +32,7 @@ class SerperSearch(HTTPProvider):
         organic = json_body(response, self.name).get("organic") or []
         return organic if isinstance(organic, list) else []
 
-    async def search(self, query: str, *, num: int = 10) -> list[SearchHit]:
+    async def search(self, query: str, *, num: int = 10, stats: object = None) -> list[SearchHit]:
         hits = []
         for item in (await self._query(query, num))[:num]:
             if not isinstance(item, dict) or not item.get("link"):
@@ -53,7 +53,7 @@ class SerperScholar(SerperSearch):
     def _payload(self, query: str, num: int) -> dict[str, JSON]:
         return {"q": query, "num": num}
 
-    async def search(self, query: str, *, num: int = 10) -> list[SearchHit]:
+    async def search(self, query: str, *, num: int = 10, stats: object = None) -> list[SearchHit]:
         hits = []
         for item in (await self._query(query, num))[:num]:
             if not isinstance(item, dict):

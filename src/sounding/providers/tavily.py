@@ -14,7 +14,7 @@ class TavilySearch(HTTPProvider):
     name = "tavily"
     key_variable = "TAVILY_API_KEY"
 
-    async def search(self, query: str, *, num: int = 10) -> list[SearchHit]:
+    async def search(self, query: str, *, num: int = 10, stats: object = None) -> list[SearchHit]:
         response = await self._send(
             "POST", "/search",
             json={"query": query[:400], "max_results": max(1, min(num, 20)),

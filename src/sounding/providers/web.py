@@ -1,33 +1,30 @@
-"""The `web` environment: real providers from the settings, each behind the tool layer.
+"""The web providers from the settings, each behind the layers, as fallback chains.
 
 Per provider, innermost first: the provider, a per-attempt timeout, its rate gate,
 retries, the persistent cache, and recording; providers of one tool form a
 fallback chain. In replay mode a recording stands in for every provider, which
-is then never constructed, so no request can reach the network. Only the tools
-asked for are built, so `sounding tool PythonInterpreter` needs no search key.
+is then never constructed, so no request can reach the network. The tools over
+these chains are assembled in `sounding.env.web` (providers know no tools).
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..config import Settings, WebSettings
-from ..errors import ConfigError, SandboxError
-from ..llm.base import ChatModel
-from ..tools.base import Tool
+from ..errors import ConfigError
 from .base import PageBackend, SearchBackend
 
 if TYPE_CHECKING:
-    from ..env import Environment
     from .cache import AnswerCache
     from .fallback import FallbackChain
     from .ratelimit import RateGate
 
-__all__ = ["PROVIDERS", "WEB_TOOLS", "ProviderSpec", "build_chain", "web_environment"]
+__all__ = ["PROVIDERS", "ChainBuilder", "ProviderSpec", "build_chain"]
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +92,7 @@ PROVIDERS: dict[tuple[str, str], ProviderSpec] = {
 }
 
 
-class _Builder:
+class ChainBuilder:
     """Builds provider stacks for one environment, sharing gates, cache and recordings."""
 
     def __init__(self, settings: Settings) -> None:
@@ -164,7 +161,7 @@ class _Builder:
         self.close_cache()
 
 
-def build_chain(builder: _Builder, kind: str, chain: str) -> FallbackChain:
+def build_chain(builder: ChainBuilder, kind: str, chain: str) -> FallbackChain:
     """The fallback chain for one tool; providers without their key or URL are skipped,
     and a chain left empty is a ConfigError naming what to set."""
     from .fallback import FallbackChain
@@ -194,91 +191,3 @@ def build_chain(builder: _Builder, kind: str, chain: str) -> FallbackChain:
     for item in missing:
         log.info("skipping a %s provider: %s is not set", kind, item)
     return FallbackChain(stacks)
-
-
-def _python_tool(settings: Settings, *, required: bool) -> Tool | None:
-    """The sandboxed interpreter; without bubblewrap, None (or, when `required`, a ConfigError
-    saying how to get it) unless the user allowed running code unsandboxed."""
-    from ..tools.python import PythonTool
-    from .sandbox import BubblewrapSandbox, CodeRunner, SandboxLimits, UnsandboxedRunner
-
-    web = settings.web
-    limits = SandboxLimits(timeout=web.sandbox_timeout, memory_mb=web.sandbox_memory_mb,
-                           max_processes=web.sandbox_max_processes,
-                           max_file_mb=web.sandbox_max_file_mb,
-                           max_output=web.sandbox_max_output)
-    runner: CodeRunner
-    try:
-        runner = BubblewrapSandbox(limits, python=web.sandbox_python)
-    except SandboxError as exc:
-        if not web.allow_unsandboxed:
-            if required:
-                raise ConfigError(str(exc)) from exc
-            log.warning("PythonInterpreter is not offered: %s", exc)
-            return None
-        log.warning("PythonInterpreter runs WITHOUT a sandbox (web.allow_unsandboxed)")
-        runner = UnsandboxedRunner(limits, python=web.sandbox_python)
-    return PythonTool(runner, timeout=web.sandbox_timeout,
-                      native=settings.protocol == "native")
-
-
-WEB_TOOLS = ("search", "visit", "google_scholar", "PythonInterpreter", "parse_file")
-"""Every tool the web environment can offer, in the order the system prompt lists them."""
-_CHAIN_OF = {"search": "search", "visit": "fetch", "google_scholar": "scholar"}
-
-
-def _tool(name: str, builder: _Builder, summary_model: ChatModel | None, *, required: bool
-          ) -> Tool | None:
-    """One tool with the providers it needs; None for an optional tool that cannot be had."""
-    from ..tools.parse_file import ParseFileTool
-    from ..tools.search import SearchTool
-    from ..tools.visit import VisitTool
-
-    web = builder.web
-    if name in _CHAIN_OF:
-        chain = build_chain(builder, _CHAIN_OF[name], getattr(web, _CHAIN_OF[name]))
-        builder.chains.append(chain)
-        if name == "visit":
-            return VisitTool(chain, summary_model, chunk_tokens=web.visit_chunk_tokens)
-        return SearchTool(chain, scholar=name == "google_scholar", num=web.results)
-    if name == "PythonInterpreter":
-        return _python_tool(builder.settings, required=required)
-    if web.files_dir is None:
-        if required:
-            raise ConfigError("parse_file needs the folder it may read: pass --files DIR "
-                              "(web.files_dir)")
-        return None
-    return ParseFileTool(web.files_dir)
-
-
-def web_environment(settings: Settings, *, summary_model: ChatModel | None,
-                    only: Collection[str] | None = None) -> Environment:
-    """search, visit, google_scholar, PythonInterpreter (when it can be sandboxed or the user
-    allowed no sandbox) and parse_file (when `web.files_dir` is set), from the settings.
-
-    `only` builds just the named tools, so only their providers need keys; a tool named
-    there that cannot be built is a ConfigError saying why.
-    """
-    from ..env import Environment
-
-    web = settings.web
-    unknown = sorted(set(only or ()) - set(WEB_TOOLS))
-    if unknown:
-        raise ConfigError(f"the web environment has no tool {unknown[0]!r}; it has "
-                          + ", ".join(WEB_TOOLS))
-    if web.files_dir is not None and not web.files_dir.is_dir():
-        raise ConfigError(f"--files / web.files_dir: {web.files_dir} is not a directory")
-    builder = _Builder(settings)
-    tools: dict[str, Tool] = {}
-    try:
-        for name in WEB_TOOLS if only is None else [n for n in WEB_TOOLS if n in only]:
-            tool = _tool(name, builder, summary_model, required=only is not None)
-            if tool is not None:
-                tools[name] = tool
-    except BaseException:
-        builder.close_cache()  # the chains built so far hold no connections yet
-        raise
-    env = Environment(name="web", tools=tools)
-    env.closers.extend(chain.aclose for chain in builder.chains)
-    env.closers.append(builder.close)
-    return env

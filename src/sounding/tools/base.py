@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from ..errors import ToolArgumentError
-from ..llm.base import ChatModel, ToolSchema
+from ..llm.base import ChatModel, ChatRequest, Completion, ToolSchema
+from ..providers.base import CallStats
 from ..types import JSON
 
 __all__ = [
@@ -20,19 +21,30 @@ __all__ = [
     "ToolOutput",
     "check_arguments",
     "join_observations",
+    "split_arguments",
     "string_list",
 ]
 
 
 @dataclass(frozen=True, slots=True)
 class ToolContext:
-    """What a tool may know about the run that calls it (no globals)."""
+    """What a tool may know about the run that calls it (no globals, no context variables).
+
+    The environment opens one per call; its `stats` travel down the provider layers
+    (cache, retry, fallback...) and come back as the call's recorded facts.
+    """
 
     question: str = ""
     round: int = 0
     summary_model: ChatModel | None = None
     deadline: float | None = None
     """time.monotonic() value after which the run has no time left."""
+    stats: CallStats = field(default_factory=CallStats)
+    """Per-call facts: providers used, requests, cache hits, retries, the tool's model calls."""
+
+    def record_model_call(self, request: ChatRequest, completion: Completion) -> None:
+        """Keep a model call the tool made (e.g. visit's extraction) for the trajectory."""
+        self.stats.record_model_call(request, completion)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +52,7 @@ class ToolOutput:
     """An observation plus the sources it rests on.
 
     Provider, cache hits and retries are not reported here: the provider stack
-    reports them into `sounding.providers.base.CallStats`, which the loop records.
+    reports them into the call's `ToolContext.stats`, which the environment returns.
     """
 
     text: str
@@ -76,28 +88,44 @@ def check_arguments(schema: ToolSchema, arguments: Mapping[str, JSON]) -> dict[s
     """Validate arguments against the tool's (flat) JSON schema; return a normalised copy.
 
     A lone string where an array of strings is expected becomes a one-item array,
-    since models often do that and the intent is clear.
+    since models often do that and the intent is clear. Keys the schema does not
+    name are dropped (see `split_arguments`, which also says which).
+    """
+    return split_arguments(schema, arguments)[0]
+
+
+def split_arguments(schema: ToolSchema, arguments: Mapping[str, JSON]
+                    ) -> tuple[dict[str, JSON], list[str]]:
+    """The checked arguments, and the keys ignored because the schema does not name them.
+
+    Unknown keys are ignored rather than refused: the trained model sometimes adds
+    one, and refusing the whole call would cost a round for nothing. A schema that
+    allows extra properties (`additionalProperties` not false, no `properties`)
+    keeps them.
     """
     params = schema.parameters
     props = params.get("properties") or {}
     assert isinstance(props, dict)
     required = params.get("required") or []
     assert isinstance(required, list)
-    out: dict[str, JSON] = {}
     for name in required:
         if name not in arguments:
             raise ToolArgumentError(
                 f"{schema.name} needs the argument {name!r}; "
                 f"expected arguments: {_signature(props)}"
             )
+    open_schema = not props and params.get("additionalProperties") is not False
+    out: dict[str, JSON] = {}
+    ignored: list[str] = []
     for name, value in arguments.items():
         spec = props.get(name)
-        if not isinstance(spec, dict):
-            raise ToolArgumentError(
-                f"{schema.name} has no argument {name!r}; expected arguments: {_signature(props)}"
-            )
-        out[name] = _check_value(schema.name, name, spec, value)
-    return out
+        if isinstance(spec, dict):
+            out[name] = _check_value(schema.name, name, spec, value)
+        elif open_schema or params.get("additionalProperties") is True:
+            out[name] = value
+        else:
+            ignored.append(name)
+    return out, ignored
 
 
 def _check_value(tool: str, name: str, spec: Mapping[str, JSON], value: JSON) -> JSON:

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from ..errors import ToolArgumentError
 from ..llm.base import ToolSchema
-from ..providers.base import current_stats
 from ..providers.files import SUFFIXES, ZipLimits, parse_bytes, supported_suffix
 from ..types import JSON
 from .base import ToolContext, ToolOutput, join_observations, string_list
@@ -84,7 +83,7 @@ class ParseFileTool:
         names = string_list(arguments, "files")
         if not names:
             raise ToolArgumentError("parse_file needs at least one file name in 'files'")
-        stats = current_stats()
+        stats = context.stats
         stats.requests += len(names)
         stats.used("files")
         texts = await asyncio.gather(*(asyncio.to_thread(self._parse, n) for n in names))

@@ -7,7 +7,6 @@ from collections.abc import Mapping
 
 from ..errors import ToolArgumentError
 from ..llm.base import ToolSchema
-from ..providers.base import current_stats
 from ..providers.sandbox import CodeRunner, RunResult
 from ..types import JSON
 from .base import ToolContext, ToolOutput
@@ -87,7 +86,7 @@ class PythonTool:
         fenced = _FENCE.match(source)
         if fenced:
             source = fenced.group(1)
-        stats = current_stats()
+        stats = context.stats
         stats.requests += 1
         stats.used(self.runner.name)
         result = await self.runner.run(source)

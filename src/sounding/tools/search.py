@@ -109,7 +109,8 @@ class SearchTool:
         self, arguments: Mapping[str, JSON], context: ToolContext, *, code: str | None = None
     ) -> ToolOutput:
         queries = string_list(arguments, "query")
-        results = await asyncio.gather(*(self.backend.search(q, num=self.num) for q in queries))
+        results = await asyncio.gather(*(self.backend.search(q, num=self.num, stats=context.stats)
+                                         for q in queries))
         texts = [format_search_results(q, hits, scholar=self.scholar)
                  for q, hits in zip(queries, results, strict=True)]
         return ToolOutput(

@@ -24,8 +24,8 @@ from .._templates import render
 from ..config import Sampling
 from ..errors import LLMError, ProviderError
 from ..llm.base import ChatModel, ChatRequest, ToolSchema
-from ..providers.base import Page, PageBackend, current_stats
-from ..types import JSON, Message, estimate_tokens
+from ..providers.base import CallStats, Page, PageBackend
+from ..types import JSON, Message, estimate_tokens, is_cjk
 from .base import ToolContext, ToolOutput, join_observations, string_list
 
 __all__ = [
@@ -121,7 +121,7 @@ class VisitTool:
     ) -> ToolOutput:
         urls = string_list(arguments, "url")
         goal = str(arguments.get("goal") or "")
-        results = await asyncio.gather(*(self._one(u, goal) for u in urls))
+        results = await asyncio.gather(*(self._one(u, goal, context.stats) for u in urls))
         errors: dict[str, JSON] = {u: r for u, r in zip(urls, results, strict=True)
                                    if isinstance(r, str)}
         return ToolOutput(
@@ -137,17 +137,17 @@ class VisitTool:
             },
         )
 
-    async def _one(self, url: str, goal: str) -> Extraction | str:
+    async def _one(self, url: str, goal: str, stats: CallStats) -> Extraction | str:
         """The extraction, or why the page could not be read."""
         try:
-            page = await self.pages.fetch(url)
+            page = await self.pages.fetch(url, stats=stats)
         except ProviderError as exc:
             return str(exc)
         if page is None:
             return "there is no page at this address (HTTP 404 or 410, or not in the corpus)"
         if not page.text.strip():
             return f"the page ({page.content_type}) has no readable text"
-        return await self.extract(page, goal)
+        return await self.extract(page, goal, stats)
 
     def chunks(self, text: str, goal: str) -> list[str]:
         """The page split to fit the summary model; if too many, the ones nearest the goal."""
@@ -157,12 +157,12 @@ class VisitTool:
         keep = sorted(_bm25_rank(chunks, goal)[: self.max_chunks])
         return [chunks[i] for i in keep]
 
-    async def extract(self, page: Page, goal: str) -> Extraction:
+    async def extract(self, page: Page, goal: str, stats: CallStats | None = None) -> Extraction:
         """Goal-directed extraction over the page's chunks, merged in page order."""
         if self.summary_model is None:
             return _passage_fallback(page.text, goal)
         chunks = self.chunks(page.text, goal)
-        parts = await asyncio.gather(*(self._extract_chunk(c, goal) for c in chunks))
+        parts = await asyncio.gather(*(self._extract_chunk(c, goal, stats) for c in chunks))
         found = [p for p in parts if p is not None and (p.evidence.strip() or p.summary.strip())]
         if not found:
             return _passage_fallback(page.text, goal)
@@ -174,7 +174,8 @@ class VisitTool:
             rational=" ".join(p.rational for p in found if p.rational),
         )
 
-    async def _extract_chunk(self, chunk: str, goal: str) -> Extraction | None:
+    async def _extract_chunk(self, chunk: str, goal: str, stats: CallStats | None
+                             ) -> Extraction | None:
         assert self.summary_model is not None
         prompt = render("sounding.tools", "extract.txt", content=chunk, goal=goal)
         messages: list[Message] = [Message("user", prompt)]
@@ -189,7 +190,8 @@ class VisitTool:
                 completion = await self.summary_model.complete(request)
             except LLMError:
                 return None
-            current_stats().model_calls.append((request, completion))
+            if stats is not None:
+                stats.record_model_call(request, completion)
             parsed = parse_extraction(completion.text)
             if parsed is not None:
                 return parsed
@@ -276,7 +278,7 @@ def _terms(text: str) -> list[str]:
     # Unsegmented scripts (Chinese, Japanese) get character bigrams as terms.
     out: list[str] = []
     for w in words:
-        if any(ord(c) >= 0x2E80 for c in w):
+        if is_cjk(w):
             out.extend(w[i:i + 2] for i in range(max(1, len(w) - 1)))
         else:
             out.append(w)

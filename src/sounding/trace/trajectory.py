@@ -55,6 +55,10 @@ class ModelCallRecord:
     token_ids: tuple[int, ...] | None = None
     logprobs: tuple[float, ...] | None = None
     error: str | None = None
+    prompt_token_ids: tuple[int, ...] | None = None
+    """The prompt as the server tokenised it (llm.record_tokens; vLLM)."""
+    raw_output: str | None = None
+    """The completion text as the server sent it, before post-processing (llm.record_tokens)."""
 
     def to_dict(self) -> JSONObject:
         out: JSONObject = {
@@ -76,6 +80,10 @@ class ModelCallRecord:
             out["token_ids"] = list(self.token_ids)
         if self.logprobs is not None:
             out["logprobs"] = list(self.logprobs)
+        if self.prompt_token_ids is not None:
+            out["prompt_token_ids"] = list(self.prompt_token_ids)
+        if self.raw_output is not None:
+            out["raw_output"] = self.raw_output
         return out
 
     @classmethod
@@ -97,6 +105,9 @@ class ModelCallRecord:
             token_ids=tuple(cast(list[int], tids)) if tids is not None else None,
             logprobs=tuple(cast(list[float], lps)) if lps is not None else None,
             error=cast(str | None, d.get("error")),
+            prompt_token_ids=(tuple(cast(list[int], d["prompt_token_ids"]))
+                              if d.get("prompt_token_ids") is not None else None),
+            raw_output=cast(str | None, d.get("raw_output")),
         )
 
 

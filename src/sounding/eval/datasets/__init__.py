@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ...errors import DatasetError
-from . import browsecomp, frames, gaia, generic, hle, simpleqa, webwalker, xbench
+from . import browsecomp, drb, frames, gaia, generic, hle, simpleqa, webwalker, xbench
 from .base import Item, question_id
 
 __all__ = [
@@ -52,6 +52,7 @@ _REGISTRY: tuple[_Format, ...] = (
     _Format(frames.NAME, frames.sniff, frames.load, "equivalence", _QWEN),
     _Format(simpleqa.NAME, simpleqa.sniff, simpleqa.load, "simpleqa", "gpt-4o"),
     _Format(webwalker.NAME, webwalker.sniff, webwalker.load, "equivalence", _QWEN),
+    _Format(drb.NAME, drb.sniff, drb.load, "drb-criteria", "gpt-4o"),  # reports
     _Format(generic.NAME, generic.sniff, generic.load, "equivalence", _QWEN),
 )
 FORMATS: dict[str, _Format] = {f.name: f for f in _REGISTRY}

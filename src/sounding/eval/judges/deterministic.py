@@ -7,6 +7,7 @@ import string
 import unicodedata
 from collections import Counter
 
+from ...types import is_cjk
 from .base import Verdict
 from .gaia_scorer import gaia_score
 
@@ -64,7 +65,7 @@ def _tokens(text: str) -> list[str]:
     # CJK text has no spaces: count each character as a token.
     out: list[str] = []
     for word in norm.split():
-        if any(ord(ch) >= 0x2E80 for ch in word):
+        if is_cjk(word):
             out.extend(word)
         else:
             out.append(word)

@@ -53,7 +53,10 @@ class NativeProtocol:
                     continue
                 code = call.code
                 if call.name == "PythonInterpreter" and isinstance(args.get("code"), str):
-                    code = str(args.pop("code"))
+                    # The native schema requires `code` among the arguments: it stays there
+                    # (the argument check looks for it) and also travels as the call's code.
+                    code = str(args["code"]).strip()
+                    args["code"] = code
                 calls.append(ToolCall(call.name, args, call_id, code))
                 errors.append(None)
             return Turn(think, content, tuple(calls), None, tuple(errors))

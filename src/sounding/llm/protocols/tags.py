@@ -1,9 +1,10 @@
 """The `tags` protocol: the Tongyi DeepResearch text format, exactly.
 
-Tools are listed in the system prompt as JSON lines inside `<tools>`; the model
-calls one as `<tool_call>{"name": ..., "arguments": ...}</tool_call>` (with the
-PythonInterpreter code in a following `<code>` block); results come back as user
-messages wrapped in `<tool_response>`. Calls are routed by `name` only.
+Tools are listed in the system prompt inside `<tools>`: upstream's five lines byte for byte
+(the model saw them in every training prompt), then any other tool as one more JSON line.
+The model calls one as `<tool_call>{"name": ..., "arguments": ...}</tool_call>` (with the
+PythonInterpreter code in a following `<code>` block); results and feedback come back as
+user messages wrapped in `<tool_response>`. Calls are routed by `name` only.
 """
 
 from __future__ import annotations
@@ -12,18 +13,38 @@ import json
 import re
 from collections.abc import Sequence
 from datetime import date
-from typing import Literal
+from typing import Literal, cast
 
 import json_repair
 
+from ..._templates import load_template
 from ...config import Sampling
 from ...types import JSON, Message, ToolCall
+from .._wire import too_deep
 from ..base import ChatRequest, Completion, ToolSchema
 from .base import Turn, find_answer, split_think
 
-__all__ = ["STOP_SEQUENCES", "TagsProtocol", "parse_tool_call"]
+__all__ = [
+    "OVERFLOW_SENTENCE",
+    "STOP_SEQUENCES",
+    "UPSTREAM_TOOL_NAMES",
+    "TagsProtocol",
+    "parse_tool_call",
+    "tools_block",
+]
 
 STOP_SEQUENCES = ("\n<tool_response>", "<tool_response>")
+
+UPSTREAM_TOOL_NAMES = ("search", "visit", "PythonInterpreter", "google_scholar", "parse_file")
+"""The five tools of the training prompt, in its order."""
+
+OVERFLOW_SENTENCE = (
+    "You have now reached the maximum context length you can handle. You should stop making "
+    "tool calls and, based on all the information above, think again and provide what you "
+    "consider the most likely answer in the following format:<think>your final thinking"
+    "</think>\n<answer>your answer</answer>"
+)
+"""Upstream's exact request for the final answer when the context is full."""
 
 _TOOLS_HEADER = (
     "# Tools\n\n"
@@ -47,10 +68,11 @@ class TagsProtocol:
     name: Literal["tags"] = "tags"
 
     def system_prompt(self, role: str, tools: Sequence[ToolSchema], today: date) -> str:
-        lines = "\n".join(json.dumps(t.to_openai(), ensure_ascii=False) for t in tools)
+        """Role, the `<tools>` block (none when `tools` is empty: a prompt without tools,
+        such as synthesis), and the date line."""
         body = role.rstrip() + "\n\n"
         if tools:
-            body += _TOOLS_HEADER + lines + _TOOLS_FOOTER + "\n\n"
+            body += _TOOLS_HEADER + tools_block(tools) + _TOOLS_FOOTER + "\n\n"
         return body + f"Current date: {today.isoformat()}"
 
     def request(
@@ -82,7 +104,7 @@ class TagsProtocol:
         return Turn(think, content, tuple(calls), None, tuple(errors))
 
     def assistant_message(self, completion: Completion, turn: Turn) -> Message:
-        return Message("assistant", completion.text)
+        return Message("assistant", completion.text.strip())  # upstream strips each turn
 
     def result_messages(
         self, calls: Sequence[ToolCall], observations: Sequence[str]
@@ -91,7 +113,27 @@ class TagsProtocol:
         return [Message("user", body)]
 
     def feedback_message(self, text: str) -> Message:
-        return Message("user", text)
+        """Feedback as the trained format carries it: a plain user message mid-run would be
+        a new query to Qwen's chat template, which then drops every earlier `<think>`."""
+        return Message("user", f"<tool_response>\n{text}\n</tool_response>")
+
+
+def tools_block(tools: Sequence[ToolSchema]) -> str:
+    """The lines inside `<tools>`: upstream's five, byte for byte and in upstream's order
+    whatever `tools` holds, then every other schema of `tools` as one more JSON line."""
+    extra = [json.dumps(t.to_openai(), ensure_ascii=False) for t in tools
+             if t.name not in UPSTREAM_TOOL_NAMES]
+    return "\n".join([_upstream_lines(), *extra])
+
+
+def _upstream_lines() -> str:
+    global _UPSTREAM
+    if _UPSTREAM is None:
+        _UPSTREAM = load_template("sounding.llm.protocols", "upstream_tools.txt").rstrip("\n")
+    return _UPSTREAM
+
+
+_UPSTREAM: str | None = None
 
 
 def parse_tool_call(block: str, index: int = 0) -> ToolCall:
@@ -100,7 +142,7 @@ def parse_tool_call(block: str, index: int = 0) -> ToolCall:
     Raises ValueError with a sentence fit to show the model.
     """
     code_match = _CODE.search(block)
-    code = code_match.group(1).strip("\n") if code_match else None
+    code = code_match.group(1).strip() if code_match else None
     head = block[: code_match.start()] if code_match else block
     head = _FENCE.sub("", head.strip()).strip()
     start, end = head.find("{"), head.rfind("}")
@@ -108,25 +150,35 @@ def parse_tool_call(block: str, index: int = 0) -> ToolCall:
         raise ValueError("the tool call holds no JSON object; write "
                          '{"name": <function-name>, "arguments": <args-json-object>}')
     raw = head[start: end + 1]
-    try:
-        data = json.loads(raw)
-    except json.JSONDecodeError:
-        data = json_repair.loads(raw)
+    data = _loads(raw)
     if not isinstance(data, dict) or not isinstance(data.get("name"), str):
         raise ValueError("the tool call JSON must be an object with a string \"name\" and an "
                          "\"arguments\" object")
     args = data.get("arguments", {})
     if isinstance(args, str):
-        try:
-            args = json.loads(args) if args.strip() else {}
-        except json.JSONDecodeError:
-            args = json_repair.loads(args)
+        args = _loads(args) if args.strip() else {}
     if not isinstance(args, dict):
         raise ValueError(f"the arguments of {data['name']} must be a JSON object")
-    if code is None and data["name"] == "PythonInterpreter" and isinstance(args.get("code"), str):
-        code = str(args.pop("code"))
+    if data["name"] == "PythonInterpreter" and isinstance(args.get("code"), str):
+        inline = str(args.pop("code")).strip()
+        if code is None and inline:  # else an empty `code` beside a <code> block: dropped
+            code = inline
     arguments: dict[str, JSON] = dict(args)
-    return ToolCall(name=data["name"], arguments=arguments, id=f"call_{index}", code=code)
+    return ToolCall(name=str(data["name"]), arguments=arguments, id=f"call_{index}", code=code)
+
+
+def _loads(raw: str) -> JSON:
+    """Tolerant JSON: repaired when broken; ValueError when nested too deep to read."""
+    try:
+        try:
+            value: JSON = json.loads(raw)
+        except json.JSONDecodeError:
+            value = cast(JSON, json_repair.loads(raw))
+    except RecursionError as exc:
+        raise ValueError("the tool call JSON is nested too deeply to read") from exc
+    if too_deep(value):
+        raise ValueError("the tool call JSON is nested too deeply to read")
+    return value
 
 
 def _no_action(tool_names: Sequence[str]) -> str:
