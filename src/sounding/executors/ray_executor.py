@@ -95,10 +95,12 @@ class RayExecutor(Generic[ItemT]):
         address = self.settings.ray_address
         try:
             if address:
-                ray.init(address=address, namespace=NAMESPACE, log_to_driver=False)
+                ray.init(address=address, namespace=NAMESPACE, log_to_driver=False,
+                         logging_level=logging.WARNING)
             else:  # a private cluster on loopback, stopped with the run
                 ray.init(address="local", namespace=NAMESPACE, include_dashboard=False,
-                         log_to_driver=False, _node_ip_address="127.0.0.1")
+                         log_to_driver=False, logging_level=logging.WARNING,
+                         _node_ip_address="127.0.0.1")
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise ExecutorError(f"cannot reach the Ray cluster at {address or 'local'}: "
                                 f"{exc}") from exc
