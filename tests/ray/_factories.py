@@ -26,10 +26,12 @@ class ProbeFactory:
     """An item that takes a minute (it stays in flight until its worker is killed)."""
 
     async def open(self) -> OpenRollout[Item]:
-        from sounding.providers.ratelimit import RateGate
-        from sounding.providers.shared_limits import shared_gate
+        from sounding.config import Settings, WebSettings
+        from sounding.providers.web import ChainBuilder
 
-        gate = shared_gate(self.limiter, "probe") if self.limiter else RateGate(None)
+        # The gate a real provider stack would get: the web environment's own builder.
+        web = WebSettings(shared_limiter=self.limiter, rate_limits="")
+        gate = ChainBuilder(Settings(web=web)).gate("probe")
 
         async def rollout(item: Item, index: int) -> Trajectory:
             stamps: list[float] = []
