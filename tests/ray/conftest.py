@@ -10,8 +10,6 @@ from collections.abc import Iterator
 
 import pytest
 
-ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'sounding[ray]')")
-
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
@@ -22,6 +20,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def ray_cluster() -> Iterator[str]:
     """The cluster's GCS address (HOST:PORT), for drivers in other processes."""
+    ray = pytest.importorskip("ray", reason="Ray is not installed (pip install "
+                              "'sounding[ray]')")
     from . import _factories
 
     # Test recipes travel by value: worker processes do not have tests/ on their path.

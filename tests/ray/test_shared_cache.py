@@ -28,6 +28,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    pytest.importorskip("redis", reason="the redis package is not installed (the ray extra)")
     server = shutil.which("redis-server")
     if server is None:
         pytest.skip("redis-server is not installed (apt-get install redis-server)")
@@ -91,5 +92,6 @@ async def test_a_directory_on_shared_storage_is_shared(tmp_path: Path) -> None:
 
 
 def test_an_unreachable_redis_is_a_config_error() -> None:
+    pytest.importorskip("redis", reason="the redis package is not installed (the ray extra)")
     with pytest.raises(ConfigError, match="cannot reach Redis"):
         RedisCache(f"redis://127.0.0.1:{_free_port()}/0")
