@@ -78,8 +78,10 @@ class RayExecutor(Generic[ItemT]):
             self._connect()
             if limits is not None:
                 name = f"limiter-{uuid.uuid4().hex[:12]}"
-                self._limiter = self._remote(_limiter_class()).options(
-                    name=name, namespace=NAMESPACE).remote(limits.rates, limits.concurrency)
+                # Every waiting request is a call in flight on the actor: allow plenty.
+                self._limiter = _ray().remote(num_cpus=0, max_concurrency=100_000)(
+                    _limiter_class()).options(name=name, namespace=NAMESPACE).remote(
+                    limits.rates, limits.concurrency)
                 factory = factory.for_cluster(f"ray:{name}")
             self._factory = factory
             await asyncio.gather(*(self._spawn() for _ in range(max(1, settings.workers))))
@@ -105,9 +107,6 @@ class RayExecutor(Generic[ItemT]):
             raise ExecutorError(f"cannot reach the Ray cluster at {address or 'local'}: "
                                 f"{exc}") from exc
         self._owns_ray = True
-
-    def _remote(self, cls: type) -> Any:
-        return _ray().remote(num_cpus=0)(cls)
 
     async def _spawn(self) -> None:
         self._serial += 1
