@@ -4,7 +4,9 @@
 
 Prints:
 1. runtime overhead per round (model and tool time excluded), median and p90, over a
-   50-round ReAct run with an instant in-process model and instant tools (target < 5 ms);
+   50-round ReAct run with an instant in-process model and instant tools (target < 5 ms),
+   and of that the part spent on run events and the recorder: the run's events replayed
+   through a fresh Recorder and an asyncio queue, per round (target < 0.2 ms);
 2. wall time of one 10-round `arun` against a scripted HTTP server with a fixed latency
    per call, then of 200 such runs concurrently in one process, and their ratio
    (target < 1.5: no hidden serialisation). The scripted server runs in its own
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
 import multiprocessing
 import statistics
@@ -28,7 +31,7 @@ from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Event
 from pathlib import Path
 
-from sounding.agent import arun
+from sounding.agent import arun, run_events
 from sounding.config import Settings, load_settings
 from sounding.corpus.environment import open_corpus
 from sounding.env import Environment
@@ -37,8 +40,8 @@ from sounding.llm.openai_client import OpenAIChatModel
 from sounding.llm.testing import ScriptedModel, ScriptedServer
 from sounding.tools.base import ToolContext, ToolOutput
 from sounding.tools.search import SEARCH_SCHEMA
-from sounding.trace.observers import NullObserver
-from sounding.trace.trajectory import Trajectory
+from sounding.trace.events import RoundStarted, RunEvent, RunFinished
+from sounding.trace.recorder import Recorder
 from sounding.types import JSON
 
 QUERIES = ["Eiffel Tower engineer", "capital of Australia", "photosynthesis chlorophyll",
@@ -60,28 +63,40 @@ class InstantSearch:
         return ToolOutput("1. [Title](https://example.org)\nsnippet " * 20)
 
 
-class RoundClock(NullObserver):
-    def __init__(self) -> None:
-        self.marks: list[float] = []
-
-    def on_round(self, trajectory: Trajectory, round: int) -> None:
-        self.marks.append(time.perf_counter())
-
-    def on_finish(self, trajectory: Trajectory) -> None:
-        self.marks.append(time.perf_counter())
-
-
-async def overhead(settings: Settings, rounds: int = 50) -> tuple[float, float]:
+async def overhead(settings: Settings,
+                   rounds: int = 50) -> tuple[float, float, list[RunEvent]]:
+    """Per-round runtime overhead (median, p90, ms) and the run's events."""
     model = ScriptedModel([turn(i) for i in range(rounds)] + ["<answer>x</answer>"])
     env = Environment("bench", {"search": InstantSearch()})
-    clock = RoundClock()
-    traj = await arun("q", settings, model=model, environment=env, observer=clock)
-    spans = [b - a for a, b in zip(clock.marks, clock.marks[1:], strict=False)]
+    marks: list[float] = []
+    events: list[RunEvent] = []
+    async for event in run_events("q", settings, model=model, environment=env):
+        if isinstance(event, RoundStarted | RunFinished) and event.branch is None:
+            marks.append(time.perf_counter())
+        events.append(event)
+    last = events[-1]
+    assert isinstance(last, RunFinished)
+    traj = last.trajectory
+    spans = [b - a for a, b in itertools.pairwise(marks)]
     model_time = [c.latency_s for c in traj.model_calls]
     tool_time = [t.latency_s for t in traj.tool_calls] + [0.0]
     per_round = sorted((s - m - t) * 1000 for s, m, t in zip(spans, model_time, tool_time,
                                                               strict=False))
-    return statistics.median(per_round), per_round[int(len(per_round) * 0.9)]
+    return statistics.median(per_round), per_round[int(len(per_round) * 0.9)], events
+
+
+async def events_cost(events: list[RunEvent], rounds: int, repeat: int = 200) -> float:
+    """Milliseconds per round that events cost: each one recorded and passed through a
+    queue to a consumer, as `run_events` does."""
+    started = time.perf_counter()
+    for _ in range(repeat):
+        recorder = Recorder()
+        queue: asyncio.Queue[RunEvent] = asyncio.Queue()
+        for event in events:
+            recorder(event)
+            queue.put_nowait(event)
+            await queue.get()
+    return (time.perf_counter() - started) * 1000 / repeat / rounds
 
 
 class ScriptedTurns:
@@ -168,8 +183,11 @@ def main() -> None:
     base = {"llm.model": "scripted", "cache_dir": cache, "llm.max_retries": 0}
 
     settings = load_settings({**base, "llm.base_url": "http://127.0.0.1:9/v1"}, environ={})
-    med, p90 = asyncio.run(overhead(settings))
+    med, p90, events = asyncio.run(overhead(settings))
     print(f"runtime overhead per round: median {med:.3f} ms, p90 {p90:.3f} ms (target < 5 ms)")
+    cost = asyncio.run(events_cost(events, rounds=50))
+    print(f"events + recorder per round: {cost:.4f} ms ({len(events)} events in 51 rounds; "
+          "target < 0.2 ms)")
 
     serve = server_thread if args.server_in_process else server_process
     with serve(args.rounds, args.latency) as base_url:

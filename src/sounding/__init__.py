@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from .agent import Result, arun
+from .agent import Result, arun, run_events
 from .config import Settings, load_settings, override_settings
 from .errors import SoundingError
 from .tools.decorator import tool
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from .trace.observers import Observer
 
 __all__ = ["Result", "Settings", "SoundingError", "Trajectory", "arun", "ask", "load_settings",
-           "tool"]
+           "run_events", "tool"]
 __version__ = "0.1.0"
 
 

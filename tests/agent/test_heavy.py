@@ -215,7 +215,13 @@ async def test_shared_deadline_forces_every_branch(settings: Settings) -> None:
     traj = await arun(QUESTION, cfg, model=model, environment=fixed_env())
     assert time.monotonic() - started < 3.0
     assert [b.termination for b in traj.branches] == ["forced_answer"] * 3
-    assert traj.answer == "Paris" and traj.termination == "forced_answer"
+    # Every branch answered "late": the answer is theirs, and the synthesis that said
+    # otherwise is flagged.
+    assert traj.answer == "late" and traj.termination == "forced_answer"
+    assert traj.notes["fused_by"] == "unanimous"
+    assert traj.notes["synthesis_contradicts"] == {
+        "synthesis": "Paris", "branches": "late", "votes": 3, "answering": 3,
+        "kind": "unanimous"}
 
 
 def test_vote_and_normalisation() -> None:

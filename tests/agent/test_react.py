@@ -70,13 +70,16 @@ async def test_malformed_turns_get_corrective_observations(
     traj, model = await run(
         settings, environment,
         "I am not sure yet.",                                   # neither call nor answer
+        "",                                                     # ... asked again: empty
         "<tool_call>{not json</tool_call>",                     # unreadable JSON
         call("browse", url="x"),                                # unknown tool
         call("search", query=[1, 2]),                           # wrong argument type
         call("visit", url=["u"]),                               # missing argument
         "<answer>done</answer>",
     )
-    feedback = [r.messages[-1].content for r in model.requests[1:]]
+    # The turn without action is asked again with the very same prompt, then corrected.
+    assert model.requests[1].messages == model.requests[0].messages
+    feedback = [r.messages[-1].content for r in model.requests[2:]]
     assert "neither a tool call nor a final answer" in feedback[0]
     assert "could not be read" in feedback[1] and "Available tools" in feedback[1]
     assert "no tool named 'browse'" in feedback[2]

@@ -1,5 +1,10 @@
 """Heavy mode (Research-Synthesis): N researchers run concurrently on one question under
 shared budgets; a synthesis call fuses their reports and answers (a vote if it fails).
+
+Branch events stream into the parent's stream, each carrying its branch id, between a
+BranchStarted and a BranchFinished. When every answering branch agrees, the answer is
+theirs whatever the synthesis says; a synthesis that contradicts a unanimous or clear
+majority is flagged (`notes["synthesis_contradicts"]` and a warning Note).
 """
 
 from __future__ import annotations
@@ -10,24 +15,25 @@ import math
 import random
 import re
 import unicodedata
+import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 
 from .._templates import load_template, render
 from ..errors import SoundingError
 from ..llm.protocols import split_think
 from ..llm.protocols.base import find_answer
-from ..trace.observers import NullObserver, Observer
-from ..trace.trajectory import ModelCallRecord, RunError, Termination, ToolCallRecord, Trajectory
+from ..trace.events import BranchFinished, BranchStarted, RunStarted
+from ..trace.trajectory import RunError, Termination, Trajectory
 from ..types import Message
 from .iter import IterAgent, clip, extract_report
 from .loop import RunContext
 from .react import ReActAgent
 from .resum import ResumAgent
 
-__all__ = ["BranchOutcome", "HeavyAgent", "majority_vote", "normalise_answer"]
+__all__ = ["BranchOutcome", "HeavyAgent", "consensus", "majority_vote", "normalise_answer"]
 
 _BRANCH_AGENTS: dict[str, Callable[[RunContext], IterAgent | ReActAgent | ResumAgent]] = {
     "iter": IterAgent, "react": ReActAgent, "resum": ResumAgent,
@@ -78,28 +84,14 @@ def branch_report(trajectory: Trajectory, max_tokens: int) -> str:
     return clip(text.strip(), max_tokens)
 
 
-class _BranchObserver(NullObserver):
-    """Forwards a branch's events to the run's observer, named by branch."""
-
-    def __init__(self, inner: Observer, name: str) -> None:
-        self.inner = inner
-        self.name = name
-
-    def on_round(self, trajectory: Trajectory, round: int) -> None:
-        self.inner.on_event(trajectory, f"{self.name}: round {round}")
-
-    def on_model_call(self, trajectory: Trajectory, record: ModelCallRecord) -> None:
-        self.inner.on_model_call(trajectory, record)
-
-    def on_tool_call(self, trajectory: Trajectory, record: ToolCallRecord) -> None:
-        self.inner.on_tool_call(trajectory, record)
-
-    def on_event(self, trajectory: Trajectory, message: str) -> None:
-        self.inner.on_event(trajectory, f"{self.name}: {message}")
-
-    def on_finish(self, trajectory: Trajectory) -> None:
-        self.inner.on_event(trajectory, f"{self.name} finished: {trajectory.termination} "
-                                        f"after {trajectory.rounds} rounds")
+def consensus(outcomes: Sequence[BranchOutcome]) -> tuple[str | None, int, int]:
+    """(the most common answer, how many branches gave it, how many answered)."""
+    answered = [o for o in outcomes if o.answer and normalise_answer(o.answer)]
+    top = majority_vote(answered)
+    if top is None:
+        return None, 0, 0
+    agree = sum(1 for o in answered if normalise_answer(o.answer or "") == normalise_answer(top))
+    return top, agree, len(answered)
 
 
 class HeavyAgent:
@@ -113,18 +105,22 @@ class HeavyAgent:
 
     async def run(self) -> Trajectory:
         ctx = self.ctx
-        children = self._children()
-        ctx.trajectory.branches.extend(c.trajectory for c in children)
-        finished = await self._run_branches(children)
-        ctx.round = sum(c.round for c in children)
-        cap = ctx.settings.iter.report_max_tokens
-        outcomes = [BranchOutcome(c.branch or "", c.trajectory.answer,
-                                  branch_report(c.trajectory, cap), c.trajectory.termination)
-                    for c in finished]
-        answer, termination = await self._fuse(outcomes)
+        try:
+            children = self._children()
+            finished = await self._run_branches(children)
+            ctx.round = sum(c.round for c in children)
+            cap = ctx.settings.iter.report_max_tokens
+            outcomes = [BranchOutcome(c.branch or "", c.trajectory.answer,
+                                      branch_report(c.trajectory, cap), c.trajectory.termination)
+                        for c in finished]
+            answer, termination = await self._fuse(outcomes)
+        except SoundingError as exc:
+            return ctx.fail(exc)
         return ctx.finish(answer, termination)
 
     def _children(self) -> list[RunContext]:
+        """One context per branch; each is announced (BranchStarted, RunStarted with its
+        id) so that the recorder nests its trajectory in this run's `branches`."""
         ctx = self.ctx
         n = max(self.heavy.branches, 1)
         base = ctx.sampling.seed
@@ -134,13 +130,17 @@ class HeavyAgent:
         children = []
         for i in range(n):
             name = f"b{i + 1}"
-            child = Trajectory(question=ctx.trajectory.question, mode=self.heavy.branch_mode,
-                               protocol=ctx.trajectory.protocol, model=ctx.trajectory.model)
+            ctx.emit(BranchStarted(name, base + i))
+            ctx.emit(RunStarted(
+                trajectory_id=uuid.uuid4().hex, question=ctx.trajectory.question,
+                mode=self.heavy.branch_mode, protocol=ctx.trajectory.protocol,
+                model=ctx.trajectory.model, branch=name,
+                started_at=datetime.now(UTC).isoformat()))
             children.append(RunContext(
-                child, ctx.settings, ctx.model, ctx.env,
-                observer=_BranchObserver(ctx.observer, name), protocol=ctx.protocol,
+                ctx.recorder.branch(name), ctx.settings, ctx.model, ctx.env,
+                emit=ctx.consumer, recorder=ctx.recorder, protocol=ctx.protocol,
                 sampling=dataclasses.replace(ctx.sampling, seed=base + i), branch=name,
-                timer=ctx.timer, meter=ctx.meter,
+                timer=ctx.timer, meter=ctx.meter, stream=ctx.stream, strict=ctx.strict,
             ))
         return children
 
@@ -157,23 +157,28 @@ class HeavyAgent:
                 done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
                 for task in sorted(done, key=order.__getitem__):
                     task.result()  # a bug of ours in a branch stops the run
-                    finished.append(tasks[task])
+                    finished.append(self._branch_done(tasks[task]))
                 if pending and self._quorum(finished, len(children)):
-                    self.ctx.observer.on_event(self.ctx.trajectory, "enough branches agree: "
-                                               f"stopping {len(pending)} others")
+                    self.ctx.note(f"enough branches agree: stopping {len(pending)} others")
                     break
         finally:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-        for task in pending:
+        for task in sorted(pending, key=order.__getitem__):
             if task.cancelled():
                 tasks[task].finish(None, "cancelled")
+                self._branch_done(tasks[task])
             else:
                 task.result()  # finished before the cancel landed (or failed: re-raise)
-                finished.append(tasks[task])
+                finished.append(self._branch_done(tasks[task]))
         self.ctx.trajectory.notes["early_stop"] = bool(pending)
         return finished
+
+    def _branch_done(self, child: RunContext) -> RunContext:
+        traj = child.trajectory
+        self.ctx.emit(BranchFinished(child.branch or "", traj.answer, traj.termination))
+        return child
 
     def _quorum(self, finished: Sequence[RunContext], n: int) -> bool:
         share = self.heavy.early_stop_majority
@@ -189,12 +194,18 @@ class HeavyAgent:
         notes = ctx.trajectory.notes
         notes["branches"] = [{"branch": o.name, "answer": o.answer, "termination": o.termination}
                              for o in outcomes]
-        answer: str | None = None
-        if self.heavy.synthesis:
-            answer = await self._synthesize(outcomes)
+        top, votes, answering = consensus(outcomes)
+        unanimous = answering >= 2 and votes == answering
+        majority = votes >= 2 and votes * 2 > answering
+        answer = await self._synthesize(outcomes) if self.heavy.synthesis else None
         fused_by = "synthesis" if answer is not None else "vote"
+        if answer is not None and top is not None and majority \
+                and normalise_answer(answer) != normalise_answer(top):
+            self._flag(answer, top, votes, answering)
+            if unanimous:  # every answering branch agrees: the answer is theirs
+                answer, fused_by = top, "unanimous"
         if answer is None:
-            answer = majority_vote(outcomes)
+            answer = top
             if answer is not None:
                 best = max((o for o in outcomes if o.report and o.answer == answer),
                            key=lambda o: len(o.report), default=None)
@@ -205,9 +216,17 @@ class HeavyAgent:
                     and normalise_answer(o.answer or "") == normalise_answer(answer))
         notes["agreement"] = {"agree": agree, "answered": len(answered),
                               "branches": len(ctx.trajectory.branches)}
-        ctx.observer.on_event(ctx.trajectory, f"fused by {fused_by}: {agree} of "
-                              f"{len(answered)} answering branches agree")
+        ctx.note(f"fused by {fused_by}: {agree} of {len(answered)} answering branches agree")
         return answer, self._termination(answer, outcomes)
+
+    def _flag(self, synthesis: str, top: str, votes: int, answering: int) -> None:
+        """Record a synthesis that contradicts a unanimous or clear majority."""
+        kind = "unanimous" if votes == answering else "majority"
+        self.ctx.trajectory.notes["synthesis_contradicts"] = {
+            "synthesis": synthesis, "branches": top, "votes": votes, "answering": answering,
+            "kind": kind}
+        self.ctx.note(f"the synthesis answer {synthesis!r} contradicts the {kind} of the "
+                      f"branches ({votes} of {answering}: {top!r})", "warning")
 
     async def _synthesize(self, outcomes: Sequence[BranchOutcome]) -> str | None:
         """The synthesis call; None (and the reason in notes) when it fails or is unreadable."""
@@ -225,14 +244,14 @@ class HeavyAgent:
                                               purpose="synthesis", tools=[])
         except SoundingError as exc:
             ctx.trajectory.notes["synthesis_error"] = f"{type(exc).__name__}: {exc}"
-            ctx.observer.on_event(ctx.trajectory, f"synthesis failed: {exc}")
+            ctx.note(f"synthesis failed: {exc}", "warning")
             return None
         _think, rest = split_think(completion.text)
         report, remainder = extract_report(rest)
         answer = find_answer(remainder)
         if not answer:
             ctx.trajectory.notes["synthesis_error"] = "the synthesis gave no <answer>"
-            ctx.observer.on_event(ctx.trajectory, "synthesis gave no answer")
+            ctx.note("synthesis gave no answer", "warning")
             return None
         ctx.trajectory.notes["report"] = report or ""
         return answer

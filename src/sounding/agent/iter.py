@@ -1,5 +1,9 @@
 """IterResearch: each round's workspace is rebuilt from the question, the evolving report
 and the last action with its observation, so the context stays bounded however long the run.
+
+The report travels in the reply's text as a `<report>` block, in both protocols (in
+`native` it is the message content beside the tool call); a `report` argument on the
+tool call is accepted too and taken off before the call is dispatched.
 """
 
 from __future__ import annotations
@@ -13,28 +17,17 @@ from .._templates import load_template, render
 from ..errors import SoundingError
 from ..llm.base import Completion
 from ..llm.protocols import Turn, split_think
-from ..trace.trajectory import RunError, Termination, Trajectory
-from ..types import JSON, Message, ToolCall, estimate_tokens
+from ..trace.events import ReportUpdated
+from ..trace.trajectory import Termination, Trajectory
+from ..types import JSON, Message, ToolCall
+from ._context import clip
+from ._guards import STREAK
 from .loop import BudgetReason, RunContext, load_role
 
 __all__ = ["IterAgent", "action_message", "clip", "extract_report", "iter_role"]
 
 _REPORT = re.compile(r"<report>(.*?)(?:</report>|(?=<tool_call>|<answer>)|$)", re.S)
 _EMPTY_REPORT = "(empty: nothing has been established yet)"
-
-
-def clip(text: str, max_tokens: int) -> str:
-    """`text` cut to about `max_tokens` tokens (head kept), with a marker saying so."""
-    total = estimate_tokens(text)
-    if total <= max_tokens:
-        return text
-    marker = f"\n[... truncated: about {max_tokens} of {total} tokens kept]"
-    # Tokens are estimated from characters; scale by the text's own density and
-    # leave room for the marker so the clipped text really fits the cap.
-    keep = max(int(len(text) * (max_tokens - estimate_tokens(marker)) / total), 0)
-    while keep > 0 and estimate_tokens(text[:keep] + marker) > max_tokens:
-        keep = int(keep * 0.95)
-    return text[:keep].rstrip() + marker
 
 
 def extract_report(text: str) -> tuple[str | None, str]:
@@ -76,7 +69,9 @@ class IterAgent:
         self.last: tuple[tuple[ToolCall, ...], list[str]] | None = None
         self.feedback: list[str] = []
         self.format_errors = 0
+        self.missing_streak = 0
         self.system: Message | None = None
+        self._read_report: str | None = None
 
     async def run(self) -> Trajectory:
         ctx = self.ctx
@@ -84,9 +79,8 @@ class IterAgent:
             self.system = ctx.system_message(iter_role(ctx))
             return await self._loop()
         except SoundingError as exc:
-            ctx.trajectory.error = RunError.from_exception(exc)
-            ctx.observer.on_event(ctx.trajectory, f"run failed: {exc}")
-            return self._finish(None, "error")
+            self._notes()
+            return ctx.fail(exc)
 
     async def _loop(self) -> Trajectory:
         ctx = self.ctx
@@ -95,17 +89,19 @@ class IterAgent:
             if reason is not None:
                 return await self._force(reason)
             ctx.begin_round()
-            completion = await ctx.call_turn(self.workspace())
-            if completion is None:
-                return await self._force("time")
-            turn = self._read(completion)
+            taken = await ctx.take_turn(self.workspace(), read=self._read)
+            if isinstance(taken, str):
+                return await self._force(taken)
+            _completion, turn = taken
+            self._keep_report()
             if turn.answer is not None and not turn.tool_calls:
+                ctx.guard.on_answer()
                 return self._finish(turn.answer, "answer")
             if turn.problem is not None:
                 self.last = None
-                self.feedback.append(turn.problem)
+                self.feedback.append(ctx.malformed_feedback(turn.problem))
                 continue
-            observations = await ctx.run_tools(turn.tool_calls, turn.call_errors)
+            observations = await ctx.act(turn)
             self.last = (turn.tool_calls, observations)
 
     def workspace(self) -> list[Message]:
@@ -131,17 +127,42 @@ class IterAgent:
         return messages
 
     def _read(self, completion: Completion) -> Turn:
-        """Take the report out of the reply, then parse what is left as a normal turn."""
+        """Take the report out of the reply (a `<report>` block, else a `report` argument
+        of a tool call), then parse what is left as a normal turn."""
         _think, rest = split_think(completion.text)
         report, remainder = extract_report(rest)
+        turn = self.ctx.parse(dataclasses.replace(completion, text=remainder))
+        calls = []
+        for call in turn.tool_calls:
+            given = call.arguments.get("report")
+            if given is not None:
+                if not report and isinstance(given, str):
+                    report = given.strip()
+                call = dataclasses.replace(
+                    call, arguments={k: v for k, v in call.arguments.items() if k != "report"})
+            calls.append(call)
+        self._read_report = report or None
+        return dataclasses.replace(turn, tool_calls=tuple(calls))
+
+    def _keep_report(self) -> None:
+        """Fold the reply's report into the workspace, or say that it was missing."""
+        ctx = self.ctx
         self.feedback = []
-        if report:
-            self.report = clip(report, self.caps.report_max_tokens)
+        if self._read_report:
+            self.report = clip(self._read_report, self.caps.report_max_tokens)
+            self.missing_streak = 0
+            ctx.emit(ReportUpdated(ctx.round, self.report, ctx.branch))
         else:
             self.format_errors += 1
-            self.feedback.append(load_template("sounding.agent", "iter_missing_report.txt").strip())
+            self.missing_streak += 1
+            missing = load_template("sounding.agent", "iter_missing_report.txt").strip()
+            if self.missing_streak >= STREAK:
+                warning = f"Note: this is reply number {self.missing_streak} in a row " \
+                          "without a <report> block."
+                ctx.note(warning, "warning", streak=self.missing_streak)
+                missing = f"{missing}\n\n{warning}"
+            self.feedback.append(missing)
         self.reports.append(self.report)
-        return self.ctx.parse(dataclasses.replace(completion, text=remainder))
 
     async def _force(self, reason: BudgetReason) -> Trajectory:
         messages = self.workspace()
@@ -153,9 +174,12 @@ class IterAgent:
             answer = rest or None
         return self._finish(answer, termination)
 
-    def _finish(self, answer: str | None, termination: Termination) -> Trajectory:
+    def _notes(self) -> None:
         notes = self.ctx.trajectory.notes
         notes["reports"] = self.reports
         notes["report"] = self.report
         notes["format_errors"] = self.format_errors
+
+    def _finish(self, answer: str | None, termination: Termination) -> Trajectory:
+        self._notes()
         return self.ctx.finish(answer, termination)

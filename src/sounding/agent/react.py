@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..errors import SoundingError
-from ..trace.trajectory import RunError, Termination, Trajectory
+from ..trace.trajectory import Termination, Trajectory
 from ..types import Message
 from .loop import RunContext
 
@@ -36,9 +36,8 @@ class ReActAgent:
         except SoundingError as exc:
             # The endpoint failed after its retries (or a tool setup failed): end
             # with what we have; never pass the error off as the model's words.
-            ctx.trajectory.error = RunError.from_exception(exc)
-            ctx.observer.on_event(ctx.trajectory, f"run failed: {exc}")
-            return self.finish(None, "error")
+            self.before_finish()
+            return ctx.fail(exc)
 
     async def step(self, messages: list[Message]) -> Outcome | None:
         """One round (budget check, model turn, tools); an Outcome ends the run."""
@@ -47,21 +46,27 @@ class ReActAgent:
         if reason is not None:
             return await ctx.force_answer(messages, reason)
         ctx.begin_round()
-        completion = await ctx.call_turn(messages)
-        if completion is None:
-            return await ctx.force_answer(messages, "time")
-        turn = ctx.parse(completion)
+        taken = await ctx.take_turn(messages)
+        if isinstance(taken, str):
+            return await ctx.force_answer(messages, taken)
+        completion, turn = taken
         messages.append(ctx.protocol.assistant_message(completion, turn))
         if turn.answer is not None and not turn.tool_calls:
+            ctx.guard.on_answer()
             return turn.answer, "answer"
         if turn.problem is not None:
-            feedback = [ctx.protocol.feedback_message(turn.problem)]
+            # Never a plain user message mid-run: the protocol wraps the feedback.
+            feedback = [ctx.protocol.feedback_message(ctx.malformed_feedback(turn.problem))]
         else:
-            observations = await ctx.run_tools(turn.tool_calls, turn.call_errors)
+            observations = await ctx.act(turn)
             feedback = ctx.protocol.result_messages(turn.tool_calls, observations)
         messages.extend(feedback)
         ctx.note_added(feedback)
         return None
 
+    def before_finish(self) -> None:
+        """Write mode-specific notes into the record (subclasses); runs on every end."""
+
     def finish(self, answer: str | None, termination: Termination) -> Trajectory:
+        self.before_finish()
         return self.ctx.finish(answer, termination)

@@ -34,8 +34,10 @@ _MAX_ERROR_TEXT = 500
 
 
 async def run_call(env: Environment, call: ToolCall, ctx: ToolContext, *,
-                   parse_error: str | None = None) -> ToolResult:
-    """Run `call` against `env`; the result carries an error observation on any failure."""
+                   parse_error: str | None = None, strict: bool | None = None) -> ToolResult:
+    """Run `call` against `env`; the result carries an error observation on any failure.
+
+    `strict` (the run's switch, when a run calls) applies unless the environment has its own."""
     meta: dict[str, JSON] = {}
     try:
         if parse_error is not None:
@@ -45,9 +47,16 @@ async def run_call(env: Environment, call: ToolCall, ctx: ToolContext, *,
         # ToolOutput at all.
         return _result(ctx, output.text, tuple(output.sources), {**output.meta, **meta}, None)
     except Exception as exc:  # the boundary: see the module docstring
-        if env.is_strict and not isinstance(exc, SoundingError):
+        if _strict(env, strict) and not isinstance(exc, SoundingError):
             raise
         return _failure(env, call, ctx, exc, meta)
+
+
+def _strict(env: Environment, run_strict: bool | None) -> bool:
+    """An environment's own `strict=` wins; else the calling run's switch; else the default."""
+    if env.strict is not None or run_strict is None:
+        return env.is_strict
+    return run_strict
 
 
 async def _invoke(env: Environment, call: ToolCall, ctx: ToolContext,

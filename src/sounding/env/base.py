@@ -124,9 +124,10 @@ class Environment:
         return list(self._tools)
 
     async def call(self, call: ToolCall, ctx: ToolContext, *,
-                   parse_error: str | None = None) -> ToolResult:
-        """Run one tool call inside the boundary: any failure becomes an error observation."""
-        return await run_call(self, call, ctx, parse_error=parse_error)
+                   parse_error: str | None = None, strict: bool | None = None) -> ToolResult:
+        """Run one tool call inside the boundary: any failure becomes an error observation.
+        `strict` (a run's own switch) re-raises bugs of ours; None uses `is_strict`."""
+        return await run_call(self, call, ctx, parse_error=parse_error, strict=strict)
 
     # -- lifecycle ---------------------------------------------------------------
     async def open(self) -> Environment:

@@ -14,7 +14,8 @@ from ..config import Settings
 from ..env import Environment, build_environment
 from ..errors import ConfigError
 from ..llm.base import ChatModel
-from ..trace.observers import Observer
+from ..trace.observers import Observer, observer_callback
+from ..trace.recorder import Recorder
 from ..trace.trajectory import Trajectory
 from ..types import JSONObject
 from ._tools import PlannerState
@@ -107,14 +108,16 @@ class _Pipeline:
         trajectory = Trajectory(question=topic, mode="report", protocol=settings.protocol,
                                 model=settings.llm.model or model.name,
                                 settings=settings_snapshot(settings))  # type: ignore[arg-type]
+        recorder = Recorder(trajectory)
+        emit = None if observer is None else observer_callback(observer, recorder)
         self.ctx = RunContext(trajectory, settings, model, planner_environment(env, self.state),
-                              observer=observer)
+                              emit=emit, recorder=recorder)
         self.judge = judge or LLMClaimJudge(model, batch=options.judge_batch,
                                             concurrency=options.judge_concurrency,
                                             on_call=self.ctx.record_call)
 
     def note(self, text: str) -> None:
-        self.ctx.observer.on_event(self.ctx.trajectory, text)
+        self.ctx.note(text)
 
     async def run(self) -> ReportResult:
         try:

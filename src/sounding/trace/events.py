@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Literal
 
-from ..types import JSON, JSONObject
+from ..types import JSON, JSONObject, Message
 from .trajectory import ModelCallRecord, RunError, Termination, ToolCallRecord, Trajectory
 
 __all__ = [
@@ -47,6 +47,9 @@ class RunStarted:
     model: str
     branch: str | None = None
     kind: Literal["run_started"] = "run_started"
+    settings: JSONObject = field(default_factory=dict)
+    """The settings snapshot recorded in the trajectory (no secrets)."""
+    started_at: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +90,8 @@ class ModelCallFinished:
     record: ModelCallRecord
     branch: str | None = None
     kind: Literal["model_call_finished"] = "model_call_finished"
+    messages: tuple[Message, ...] = ()
+    """Messages new to the trajectory's pool (`record.prompt` points at them)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +166,8 @@ class RunFinished:
     error: RunError | None = None
     branch: str | None = None
     kind: Literal["run_finished"] = "run_finished"
+    messages: tuple[Message, ...] = ()
+    """Messages added to the pool at the close (the final assistant turn)."""
 
 
 RunEvent = (
@@ -171,8 +178,10 @@ RunEvent = (
 
 
 def _value(value: object) -> JSON:
-    if isinstance(value, ModelCallRecord | ToolCallRecord | RunError):
+    if isinstance(value, ModelCallRecord | ToolCallRecord | RunError | Message):
         return value.to_dict()
+    if isinstance(value, tuple):
+        return [_value(v) for v in value]
     if isinstance(value, Trajectory):
         # On the wire a finished run is summarised; the full record downloads separately.
         return {"id": value.id, "answer": value.answer, "termination": value.termination,

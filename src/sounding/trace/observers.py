@@ -1,16 +1,20 @@
-"""Observers watch a run as it happens (progress display, logging, spans).
+"""Observers: the older, callback-style view of a run (kept for existing users).
 
-The loop calls them; they never change the run. Recording into the Trajectory
-is done by the loop itself, so an observer may be slow or absent.
+Runs now yield typed events (`trace/events.py`); `observer_callback` turns an
+Observer into an event consumer, so code written against `Observer` keeps working.
+New code should consume the events directly.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
+from .events import RunEvent
+from .recorder import Recorder
 from .trajectory import ModelCallRecord, ToolCallRecord, Trajectory
 
-__all__ = ["MultiObserver", "NullObserver", "Observer"]
+__all__ = ["MultiObserver", "NullObserver", "Observer", "observer_callback"]
 
 
 class Observer(Protocol):
@@ -65,3 +69,30 @@ class MultiObserver(NullObserver):
     def on_finish(self, trajectory: Trajectory) -> None:
         for o in self.observers:
             o.on_finish(trajectory)
+
+
+def observer_callback(observer: Observer, recorder: Recorder) -> Callable[[RunEvent], None]:
+    """An event consumer that calls `observer` as the loop used to: rounds, calls and
+    notes of heavy-mode branches arrive as notes prefixed with the branch id."""
+
+    def on_event(event: RunEvent) -> None:
+        traj = recorder.trajectory
+        branch = getattr(event, "branch", None)
+        if event.kind == "round_started":
+            if branch is None:
+                observer.on_round(traj, event.round)
+            else:
+                observer.on_event(traj, f"{branch}: round {event.round}")
+        elif event.kind == "model_call_finished":
+            observer.on_model_call(traj, event.record)
+        elif event.kind == "tool_call_finished":
+            observer.on_tool_call(traj, event.record)
+        elif event.kind == "note":
+            observer.on_event(traj, event.message if branch is None
+                              else f"{branch}: {event.message}")
+        elif event.kind == "branch_finished":
+            observer.on_event(traj, f"{event.branch} finished: {event.termination}")
+        elif event.kind == "run_finished" and branch is None:
+            observer.on_finish(traj)
+
+    return on_event
