@@ -28,6 +28,7 @@ from .errors import ConfigError
 
 __all__ = [
     "Budgets",
+    "ExecutorSettings",
     "HeavySettings",
     "IterSettings",
     "LLMSettings",
@@ -219,6 +220,12 @@ class WebSettings:
     """Requests per second per provider, as name=rate pairs."""
     concurrency: int = 8
     """Requests in flight at once per provider."""
+    shared_limiter: str | None = None
+    """A Ray actor (`ray:NAME`) holding the rate limits and caps for the whole cluster; the
+    Ray executor sets it, so the limits above hold across workers, not per worker."""
+    cache_url: str | None = None
+    """A shared answer cache: `redis://HOST:PORT/DB` or a directory on shared storage
+    (default: a folder under cache_dir, private to the machine)."""
     sandbox_timeout: float = 50.0
     """Wall-clock seconds of one PythonInterpreter call."""
     sandbox_memory_mb: int = 2048
@@ -235,6 +242,22 @@ class WebSettings:
     """Run PythonInterpreter without bubblewrap when it is missing (no isolation at all)."""
     files_dir: Path | None = None
     """Folder parse_file may read (`sounding ask --files DIR`); parse_file exists only then."""
+
+
+@dataclass(frozen=True)
+class ExecutorSettings:
+    """Where eval, synthesis and RL rollouts run (`sounding eval run --executor`)."""
+
+    kind: Literal["local", "ray"] = "local"
+    """`local`: asyncio tasks in this process. `ray`: worker actors on a Ray cluster."""
+    ray_address: str | None = None
+    """A running cluster (`auto`, `HOST:PORT`); default: start a local one."""
+    workers: int = 2
+    """Worker actors (Ray), each with its own model clients, environment and caches."""
+    worker_concurrency: int = 8
+    """Rollouts in flight per worker."""
+    max_retries: int = 2
+    """Times a rollout lost with its worker is run again on another worker."""
 
 
 @dataclass(frozen=True)
@@ -310,6 +333,8 @@ class Settings:
     """User tools, `module:function` (or `file.py:function`), offered beside the built-ins."""
     mcp: tuple[McpServerSettings, ...] = ()
     """MCP servers whose tools are offered beside the built-ins."""
+    executor: ExecutorSettings = field(default_factory=ExecutorSettings)
+    """Local asyncio or Ray worker actors for eval, synthesis and rollouts."""
     secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
     """Provider keys found in the environment (`*_API_KEY`, `*_KEY`), by variable name."""
 

@@ -24,7 +24,9 @@ observation text in exactly one place.
     │   │   └── BlockedURLError      a URL refused by the SSRF policy
     │   └── SandboxError         the code sandbox is unavailable or misconfigured
     ├── CorpusError              the offline corpus is missing, corrupt or unbuildable
-    └── DatasetError             an evaluation dataset cannot be read
+    ├── DatasetError             an evaluation dataset cannot be read
+    └── ExecutorError            the rollout executor failed (Ray missing, cluster unreachable)
+        └── WorkerLostError      a rollout outlived its retries on workers that died
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ __all__ = [
     "ContextLengthError",
     "CorpusError",
     "DatasetError",
+    "ExecutorError",
     "LLMConnectionError",
     "LLMError",
     "LLMResponseError",
@@ -50,6 +53,7 @@ __all__ = [
     "ToolCallParseError",
     "ToolError",
     "UnknownToolError",
+    "WorkerLostError",
 ]
 
 
@@ -150,3 +154,11 @@ class CorpusError(SoundingError):
 
 class DatasetError(SoundingError):
     """An evaluation dataset cannot be read or decrypted."""
+
+
+class ExecutorError(SoundingError):
+    """The rollout executor failed: Ray missing or unreachable, or no worker left."""
+
+
+class WorkerLostError(ExecutorError):
+    """A rollout was lost with its worker more times than the retries allow."""

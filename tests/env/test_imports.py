@@ -20,7 +20,7 @@ LAYERS: dict[str, int] = {
     "corpus": 3,
     "tools": 4,
     "env": 5,
-    "agent": 6,
+    "agent": 6, "executors": 6,
     "report": 7, "eval": 7, "synth": 7,
     "train": 8,
     "server": 9, "cli": 9, "__init__": 9,

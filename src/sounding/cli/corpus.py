@@ -187,17 +187,19 @@ def serve(
     workers: Annotated[int | None, typer.Option(
         help="Server processes sharing the port (default: one per CPU; 1 on Windows).")
                        ] = None,
+    search: Annotated[str, typer.Option(help="Default search mode: bm25, dense or hybrid "
+                      "(needs `corpus embed`); a request may pass mode=.")] = "bm25",
 ) -> None:
     """Serve search (SearXNG/Serper JSON) and pages (by URL, Jina-style) over HTTP."""
     from ..corpus.server import CorpusServer
 
     count = workers if workers is not None else (os.cpu_count() or 1)
     if count > 1 and hasattr(os, "fork"):
-        _serve_workers(corpus_dir, host, port, count)
+        _serve_workers(corpus_dir, host, port, count, search)
         return
     try:
         corpus = _open(corpus_dir)
-        server = CorpusServer(corpus, host, port)
+        server = CorpusServer(corpus, host, port, search=search)
     except (SoundingError, OSError) as exc:
         raise _fail(str(exc)) from exc
     err.print(f"serving {corpus.name} on {server.url}  (GET /search?q=...&format=json, "
@@ -211,18 +213,23 @@ def serve(
         corpus.close()
 
 
-def _serve_workers(corpus_dir: Path | None, host: str, port: int, workers: int) -> None:
+def _serve_workers(corpus_dir: Path | None, host: str, port: int, workers: int,
+                   search: str) -> None:
     from ..corpus.server import serve_workers
 
     try:
         with _open(corpus_dir) as corpus:  # resolve and check it; workers open their own
             name, path = corpus.name, corpus.path
+            if search != "bm25":  # fail here, not in every forked worker
+                from ..corpus.server_search import ModeSearch
+
+                ModeSearch(corpus, search)
 
         def ready(url: str) -> None:
             err.print(f"serving {name} on {url} with {workers} workers  (GET "
                       "/search?q=...&format=json, POST /search, GET /page?url=...; "
                       "Ctrl-C to stop)", soft_wrap=True)
 
-        serve_workers(path, host, port, workers, ready)
+        serve_workers(path, host, port, workers, ready, search)
     except (SoundingError, OSError) as exc:
         raise _fail(str(exc)) from exc

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.text import Text
 from typer.core import TyperGroup
 
-from ..config import Settings, load_settings
+from ..config import Settings, load_settings, override_settings
 from ..errors import ConfigError, SoundingError
 from ..eval.costs import Price, Prices
 from ..eval.datasets import FORMATS, Item, file_sha256, load_dataset
@@ -110,10 +110,20 @@ def run(
     text_only: Annotated[bool, typer.Option("--text-only", help="Skip questions with an "
                          "attached file (GAIA's text-only subset)")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar")] = False,
+    executor: Annotated[str | None, typer.Option(help="local (asyncio, the default) or "
+                        "ray (worker actors); sounding.toml: executor.kind")] = None,
+    ray_address: Annotated[str | None, typer.Option(help="Ray cluster to join (auto, "
+                           "HOST:PORT; default: start a local one)")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="Ray worker actors")] = None,
+    worker_concurrency: Annotated[int | None, typer.Option(min=1, help="Rollouts in flight "
+                                  "per Ray worker")] = None,
     *,
     run_options: RunOptions,
 ) -> None:
     """Run (or resume) a benchmark: K rollouts per question, judged, with metrics.json."""
+    executor_flags = {"executor.kind": executor, "executor.ray_address": ray_address,
+                      "executor.workers": workers,
+                      "executor.worker_concurrency": worker_concurrency}
     params = JudgeParams(temperature=judge_temperature, max_tokens=judge_max_tokens,
                          token_param=judge_token_param)
     try:
@@ -122,7 +132,8 @@ def run(
         if judge_token_param not in ("auto", "max_tokens", "max_completion_tokens"):
             raise ConfigError(f"--judge-token-param {judge_token_param!r}: choose auto, "
                               "max_tokens or max_completion_tokens")
-        settings = run_options.settings()
+        settings = override_settings(run_options.settings(), {
+            k: v for k, v in executor_flags.items() if v is not None})
         name, items = load_dataset(dataset, fmt, text_only=text_only)
         if name == "drb":
             raise ConfigError("DeepResearch Bench grades long reports, not answers: run "
@@ -208,14 +219,30 @@ def _execute(work: Coroutine[object, object, RunOutcome], out: Path) -> None:
 async def _run(settings: Settings, items: list[Item], manifest: JSONObject, cfg: RunConfig,
                judge: Judge, judge_client: JudgeClient | None,
                progress: Progress) -> RunOutcome:
-    from ..eval.agent_rollout import agent_rollout, open_agent
+    from ..eval.agent_rollout import AgentRolloutFactory
+    from ..executors import start_executor
+    from ..providers.ratelimit import parse_rates
 
-    resources = open_agent(settings)
     try:
-        return await run_eval(items, manifest, config=cfg, judge=judge, progress=progress,
-                              rollout=agent_rollout(settings, resources))
+        executor = await start_executor(
+            AgentRolloutFactory(settings), settings.executor, concurrency=cfg.concurrency,
+            rates=parse_rates(settings.web.rate_limits),
+            provider_concurrency=settings.web.concurrency)
+    except BaseException:
+        if judge_client is not None:
+            await judge_client.aclose()
+        raise
+    if isinstance(progress, RichProgress):
+        progress.detail = lambda: executor.stats().summary()
+    try:
+        return await run_eval(items, manifest, progress=progress, judge=judge,
+                              config=dataclasses.replace(cfg, concurrency=executor.concurrency),
+                              rollout=executor.rollout)
     finally:
-        await resources.aclose()
+        if settings.executor.kind == "ray":
+            for line in executor.stats().lines():
+                err.print(line, markup=False)
+        await executor.aclose()
         if judge_client is not None:
             await judge_client.aclose()
 

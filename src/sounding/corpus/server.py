@@ -6,6 +6,7 @@
 - `GET /r/<url>` or `GET /<url>`: Jina Reader (plain text, or JSON with Accept:
   application/json), so a `web` environment can read pages from the corpus.
 - `GET /links?url=...`, `GET /stats`, `GET /health`.
+- Search takes `mode=bm25|dense|hybrid` (default: the server's `--search`).
 
 A stdlib threading server with HTTP/1.1 keep-alive; `serve_workers` pre-forks
 several such processes on one listening socket (as gunicorn does), so the GIL does
@@ -30,7 +31,9 @@ from types import FrameType
 from urllib.parse import parse_qs, urlsplit
 
 from ..errors import CorpusError
+from ..providers.base import SearchHit
 from ..types import JSON
+from .server_search import ModeSearch
 from .store import Corpus, Document
 
 __all__ = ["CorpusServer", "serve_workers"]
@@ -44,9 +47,11 @@ class CorpusServer:
     """Serves one corpus on host:port (port 0 picks a free one); a context manager."""
 
     def __init__(self, corpus: Corpus, host: str = "127.0.0.1", port: int = 0, *,
-                 sock: socket.socket | None = None) -> None:
+                 sock: socket.socket | None = None, search: str = "bm25",
+                 searcher: ModeSearch | None = None) -> None:
         self.corpus = corpus
-        handler = type("Handler", (_Handler,), {"corpus": corpus})
+        handler = type("Handler", (_Handler,), {
+            "corpus": corpus, "searcher": searcher or ModeSearch(corpus, search)})
         if sock is None:
             self.httpd = _Server((host, port), handler)
         else:  # a listening socket shared with other worker processes
@@ -92,6 +97,7 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     corpus: Corpus
+    searcher: ModeSearch
     protocol_version = "HTTP/1.1"
     server_version = "sounding-corpus"
     # Headers and body go out in two writes; with Nagle on, the body waits for the
@@ -174,7 +180,9 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             self._json(400, {"error": "Invalid pageno"})
             return
-        hits = self.corpus.search(q, k=min(page * PAGE_SIZE, MAX_RESULTS))
+        hits = self._hits(q, min(page * PAGE_SIZE, MAX_RESULTS), params.get("mode"))
+        if hits is None:
+            return
         results: list[JSON] = [
             {"url": h.url, "title": h.title, "content": h.snippet, "engine": "corpus",
              "engines": ["corpus"], "positions": [i], "score": 1.0 / i, "category": "general",
@@ -195,13 +203,23 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             self._json(400, {"message": "num and page must be integers", "statusCode": 400})
             return
-        hits = self.corpus.search(q, k=min(num * page, MAX_RESULTS))[(page - 1) * num:]
+        hits = self._hits(q, min(num * page, MAX_RESULTS), data.get("mode"))
+        if hits is None:
+            return
+        hits = hits[(page - 1) * num:]
         organic: list[JSON] = [
             {"title": h.title, "link": h.url, "snippet": h.snippet, "position": i}
             for i, h in enumerate(hits, 1)]
         self._json(200, {"searchParameters": {"q": q, "type": "search", "num": num,
                                               "page": page, "engine": "sounding-corpus"},
                          "organic": organic, "credits": 0})
+
+    def _hits(self, q: str, k: int, mode: object) -> list[SearchHit] | None:
+        try:
+            return self.searcher.search(q, k, str(mode) if mode else None)
+        except CorpusError as exc:  # an unknown mode, or no embeddings on this server
+            self._json(400, {"error": str(exc), "message": str(exc), "statusCode": 400})
+            return None
 
     def _page(self, url: str) -> None:
         doc = self.corpus.get(url) if url else None
@@ -250,7 +268,7 @@ def _doc_json(doc: Document) -> JSON:
 
 
 def serve_workers(path: Path, host: str, port: int, workers: int,
-                  on_ready: Callable[[str], None]) -> None:
+                  on_ready: Callable[[str], None], search: str = "bm25") -> None:
     """Serve the corpus at `path` from `workers` forked processes sharing one socket.
 
     Each worker opens its own `Corpus` after the fork (SQLite and tantivy handles
@@ -267,7 +285,7 @@ def serve_workers(path: Path, host: str, port: int, workers: int,
     previous = signal.signal(signal.SIGTERM, stop)
     try:
         for _ in range(workers):
-            children[_fork_worker(path, sock)] = time.monotonic()
+            children[_fork_worker(path, sock, search)] = time.monotonic()
         bound_host, bound_port = sock.getsockname()[:2]
         on_ready(f"http://{bound_host}:{bound_port}")
         while children:
@@ -280,7 +298,7 @@ def serve_workers(path: Path, host: str, port: int, workers: int,
                                   f"(status {status}); see its log")
             log.warning("corpus server worker %d exited (status %d); replacing it", pid,
                         status)
-            children[_fork_worker(path, sock)] = time.monotonic()
+            children[_fork_worker(path, sock, search)] = time.monotonic()
     except KeyboardInterrupt:
         pass
     finally:
@@ -294,7 +312,7 @@ def serve_workers(path: Path, host: str, port: int, workers: int,
         sock.close()
 
 
-def _fork_worker(path: Path, sock: socket.socket) -> int:
+def _fork_worker(path: Path, sock: socket.socket, search: str = "bm25") -> int:
     pid = os.fork()
     if pid:
         return pid
@@ -302,7 +320,7 @@ def _fork_worker(path: Path, sock: socket.socket) -> int:
     try:  # the worker: SIGTERM ends it at once; Ctrl-C (sent to the group) quietly
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         with Corpus.open(path) as corpus:
-            CorpusServer(corpus, sock=sock).serve_forever()
+            CorpusServer(corpus, sock=sock, search=search).serve_forever()
     except KeyboardInterrupt:
         pass
     except BaseException:

@@ -12,6 +12,7 @@ from pathlib import Path
 from ..config import Settings
 from ..env import Environment, build_environment
 from ..errors import DatasetError
+from ..executors import OpenRollout
 from ..llm.base import ChatModel
 from ..trace.trajectory import Trajectory
 from ..types import JSONObject
@@ -20,6 +21,7 @@ from .runner import Rollout, rollout_seed
 
 __all__ = [
     "AgentResources",
+    "AgentRolloutFactory",
     "agent_identity",
     "agent_rollout",
     "files_settings",
@@ -102,6 +104,24 @@ def agent_rollout(settings: Settings, resources: AgentResources, *, seed: int = 
                           seed=rollout_seed(item.id, index, seed))
 
     return rollout
+
+
+@dataclass(frozen=True)
+class AgentRolloutFactory:
+    """The recipe an executor's workers open: settings in, one model client and one
+    Environment per worker out (picklable: settings are plain frozen data)."""
+
+    settings: Settings
+    seed: int = 0
+
+    async def open(self) -> OpenRollout[Item]:
+        resources = open_agent(self.settings)
+        return OpenRollout(agent_rollout(self.settings, resources, seed=self.seed),
+                           resources.aclose)
+
+    def for_cluster(self, limiter: str) -> AgentRolloutFactory:
+        web = dataclasses.replace(self.settings.web, shared_limiter=limiter)
+        return dataclasses.replace(self, settings=dataclasses.replace(self.settings, web=web))
 
 
 def agent_identity(settings: Settings) -> JSONObject:

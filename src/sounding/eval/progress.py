@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -108,6 +108,8 @@ class RichProgress:
             console=Console(stderr=True), transient=False,
         )
         self._description = description
+        self.detail: Callable[[], str] | None = None
+        """More status text (the Ray executor's workers, retries)."""
         self._task: TaskID | None = None
         self._failed_at_start = 0
 
@@ -115,12 +117,16 @@ class RichProgress:
         self._bar.start()
         self._failed_at_start = tally.failed
         self._task = self._bar.add_task(self._description, total=total,
-                                        completed=tally.done, stats=tally.summary())
+                                        completed=tally.done, stats=self._stats(tally))
 
     def advance(self, tally: Tally) -> None:
         if self._task is not None:
             self._bar.update(self._task, completed=tally.done + tally.failed
-                             - self._failed_at_start, stats=tally.summary())
+                             - self._failed_at_start, stats=self._stats(tally))
+
+    def _stats(self, tally: Tally) -> str:
+        extra = self.detail() if self.detail is not None else ""
+        return f"{tally.summary()}  {extra}" if extra else tally.summary()
 
     def stop(self) -> None:
         self._bar.stop()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar, cast
+from typing import Protocol, TypeVar, cast
 
 import diskcache
 
@@ -13,9 +13,17 @@ from ..types import JSON
 from ._layer import Layer, Op, decode, encode, request_key
 from .base import CallStats, Page, PageBackend, SearchBackend, SearchHit
 
-__all__ = ["CacheLayer", "open_cache"]
+__all__ = ["AnswerCache", "CacheLayer", "open_cache"]
 
 R = TypeVar("R", list[SearchHit], Page | None)
+
+
+class AnswerCache(Protocol):
+    """What the cache layer needs of a store: diskcache.Cache, or a shared RedisCache."""
+
+    def get(self, key: str) -> object: ...
+    def set(self, key: str, value: str, expire: float | None = None) -> object: ...
+    def close(self) -> None: ...
 
 
 def open_cache(directory: Path) -> diskcache.Cache:
@@ -27,7 +35,7 @@ def open_cache(directory: Path) -> diskcache.Cache:
 class CacheLayer(Layer):
     """Answers repeated requests from disk; errors are never cached, a missing page is."""
 
-    def __init__(self, inner: SearchBackend | PageBackend, cache: diskcache.Cache, *,
+    def __init__(self, inner: SearchBackend | PageBackend, cache: AnswerCache, *,
                  ttl: float) -> None:
         super().__init__(inner)
         self.cache = cache

@@ -15,6 +15,7 @@ from .base import CallStats, Page, PageBackend, SearchBackend, SearchHit
 __all__ = ["RateGate", "RateLimitLayer", "parse_rates"]
 
 R = TypeVar("R", list[SearchHit], Page | None)
+T = TypeVar("T")
 
 
 def parse_rates(spec: str) -> dict[str, float]:
@@ -38,6 +39,13 @@ class RateGate:
             self.limiter = AsyncLimiter(burst, burst / rate)
         self.semaphore = asyncio.Semaphore(max(1, concurrency))
 
+    async def run(self, call: Callable[[], Awaitable[T]]) -> T:
+        """`call()` inside the gate (a cluster-wide gate overrides this)."""
+        async with self.semaphore:
+            if self.limiter is not None:
+                await self.limiter.acquire()
+            return await call()
+
 
 class RateLimitLayer(Layer):
     """Passes requests through the provider's gate."""
@@ -48,7 +56,4 @@ class RateLimitLayer(Layer):
 
     async def around(self, op: Op, args: dict[str, JSON], run: Callable[[], Awaitable[R]],
                      stats: CallStats) -> R:
-        async with self.gate.semaphore:
-            if self.gate.limiter is not None:
-                await self.gate.limiter.acquire()
-            return await run()
+        return await self.gate.run(run)

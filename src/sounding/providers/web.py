@@ -20,8 +20,7 @@ from ..errors import ConfigError
 from .base import PageBackend, SearchBackend
 
 if TYPE_CHECKING:
-    import diskcache
-
+    from .cache import AnswerCache
     from .fallback import FallbackChain
     from .ratelimit import RateGate
 
@@ -104,24 +103,31 @@ class ChainBuilder:
         self.rates = parse_rates(self.web.rate_limits)
         self.gates: dict[str, RateGate] = {}
         self.chains: list[FallbackChain] = []
-        self.cache: diskcache.Cache | None = None
+        self.cache: AnswerCache | None = None
         self.recordings = None
         if self.web.replay_dir is not None:
             from .record import load_recordings
 
             self.recordings = load_recordings(self.web.replay_dir)
 
-    def open_cache(self) -> diskcache.Cache | None:
+    def open_cache(self) -> AnswerCache | None:
         """The shared answer cache, opened when the first provider needs it."""
         if self.cache is None and not self.web.no_cache:
             from .cache import open_cache
+            from .redis_cache import open_shared_cache
 
-            self.cache = open_cache(self.settings.cache_dir / "web")
+            url = self.web.cache_url  # shared by a cluster's workers when given
+            self.cache = (open_shared_cache(url) if url
+                          else open_cache(self.settings.cache_dir / "web"))
         return self.cache
 
     def gate(self, name: str) -> RateGate:
         from .ratelimit import RateGate
 
+        if name not in self.gates and self.web.shared_limiter:
+            from .shared_limits import shared_gate  # limits held across a Ray cluster
+
+            self.gates[name] = shared_gate(self.web.shared_limiter, name)
         if name not in self.gates:
             self.gates[name] = RateGate(self.rates.get(name), self.web.concurrency)
         return self.gates[name]

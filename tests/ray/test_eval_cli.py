@@ -1,0 +1,46 @@
+"""`sounding eval --executor ray` as a real driver process joining the test's cluster:
+SIGKILLed mid-run, then started again, it resumes with no duplicate and no missing row."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+from pathlib import Path
+
+from ..eval.test_kill import N_ITEMS, K, keys, rows, setup, start, wait_until
+
+
+def test_driver_killed_then_restarted_resumes(ray_cluster: str, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    with setup(tmp_path, latency=0.25) as (server, cmd, env):
+        cmd = [*cmd, "--executor", "ray", "--ray-address", ray_cluster, "--workers", "2",
+               "--worker-concurrency", "2"]
+        proc = start(cmd, env, tmp_path)
+        try:
+            wait_until(lambda: ((n := len(rows(out))) >= 4 and len(server.requests) > n)
+                       or proc.poll() is not None, "first rows", timeout=60)
+            proc.send_signal(signal.SIGKILL)
+        finally:
+            proc.communicate(timeout=30)
+        assert proc.returncode == -signal.SIGKILL
+        kept = rows(out)
+        assert 4 <= len(kept) < N_ITEMS * K
+        wait_until(lambda: server.in_flight == 0, "the dead run's requests to drain")
+        before = len(server.requests)
+        server.latency = 0.0
+        again = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True,
+                               timeout=120)
+        assert again.returncode == 0, again.stderr
+        resumed = keys(server.requests[before:])
+        assert server.max_in_flight <= 4  # 2 workers x 2 rollouts each
+    assert "worker-1:" in again.stderr and "worker-2:" in again.stderr  # per-worker lines
+    done = {(r["item_id"], r["rollout"]) for r in kept}
+    assert not done & set(resumed)  # finished rows were not run again
+    assert len(resumed) == len(set(resumed)) == N_ITEMS * K - len(kept)
+    final = rows(out)
+    assert sorted((r["item_id"], r["rollout"]) for r in final) == sorted(
+        (f"q{i:03d}", r) for i in range(N_ITEMS) for r in range(K))
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["complete"] and metrics["rows_judged"] == N_ITEMS * K
+    assert metrics["avg_at_k"] == 0.5
