@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import resource
 import tempfile
 import time
 from pathlib import Path
 
+from sounding.agent import open_agent
 from sounding.config import load_settings
-from sounding.eval.agent_rollout import agent_rollout, open_agent
+from sounding.eval.agent_rollout import agent_rollout
 from sounding.eval.datasets import Item
 from sounding.eval.judges import ExactMatchJudge
 from sounding.eval.progress import Tally
@@ -68,7 +70,8 @@ async def main(n: int, k: int, concurrency: int) -> None:
     settings = load_settings({"llm.base_url": "http://127.0.0.1:9/v1", "llm.model": "instant",
                               "cache_dir": tmp / "cache"}, environ={}, config_file=None)
     model = ScriptedModel.cycle([reply], name="instant")
-    resources = open_agent(settings, model=model)
+    stack = contextlib.AsyncExitStack()
+    resources = await stack.enter_async_context(open_agent(settings, model=model))
     items = [Item(f"q{i:05d}", f"Who engineered the Eiffel Tower? (variant {i})",
                   "Gustave Eiffel") for i in range(n)]
     rollout = agent_rollout(settings, resources)
@@ -87,7 +90,7 @@ async def main(n: int, k: int, concurrency: int) -> None:
                          concurrency=concurrency), rollout=rollout, judge=ExactMatchJudge(),
                          progress=RssProbe())
     wall = time.perf_counter() - t0
-    await resources.aclose()
+    await stack.aclose()
     rows = out.rows_written
     size = sum(p.stat().st_size for p in (tmp / "run").glob("*.jsonl")) / 1e6
     print(f"rollouts:            {rows} in {wall:.2f} s")

@@ -171,3 +171,26 @@ def test_shrink_factor_reads_vllm_numbers() -> None:
                "2000 tokens (1500 in the messages, 500 in the completion).")
     assert shrink_factor(message) == pytest.approx(0.475)
     assert shrink_factor("context_length_exceeded") == 0.75
+
+
+
+def test_a_named_tokenizer_counts_the_prompt_exactly(settings: Settings) -> None:
+    """With `llm.tokenizer` the check before each call counts with the real vocabulary."""
+    from pathlib import Path
+
+    from sounding.agent._context import PER_MESSAGE_TOKENS
+    from sounding.agent.loop import RunContext
+    from sounding.llm.tokens import TiktokenCounter, estimate_tokens
+    from sounding.trace.trajectory import Trajectory
+
+    ranks = Path(__file__).resolve().parents[1] / "llm" / "data" / "qwen.tiktoken"
+    text = "the table lists every engineer of the tower, 1887-1889 " * 300
+    for spec, expected in ((str(ranks), None), (None, estimate_tokens(text))):
+        cfg = configure(settings, "react", "tags", **{"llm.tokenizer": spec})
+        ctx = RunContext(Trajectory(QUESTION), cfg, ScriptedModel([]), env_of(text))
+        if spec is not None:
+            assert isinstance(ctx.counter, TiktokenCounter)
+            expected = ctx.counter.count(text)
+            assert expected != estimate_tokens(text)
+        size = ctx._sizes.prompt([Message("user", text)])
+        assert size == expected + PER_MESSAGE_TOKENS

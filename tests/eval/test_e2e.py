@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from sounding.agent import open_agent
 from sounding.cli.eval import app
 from sounding.corpus import CorpusBuilder, SourceDoc
-from sounding.eval.agent_rollout import agent_rollout, open_agent
+from sounding.eval.agent_rollout import agent_rollout
 from sounding.eval.judges import ExactMatchJudge
 from sounding.eval.runner import RunConfig, build_manifest, run_eval
 from sounding.llm.testing import ScriptedModel, ScriptedServer
@@ -81,19 +82,17 @@ async def test_agent_rollout_shares_one_model_and_environment(tmp_path: Path,
     assert isinstance(settings, Settings)
     s = dataclasses.replace(settings, corpus=corpus(tmp_path))
     model = ScriptedModel.cycle([lambda req: answer_from(req.messages[-1].content)])
-    resources = open_agent(s, model=model)
     items = make_items(6)
     man = build_manifest(dataset=Path("x"), dataset_sha256="h", fmt="generic",
                          judge=ExactMatchJudge(), agent={}, rollouts=2, limit=None,
                          item_ids=[i.id for i in items])
-    try:
+    async with open_agent(s, model=model) as resources:
         out = await run_eval(items, man, config=RunConfig(tmp_path / "run", rollouts=2,
                              concurrency=4), rollout=agent_rollout(s, resources),
                              judge=ExactMatchJudge())
-    finally:
-        await resources.aclose()
     assert out.metrics["avg_at_k"] == 0.5 and out.rows_written == 12
-    assert len(model.requests) == 12 and model.closed
+    # One model served every rollout; it is the caller's, so open_agent left it open.
+    assert len(model.requests) == 12 and not model.closed
     seeds = {r.sampling.seed for r in model.requests}
     assert len(seeds) == 12  # each rollout samples with its own seed
 

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from sounding.agent import open_agent
 from sounding.config import Settings
 from sounding.errors import DatasetError
-from sounding.eval.agent_rollout import agent_rollout, files_settings, open_agent
+from sounding.eval.agent_rollout import agent_rollout, files_settings
 from sounding.eval.datasets import load_dataset
 from sounding.eval.judges import ExactMatchJudge
 from sounding.eval.rows import read_rows
@@ -65,16 +66,13 @@ async def test_attachments_reach_parse_file(tmp_path: Path, settings: Settings) 
     # The agent gets the attachments only, not the folder that holds the gold answers.
     assert sorted(p.name for p in s.web.files_dir.iterdir()) == ["notes.txt"]
     model = ScriptedModel.cycle([reply])
-    resources = open_agent(s, model=model)
-    assert "parse_file" in resources.environment.tools
-    manifest = build_manifest(dataset=data / "metadata.jsonl", dataset_sha256="h", fmt="gaia",
-                              judge=ExactMatchJudge(), agent={}, rollouts=1, limit=None,
-                              item_ids=[i.id for i in items])
-    try:
+    async with open_agent(s, model=model) as resources:
+        assert "parse_file" in resources.environment.tools
+        manifest = build_manifest(dataset=data / "metadata.jsonl", dataset_sha256="h",
+                                  fmt="gaia", judge=ExactMatchJudge(), agent={}, rollouts=1,
+                                  limit=None, item_ids=[i.id for i in items])
         out = await run_eval(items, manifest, config=RunConfig(run, rollouts=1, fsync=False),
                              rollout=agent_rollout(s, resources), judge=ExactMatchJudge())
-    finally:
-        await resources.aclose()
     rows = read_rows(run)
     assert rows[("t1", 0)].tool_counts == {"parse_file": 1}
     assert rows[("t1", 0)].answer == "heliotrope" and rows[("t1", 0)].correct

@@ -24,12 +24,13 @@ _RESPONSE_CLOSE = "\n</tool_response>"
 _REPLACED = "[This result was removed: it does not fit in the context window.]"
 
 
-def message_tokens(message: Message) -> int:
-    """Estimated size of one message in a prompt: content, tool calls, framing."""
-    total = estimate_tokens(message.content) + PER_MESSAGE_TOKENS
+def message_tokens(message: Message, count: Callable[[str], int] = estimate_tokens) -> int:
+    """Size of one message in a prompt (content, tool calls, framing); `count` is the
+    run's token counter: the calibrated estimate, or exact with `llm.tokenizer`."""
+    total = count(message.content) + PER_MESSAGE_TOKENS
     if message.tool_calls:
-        total += estimate_tokens(json.dumps([c.to_dict() for c in message.tool_calls],
-                                            ensure_ascii=False))
+        total += count(json.dumps([c.to_dict() for c in message.tool_calls],
+                                  ensure_ascii=False))
     return total
 
 
@@ -37,7 +38,8 @@ class TokenCache:
     """Per-message estimates of one run, so checking a 100-round prompt before every call
     costs one estimate per new message, not one per message per round."""
 
-    def __init__(self) -> None:
+    def __init__(self, count: Callable[[str], int] = estimate_tokens) -> None:
+        self._count = count
         self._sizes: dict[int, tuple[Message, int]] = {}
         self._last: list[Message] = []
         self._last_total = 0
@@ -46,7 +48,7 @@ class TokenCache:
         hit = self._sizes.get(id(message))
         if hit is not None and hit[0] is message:
             return hit[1]
-        size = message_tokens(message)
+        size = message_tokens(message, self._count)
         self._sizes[id(message)] = (message, size)
         return size
 
@@ -64,11 +66,12 @@ class TokenCache:
 
 
 def prompt_tokens(messages: Sequence[Message], tools: Sequence[ToolSchema] = (),
-                  count: Callable[[Message], int] = message_tokens) -> int:
-    """Estimated prompt size: every message with its framing, tool calls, tool schemas."""
+                  count: Callable[[Message], int] = message_tokens,
+                  text_count: Callable[[str], int] = estimate_tokens) -> int:
+    """Prompt size: every message with its framing, tool calls, tool schemas."""
     total = sum(count(m) for m in messages)
     if tools:
-        total += estimate_tokens(json.dumps([t.to_openai() for t in tools], ensure_ascii=False))
+        total += text_count(json.dumps([t.to_openai() for t in tools], ensure_ascii=False))
     return total
 
 

@@ -36,6 +36,7 @@ from ..errors import (
 from ..llm import base as llm_base
 from ..llm.base import ChatModel, ChatRequest, Completion, ToolSchema
 from ..llm.protocols import Turn, WireProtocol, get_protocol
+from ..llm.tokens import shared_counter
 from ..tools.base import ToolContext
 from ..trace.events import (
     ModelCallFinished,
@@ -180,7 +181,9 @@ class RunContext:
         self._final: Message | None = None
         self._shrink = 1.0
         self._call_index: dict[int, int] = {}
-        self._sizes = TokenCache()
+        self.counter = shared_counter(settings.llm.tokenizer)
+        """Token counts for the context check: exact with `llm.tokenizer`, else estimated."""
+        self._sizes = TokenCache(self.counter.count)
         self._last_prompt: list[Message] = []
         self._last_indices: list[int] = []
         self._tools_size: int | None = None
@@ -276,7 +279,8 @@ class RunContext:
     def fits(self, messages: Sequence[Message]) -> bool:
         """Whether the prompt plus `max_tokens` fits the model's context window."""
         if self._tools_size is None:  # the tools of a run do not change
-            self._tools_size = prompt_tokens([], self._wire_tools(self.schemas))
+            self._tools_size = prompt_tokens([], self._wire_tools(self.schemas),
+                                             text_count=self.counter.count)
         size = self._sizes.prompt(messages) + self._tools_size
         return size + self.sampling.max_tokens <= self.window * self._shrink
 

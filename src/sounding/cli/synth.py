@@ -136,8 +136,8 @@ def trajectories(
     """Rejection sampling: K agent runs per question, kept when checked and well formed."""
     import asyncio
 
+    from ..agent import open_agent
     from ..config import load_settings
-    from ..eval.agent_rollout import open_agent
     from ..synth.trajectories import SampleConfig, run_trajectories
 
     flags = {"llm.base_url": base_url, "llm.model": model, "llm.api_key": api_key,
@@ -147,13 +147,10 @@ def trajectories(
 
     async def go() -> dict[str, object]:
         settings = load_settings(flags, config_file=config)
-        resources = open_agent(settings)
-        try:
+        async with open_agent(settings) as resources:
             stage = await run_trajectories(items, out, settings, model=resources.model,
                                            environment=resources.environment, config=cfg,
                                            limit=limit, progress=_progress(False, limit or 0))
-        finally:
-            await resources.aclose()
         return stage.counts()  # type: ignore[return-value]
 
     try:

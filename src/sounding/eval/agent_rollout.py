@@ -1,7 +1,9 @@
-"""The default rollout: `sounding.agent.arun` with one shared model and Environment."""
+"""The default rollout: `sounding.agent.arun` with one shared model and Environment
+(opened by `sounding.agent.open_agent`, as `sounding ask` opens its own)."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import shutil
@@ -9,40 +11,22 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..agent.resources import AgentResources, open_agent
 from ..config import Settings
-from ..env import Environment, build_environment
 from ..errors import DatasetError
 from ..executors import OpenRollout
-from ..llm.base import ChatModel
 from ..trace.trajectory import Trajectory
 from ..types import JSONObject
 from .datasets.base import Item
 from .runner import Rollout, rollout_seed
 
 __all__ = [
-    "AgentResources",
     "AgentRolloutFactory",
     "agent_identity",
     "agent_rollout",
     "files_settings",
-    "open_agent",
     "stage_files",
 ]
-
-
-@dataclass
-class AgentResources:
-    """The model client(s) and Environment shared by every rollout of a run."""
-
-    model: ChatModel
-    environment: Environment
-    summary: ChatModel | None = None
-
-    async def aclose(self) -> None:
-        await self.environment.aclose()
-        if self.summary is not None and self.summary is not self.model:
-            await self.summary.aclose()
-        await self.model.aclose()
 
 
 def files_settings(settings: Settings, items: Sequence[Item], folder: Path) -> Settings:
@@ -80,20 +64,6 @@ def stage_files(files: Iterable[Path], folder: Path) -> None:
         os.replace(tmp, dst)
 
 
-def open_agent(settings: Settings, *, model: ChatModel | None = None) -> AgentResources:
-    """One model client and one Environment for the whole run."""
-    from ..llm.openai_client import OpenAIChatModel
-
-    if model is None:
-        settings.require_llm()
-        model = OpenAIChatModel(settings.llm)
-    summary: ChatModel = model
-    if settings.summary.base_url or settings.summary.model:
-        summary = OpenAIChatModel(settings.summary_llm(), name="summary")
-    env = build_environment(settings, summary_model=summary)
-    return AgentResources(model, env, summary)
-
-
 def agent_rollout(settings: Settings, resources: AgentResources, *, seed: int = 0) -> Rollout:
     """A rollout that researches `item.prompt()` with the shared resources."""
     from ..agent import arun
@@ -115,9 +85,10 @@ class AgentRolloutFactory:
     seed: int = 0
 
     async def open(self) -> OpenRollout[Item]:
-        resources = open_agent(self.settings)
+        stack = contextlib.AsyncExitStack()
+        resources = await stack.enter_async_context(open_agent(self.settings))
         return OpenRollout(agent_rollout(self.settings, resources, seed=self.seed),
-                           resources.aclose)
+                           stack.aclose)
 
     def for_cluster(self, limiter: str) -> AgentRolloutFactory:
         web = dataclasses.replace(self.settings.web, shared_limiter=limiter)

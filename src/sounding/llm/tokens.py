@@ -8,6 +8,7 @@ tokenizer folder (the `tokenizers` package), and the estimator when no tokenizer
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -26,6 +27,7 @@ __all__ = [
     "count_messages",
     "estimate_tokens",
     "load_counter",
+    "shared_counter",
 ]
 
 QWEN_PATTERN = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}"
@@ -139,6 +141,12 @@ def load_counter(spec: str | Path | None) -> TokenCounter:
     if path.name.endswith(".json"):
         return HFTokenizerCounter(path)
     return TiktokenCounter(path)
+
+
+@functools.lru_cache(maxsize=8)
+def shared_counter(spec: str | None) -> TokenCounter:
+    """`load_counter`, loaded once per process for each tokenizer (runs share it)."""
+    return load_counter(spec)
 
 
 def count_messages(messages: Sequence[Mapping[str, object]],
