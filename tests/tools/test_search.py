@@ -12,7 +12,7 @@ def test_web_results_frame() -> None:
     assert format_search_results("jobs", hits) == (
         "A Google search for 'jobs' found 1 results:\n\n## Web Results\n"
         "1. [Steve Jobs](https://en.wikipedia.org/wiki/Steve_Jobs)\nDate published: "
-        "Oct 5, 2011\nSource: Wikipedia\nCo-founder.")
+        "Oct 5, 2011\nSource: Wikipedia\n\nCo-founder.")  # upstream's blank line
 
 
 def test_scholar_results_have_their_own_section_and_fields() -> None:
@@ -24,10 +24,10 @@ def test_scholar_results_have_their_own_section_and_fields() -> None:
         SearchHit("A paper with no link", "", "", authors=("A Author",)),
     ]
     assert format_search_results("attention", hits, scholar=True) == (
-        "A Google scholar search for 'attention' found 2 results:\n\n## Scholar Results\n"
+        "A Google scholar for 'attention' found 2 results:\n\n## Scholar Results\n"
         "1. [Attention Is All You Need](https://arxiv.org/abs/1706.03762)\n"
         "publicationInfo: A Vaswani, N Shazeer, N Parmar, J Uszkoreit et al. - NeurIPS\n"
-        "Date published: 2017\ncitedBy: 120000\npdfUrl: https://arxiv.org/pdf/1706.03762\n"
+        "Date published: 2017\ncitedBy: 120000\npdfUrl: https://arxiv.org/pdf/1706.03762\n\n"
         "The dominant sequence transduction models...\n\n"
         "2. [A paper with no link](no available link)\npublicationInfo: A Author")
 

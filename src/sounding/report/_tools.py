@@ -26,6 +26,7 @@ _VISIT_BLOCK = re.compile(
     r"The useful information in (?P<url>\S+) for user goal .*? as follows: \s*\n\s*"
     r"Evidence in page: \s*\n(?P<evidence>.*?)\n\nSummary: \s*\n(?P<summary>.*?)\s*$", re.S)
 _SEARCH_ENTRY = re.compile(r"^\d+\. \[(?P<title>[^\n]*)\]\((?P<url>[^)\s]+)\)(?P<rest>.*)$", re.S)
+_ENTRY_START = re.compile(r"\n\n(?=\d+\. \[)")
 _ELLIPSIS = re.compile(r"^(?:…|\.\.\.)\s*|\s*(?:…|\.\.\.)$")
 _META_LINE = re.compile(r"^(Date published|Source|publicationInfo|citedBy|pdfUrl):")
 
@@ -75,7 +76,7 @@ class EvidenceTool:
         head, sep, body = block.partition("Results\n")
         if not sep:
             return block
-        entries = body.split("\n\n")
+        entries = _ENTRY_START.split(body)  # a blank line also sits inside each entry
         out = []
         for entry in entries:
             m = _SEARCH_ENTRY.match(entry.strip())

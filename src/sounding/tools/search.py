@@ -59,8 +59,9 @@ def format_search_results(query: str, hits: Sequence[SearchHit], *, scholar: boo
         return f"No results found for '{query}'. Try with a more general query."
     entry = _scholar_entry if scholar else _web_entry
     lines = [entry(i, hit) for i, hit in enumerate(hits, 1)]
-    engine, section = ("Google scholar", "Scholar") if scholar else ("Google", "Web")
-    header = f"A {engine} search for '{query}' found {len(hits)} results:\n\n## {section} Results\n"
+    # Upstream's headers: "A Google search for ..." but "A Google scholar for ...".
+    engine, section = ("Google scholar", "Scholar") if scholar else ("Google search", "Web")
+    header = f"A {engine} for '{query}' found {len(hits)} results:\n\n## {section} Results\n"
     return header + "\n\n".join(lines)
 
 
@@ -70,8 +71,8 @@ def _web_entry(i: int, hit: SearchHit) -> str:
         entry += f"\nDate published: {hit.date}"
     if hit.source:
         entry += f"\nSource: {hit.source}"
-    if hit.snippet:
-        entry += f"\n{hit.snippet}"
+    if hit.snippet:  # upstream: a blank line between the source (or link) line and the snippet
+        entry += f"\n\n{hit.snippet}"
     return entry
 
 
@@ -87,8 +88,8 @@ def _scholar_entry(i: int, hit: SearchHit) -> str:
         entry += f"\ncitedBy: {hit.cited_by}"
     if hit.pdf_url and hit.pdf_url != hit.url:
         entry += f"\npdfUrl: {hit.pdf_url}"
-    if hit.snippet:
-        entry += f"\n{hit.snippet}"
+    if hit.snippet:  # upstream: a blank line between the source (or link) line and the snippet
+        entry += f"\n\n{hit.snippet}"
     return entry
 
 

@@ -125,9 +125,11 @@ class VisitTool:
         errors: dict[str, JSON] = {u: r for u, r in zip(urls, results, strict=True)
                                    if isinstance(r, str)}
         return ToolOutput(
+            # Upstream strips the whole visit observation (its frame ends in blank lines).
             text=join_observations([
                 format_visit(u, goal, r, None) if isinstance(r, Extraction)
-                else format_visit(u, goal, None, r) for u, r in zip(urls, results, strict=True)]),
+                else format_visit(u, goal, None, r)
+                for u, r in zip(urls, results, strict=True)]).strip(),
             sources=tuple(u for u, r in zip(urls, results, strict=True)
                           if isinstance(r, Extraction)),
             meta={
