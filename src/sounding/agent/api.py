@@ -6,6 +6,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import Protocol
 
+from .._secrets import scrubber_for, strip_url_credentials
 from ..config import Settings
 from ..env import Environment, build_environment
 from ..errors import ConfigError
@@ -56,7 +57,9 @@ def settings_snapshot(settings: Settings) -> dict[str, object]:
             return {k: clean(v) for k, v in value.items() if "key" not in k.lower()}
         if isinstance(value, list | tuple):
             return [clean(v) for v in value]
-        if isinstance(value, str | int | float | bool) or value is None:
+        if isinstance(value, str):
+            return strip_url_credentials(value)  # a base URL may carry user:key@ or ?key=
+        if isinstance(value, int | float | bool) or value is None:
             return value
         return str(value)
 
@@ -107,7 +110,10 @@ async def arun(
         )
         ctx = RunContext(trajectory, settings, model, environment, observer=observer,
                          sampling=sampling)
-        return await factory(ctx).run()
+        trajectory = await factory(ctx).run()
+        # The one place every record of a run passes: mask every known secret in it.
+        return scrubber_for(settings).record(trajectory, Trajectory.to_dict,
+                                             Trajectory.from_dict)  # type: ignore[arg-type]
     finally:
         if own_env and environment is not None:
             await environment.aclose()
