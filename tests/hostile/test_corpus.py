@@ -132,9 +132,8 @@ def test_a_damaged_database_file_is_a_corpus_error(tmp_path: Path) -> None:
     for start in range(page * 3, len(data) - page, page * 2):  # every other page scrambled
         data[start + 100:start + 400] = b"\xa5" * 300
     db.write_bytes(bytes(data))
-    with pytest.raises(CorpusError, match="damaged|cannot read"):
-        with Corpus.open(out) as corpus:
-            for i in range(300):
-                corpus.get(f"https://e.org/{i}")
-            corpus.search("basalt column", k=10)
-            corpus.stats()
+    with pytest.raises(CorpusError, match=r"damaged|cannot read"), Corpus.open(out) as corpus:
+        for i in range(300):
+            corpus.get(f"https://e.org/{i}")
+        corpus.search("basalt column", k=10)
+        corpus.stats()
