@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import shutil
@@ -267,6 +268,7 @@ class BubblewrapSandbox(_ProcessRunner):
             raise SandboxError("PythonInterpreter needs `prlimit` (util-linux) to set limits")
         self.bwrap = found
         self.userns_flags = _userns_flags(found)
+        self.status_fd = "--json-status-fd" in _help(found)
         self.python = python or (Path("/usr/bin/python3") if Path("/usr/bin/python3").exists()
                                  else Path(sys.executable).resolve())
 
@@ -282,8 +284,9 @@ class BubblewrapSandbox(_ProcessRunner):
         if prefix is not None and not str(prefix).startswith("/usr"):
             binds += ["--ro-bind", str(prefix), str(prefix)]
         size = str(self.limits.tmp_mb * 2**20)
+        status = ["--json-status-fd", str(status_fd)] if self.status_fd else []
         argv = [*self._rlimits(nproc), self.bwrap, "--unshare-all", *self.userns_flags,
-                "--die-with-parent", "--new-session", "--json-status-fd", str(status_fd),
+                "--die-with-parent", "--new-session", *status,
                 *binds, "--proc", "/proc", "--dev", "/dev",
                 # /dev is a tmpfs of bwrap's with no size limit: cap /dev/shm, then make
                 # /dev itself read-only, so no writable place is left uncapped.
@@ -303,7 +306,11 @@ class BubblewrapSandbox(_ProcessRunner):
         late = (result.exit_code == 1 and not result.stdout
                 and result.stderr.startswith("bwrap: Can't fork")
                 and "temporarily unavailable" in result.stderr)
-        if b'"child-pid"' in status and not late:
+        if not self.status_fd:  # bwrap < 0.5 cannot report: judge by its message alone
+            if not (result.exit_code == 1 and not result.stdout
+                    and result.stderr.startswith(("bwrap: ", "prlimit: "))):
+                return
+        elif b'"child-pid"' in status and not late:
             return
         reason = result.stderr.strip().splitlines()[-1:] or [f"exit code {result.exit_code}"]
         raise SandboxError(f"the Python sandbox could not start: {reason[0][:300]} (the "
@@ -312,6 +319,16 @@ class BubblewrapSandbox(_ProcessRunner):
 
 
 _USERNS_FLAGS: dict[str, tuple[str, ...]] = {}
+
+
+@functools.cache
+def _help(bwrap: str) -> str:
+    """bwrap's option list (what this version supports)."""
+    try:
+        return subprocess.run([bwrap, "--help"], capture_output=True, text=True, timeout=10,
+                              check=False).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ""
 
 
 def _userns_flags(bwrap: str) -> tuple[str, ...]:
