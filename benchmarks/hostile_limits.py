@@ -3,8 +3,8 @@
 Run:  .venv/bin/python benchmarks/hostile_limits.py          (about 10 s)
 Targets: a docx that inflates to 256 MB refused in < 0.5 s with < 16 MB allocated;
 splitting a 16 MB one-sentence document within 24x the time of a 1 MB one (linear is
-16x, quadratic 256x); a 1 MB query turned into a MATCH expression in < 50 ms; 40 sandboxed print(1) calls
-in one turn all finish (with bubblewrap installed).
+16x, quadratic 256x); a 1 MB query turned into a MATCH expression in < 50 ms; 40
+sandboxed print(1) calls in one turn all finish (with bubblewrap installed).
 """
 
 from __future__ import annotations
