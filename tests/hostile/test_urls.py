@@ -73,3 +73,7 @@ def test_site_local_and_ietf_protocol_addresses_are_not_public(address: str) -> 
                                  "https://xn--mnchen-3ya.de/", "http://example.com:8080/x"])
 def test_ordinary_urls_still_pass(url: str) -> None:
     assert check_scheme(url)
+
+
+def test_a_space_in_a_path_or_query_is_not_a_reason_to_refuse() -> None:
+    assert check_scheme("https://example.com/a b?q=c d") == "example.com"

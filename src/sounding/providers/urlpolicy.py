@@ -84,10 +84,11 @@ def vet(host: str, addresses: Iterable[str],
     return vetted
 
 
-# Whitespace and control characters: URL parsers strip or keep them as they please, so
-# the URL that was checked would not be the URL that is fetched.
-_UNSAFE = re.compile(r"[\x00-\x20\x7f-\x9f\u1680\u180e\u2000-\u200f\u2028-\u202f"
-                     r"\u205f-\u206f\u3000\ufeff]")
+# Control characters anywhere, and whitespace around the URL or inside its host: URL
+# parsers strip or keep these as they please, so the URL that was checked would not be
+# the URL that is fetched. (A space inside a path or query is fine: httpx encodes it.)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff]")
+_SPACE = re.compile(r"\s")
 # A host of digits, dots and hex forms only (0177.0.0.1, 0x7f.1, 2130706433): resolvers
 # read these as IPv4 in octal or hex, parsers reject them, so no two agree on the address.
 _NUMERIC_HOST = re.compile(r"^(0x[0-9a-f]*|[0-9]+)(\.(0x[0-9a-f]*|[0-9]*))*$", re.I)
@@ -98,10 +99,10 @@ def check_scheme(url: str) -> str:
     the same way in every parser on the way (ours, httpx's and the resolver's)."""
     if not isinstance(url, str) or not url:
         raise BlockedURLError("refused an empty URL", provider="fetch")
-    unsafe = _UNSAFE.search(url)
-    if unsafe:
-        raise BlockedURLError(f"refused {url!r}: it contains whitespace or the control "
-                              f"character {unsafe.group()!r}", provider="fetch")
+    unsafe = _CONTROL.search(url)
+    if unsafe or url != url.strip():
+        what = f"the control character {unsafe.group()!r}" if unsafe else "surrounding spaces"
+        raise BlockedURLError(f"refused {url!r}: it contains {what}", provider="fetch")
     try:
         parts = urlsplit(url)
         hostname = parts.hostname
@@ -114,6 +115,8 @@ def check_scheme(url: str) -> str:
                               provider="fetch")
     if not hostname:
         raise BlockedURLError(f"refused {url!r}: no host", provider="fetch")
+    if _SPACE.search(parts.netloc):
+        raise BlockedURLError(f"refused {url!r}: whitespace in the host", provider="fetch")
     _check_host(url, hostname)
     return hostname
 
