@@ -89,6 +89,7 @@ def _serve_http(port: int) -> None:
 
     sock = socket.socket()
     sock.bind(("127.0.0.1", port))
+    sock.listen(128)  # clients that connect before uvicorn serves wait instead of failing
     print(f"listening on {sock.getsockname()[1]}", flush=True)
     uvicorn.Server(uvicorn.Config(server.streamable_http_app(), log_level="warning")).run(
         sockets=[sock])

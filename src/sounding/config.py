@@ -175,8 +175,8 @@ class WebSettings:
     SEMANTIC_SCHOLAR_API_KEY, OPENALEX_API_KEY) and live in `Settings.secrets`.
     """
 
-    search: str = "serper"
-    """Search providers tried in order: serper, searxng, brave, tavily (e.g. "serper,searxng")."""
+    search: str = "serper,ddgs"
+    """Search providers tried in order: serper, searxng, brave, tavily, ddgs (keyless)."""
     scholar: str = "serper,semantic_scholar,arxiv"
     """google_scholar providers in order: serper, semantic_scholar, openalex, arxiv."""
     fetch: str = "direct,jina"

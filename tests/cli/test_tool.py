@@ -19,7 +19,9 @@ def test_tool_defaults_to_the_offline_environment(vital_cache: Path, tmp_path: P
 
 def test_tool_follows_sounding_env_like_ask(tmp_path: Path) -> None:
     proc = run_cli(["tool", "search", '{"query": ["x"]}'],
-                   {"SOUNDING_ENV": "web", "SERPER_API_KEY": ""}, tmp_path)
+                   # serper alone: the default chain would fall back to keyless ddgs
+                   {"SOUNDING_ENV": "web", "SERPER_API_KEY": "", "SOUNDING_WEB__SEARCH": "serper"},
+                   tmp_path)
     assert proc.returncode == 2
     line = proc.stderr.strip()
     assert "\n" not in line

@@ -49,6 +49,9 @@ def _serve_http(port: int) -> None:
 
     sock = socket.socket()
     sock.bind(("127.0.0.1", port))
+    # Listen before saying so: connections then wait in the backlog until uvicorn serves,
+    # instead of being refused on a slow machine.
+    sock.listen(128)
     print(f"listening on {sock.getsockname()[1]}", flush=True)
     app = server.streamable_http_app()
     config = uvicorn.Config(app, log_level="warning")

@@ -14,7 +14,7 @@ import sounding
 
 SRC = Path(sounding.__file__).resolve().parent
 LAYERS: dict[str, int] = {
-    "errors": 0, "types": 0, "config": 0, "_templates": 0, "run_options": 0,
+    "errors": 0, "types": 0, "config": 0, "_templates": 0, "run_options": 0, "_secrets": 0,
     "llm": 1, "trace": 1,
     "providers": 2,
     "corpus": 3,

@@ -42,7 +42,8 @@ async def test_dead_provider_is_a_clear_observation_in_the_trajectory(tmp_path: 
     settings = load_settings({
         "env": "web", "cache_dir": tmp_path, "web.serper_url": dead_url() + "/serper",
         "web.max_retries": 1, "web.backoff_base": 0.001, "web.fetch": "direct",
-        "web.scholar": "arxiv", "llm.base_url": "http://127.0.0.1:9/v1", "llm.model": "m"},
+        "web.scholar": "arxiv", "web.search": "serper",
+        "llm.base_url": "http://127.0.0.1:9/v1", "llm.model": "m"},
         environ={"SERPER_API_KEY": "secret-key"}, config_file=None)
     env = web_environment(settings, summary_model=None)
     call = '<tool_call>\n{"name": "search", "arguments": {"query": ["x"]}}\n</tool_call>'

@@ -71,7 +71,7 @@ async def test_all_tools_work_against_loopback_providers(providers: LoopbackServ
     assert search.text.startswith("A Google search for 'Steve Jobs' found 2 results:")
     assert "\n=======\n" in search.text
     scholar = await env.tools["google_scholar"]({"query": ["apple inc"]}, ctx)
-    assert "A Google scholar search for 'apple inc'" in scholar.text
+    assert "A Google scholar for 'apple inc'" in scholar.text
     assert "DB Yoffie" in scholar.text
     visit = await env.tools["visit"]({"url": [f"{providers.base_url}/pages/cave"],
                                       "goal": "how deep is the cave"}, ctx)
@@ -120,7 +120,8 @@ async def test_missing_key_falls_back_or_names_the_variable(providers: LoopbackS
     out = await env.tools["search"]({"query": ["q"]}, ToolContext())
     assert "From SearXNG" in out.text
     await env.aclose()
-    alone = web_settings(providers, tmp_path, {}, **{"web.scholar": "arxiv"})
+    alone = web_settings(providers, tmp_path, {}, **{"web.search": "serper",
+                                                     "web.scholar": "arxiv"})
     with pytest.raises(ConfigError, match="SERPER_API_KEY"):
         web_environment(alone, summary_model=None)
     brave = web_settings(providers, tmp_path, **{"web.search": "brave"})
@@ -193,7 +194,8 @@ def test_cli_tool_command(providers: LoopbackServer, tmp_path: Path, isolated_en
         "SOUNDING_ENV": "web",  # `sounding tool` defaults to offline, as `ask` does
         "SERPER_API_KEY": "sk", "SOUNDING_CACHE_DIR": str(tmp_path / "cache"),
         "SOUNDING_WEB__SERPER_URL": f"{base}/serper", "SOUNDING_WEB__ARXIV_URL": f"{base}/arxiv",
-        "SOUNDING_WEB__ALLOW_PRIVATE_ADDRESSES": "true", "SOUNDING_WEB__FETCH": "direct"})
+        "SOUNDING_WEB__ALLOW_PRIVATE_ADDRESSES": "true", "SOUNDING_WEB__FETCH": "direct",
+        "SOUNDING_WEB__SEARCH": "serper"})  # no keyless fallback: the missing key shows
     result = runner.invoke(app, ["tool", "search", '{"query": ["Steve Jobs"]}'])
     assert result.exit_code == 0, result.output
     assert "A Google search for 'Steve Jobs' found 2 results" in result.stdout
@@ -214,7 +216,8 @@ def test_cli_tool_builds_only_what_the_tool_needs(providers: LoopbackServer, tmp
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """No provider key is set: tools that need none still run, each on its own."""
     variables = {"SOUNDING_CACHE_DIR": str(tmp_path / "cache"), "SOUNDING_ENV": "web",
-                 "SOUNDING_WEB__ALLOW_PRIVATE_ADDRESSES": "true", "SOUNDING_WEB__FETCH": "direct"}
+                 "SOUNDING_WEB__ALLOW_PRIVATE_ADDRESSES": "true", "SOUNDING_WEB__FETCH": "direct",
+                 "SOUNDING_WEB__SEARCH": "serper"}
     if not bwrap_path():
         variables["SOUNDING_WEB__ALLOW_UNSANDBOXED"] = "true"
     app, runner = _cli(monkeypatch, variables)
@@ -254,7 +257,8 @@ def test_ask_env_web_still_names_the_missing_key(isolated_env: Path, tmp_path: P
             [sys.executable, "-m", "sounding", "ask", "q", "--env", "web", "--quiet",
              "--base-url", f"{llm.base_url}/v1", "--model", "m"],
             capture_output=True, text=True, timeout=60, check=False, cwd=tmp_path,
-            env={**clean, "SOUNDING_CACHE_DIR": str(tmp_path / "cache")})
+            env={**clean, "SOUNDING_CACHE_DIR": str(tmp_path / "cache"),
+                 "SOUNDING_WEB__SEARCH": "serper"})
     assert proc.returncode == 2, proc.stderr
     assert "SERPER_API_KEY" in proc.stderr and "no usable search provider" in proc.stderr
 

@@ -39,8 +39,10 @@ async def test_a_killed_worker_loses_only_its_in_flight_rollouts(ray_cluster: st
     pid = await victim.pid.remote()
 
     async def kill_when_busy() -> None:
-        # Once the victim has rollouts in flight and some rows are written, it dies.
-        while not (executor.stats().workers[0].in_flight and executor.stats().done >= 8):
+        # Once the victim has finished some rollouts and has others in flight, it dies
+        # (waiting on the victim's own count: on a loaded machine the other may do all).
+        while not (executor.stats().workers[0].in_flight
+                   and executor.stats().workers[0].done >= 2):
             await asyncio.sleep(0.01)
         os.kill(pid, signal.SIGKILL)
 

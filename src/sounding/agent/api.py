@@ -19,6 +19,7 @@ import dataclasses
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 
+from .._secrets import scrubber_for, strip_url_credentials
 from ..config import Settings
 from ..env import Environment
 from ..errors import ConfigError, SoundingError
@@ -62,7 +63,9 @@ def settings_snapshot(settings: Settings) -> dict[str, object]:
             return {k: clean(v) for k, v in value.items() if "key" not in k.lower()}
         if isinstance(value, list | tuple):
             return [clean(v) for v in value]
-        if isinstance(value, str | int | float | bool) or value is None:
+        if isinstance(value, str):
+            return strip_url_credentials(value)  # a base URL may carry user:key@ or ?key=
+        if isinstance(value, int | float | bool) or value is None:
             return value
         return str(value)
 
@@ -202,4 +205,6 @@ async def arun(
         if isinstance(event, RunFinished) and event.branch is None:
             closed = event.trajectory
     assert closed is not None, "a run always ends with its RunFinished event"
-    return closed
+    # The one place every finished record passes: mask every known secret in it.
+    return scrubber_for(settings).record(closed, Trajectory.to_dict,
+                                         Trajectory.from_dict)  # type: ignore[arg-type]

@@ -7,6 +7,7 @@ import re
 from ..types import CJK_RUN, is_cjk
 
 __all__ = [
+    "MAX_QUERY_CHARS",
     "cjk_terms",
     "has_cjk",
     "match_expression",
@@ -18,6 +19,8 @@ __all__ = [
 # Khmer, Myanmar. They get character bigrams, as in Lucene's CJK analyzer.
 _CJK = CJK_RUN
 _WORD = re.compile(r"\w+", re.UNICODE)
+MAX_QUERY_CHARS = 2000
+"""Characters of a query that are read; the rest is ignored."""
 
 # Function words dropped from queries when other terms remain: they match most
 # passages, cost the most to score, and barely change the ranking.
@@ -62,6 +65,7 @@ def match_expression(query: str, *, cjk: bool = False, max_terms: int = 24) -> s
     engine. For the CJK index, each unsegmented run becomes a phrase of its bigrams,
     which matches exactly that substring; a lone character becomes a prefix query.
     """
+    query = query[:MAX_QUERY_CHARS]  # a longer "query" is a document, not a search
     terms: list[str] = []
     if cjk:
         pos = 0
@@ -76,10 +80,7 @@ def match_expression(query: str, *, cjk: bool = False, max_terms: int = 24) -> s
         terms.extend(_words(query[pos:]))
     else:
         terms = _words(query)
-    seen: list[str] = []
-    for t in terms:
-        if t not in seen:
-            seen.append(t)
+    seen = list(dict.fromkeys(terms))  # linear, in query order (a list check was quadratic)
     return " OR ".join(seen[:max_terms]) or None
 
 
@@ -102,13 +103,7 @@ def split_passages(text: str, *, target: int = 900, limit: int = 1400) -> list[s
             pieces.append(para)
             continue
         for sentence in _SENTENCE_END.split(para):
-            while len(sentence) > limit:
-                cut = sentence.rfind(" ", 0, limit)
-                cut = cut if cut > limit // 2 else limit
-                pieces.append(sentence[:cut])
-                sentence = sentence[cut:].lstrip()
-            if sentence:
-                pieces.append(sentence)
+            pieces.extend(_cut_long(sentence, limit))
     passages: list[str] = []
     current = ""
     for piece in pieces:
@@ -120,3 +115,20 @@ def split_passages(text: str, *, target: int = 900, limit: int = 1400) -> list[s
     if current:
         passages.append(current)
     return passages
+
+
+def _cut_long(sentence: str, limit: int) -> list[str]:
+    """Pieces of at most `limit` characters, cut at a space where one is near; linear in
+    the sentence (positions move forward; the rest is never copied again)."""
+    pieces: list[str] = []
+    start, end = 0, len(sentence)
+    while end - start > limit:
+        cut = sentence.rfind(" ", start, start + limit)
+        cut = cut if cut > start + limit // 2 else start + limit
+        pieces.append(sentence[start:cut])
+        start = cut
+        while start < end and sentence[start].isspace():
+            start += 1
+    if start < end:
+        pieces.append(sentence[start:])
+    return pieces

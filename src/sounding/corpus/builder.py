@@ -135,6 +135,7 @@ class CorpusBuilder:
             target = self.out_dir / DB_NAME
             if only_if_missing and target.exists():
                 return None
+            _remove_stale_temporaries(self.out_dir)
             tmp = self.out_dir / f".{DB_NAME}.{uuid.uuid4().hex}.tmp"
             try:
                 if target.exists():
@@ -334,6 +335,15 @@ def _digest(doc: SourceDoc) -> str:
         h.update(part.encode("utf-8", "surrogatepass"))
         h.update(b"\0")
     return h.hexdigest()
+
+
+def _remove_stale_temporaries(directory: Path) -> None:
+    """Delete what a killed build left behind (`.corpus.sqlite.<id>.tmp`, `.report.<id>.tmp`):
+    the build lock is held, so no live build owns them."""
+    for stale in directory.glob(".*.tmp"):
+        with contextlib.suppress(OSError):
+            if stale.is_file() and not stale.is_symlink():
+                stale.unlink()
 
 
 def _fsync(path: Path) -> None:

@@ -11,7 +11,10 @@
 A stdlib threading server with HTTP/1.1 keep-alive; `serve_workers` pre-forks
 several such processes on one listening socket (as gunicorn does), so the GIL does
 not cap a server at one core. No authentication: bind it to loopback or a private
-network.
+network. Limits, so that one client cannot starve the others: request bodies of at
+most MAX_BODY bytes, queries of at most MAX_QUERY characters, a read timeout on every
+connection (a silent or trickling client is dropped), and at most MAX_CONNECTIONS
+connections served at once (more get 503 at once).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from ..errors import CorpusError
@@ -41,6 +45,14 @@ __all__ = ["CorpusServer", "serve_workers"]
 log = logging.getLogger(__name__)
 PAGE_SIZE = 10
 MAX_RESULTS = 100
+MAX_BODY = 64 * 1024
+"""Bytes of a POST body; a search request is a few hundred."""
+MAX_QUERY = 4096
+"""Characters of a query; the index reads at most the first MAX_QUERY_CHARS anyway."""
+MAX_CONNECTIONS = 256
+READ_TIMEOUT = 15.0
+"""Seconds a connection may stay silent (between requests, or inside one) before it is
+closed."""
 
 
 class CorpusServer:
@@ -93,6 +105,30 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     # The default backlog of 5 drops connections when many clients start at once.
     request_queue_size = 1024
+    max_connections = MAX_CONNECTIONS
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._slots = threading.BoundedSemaphore(self.max_connections)
+
+    def process_request(self, request: socket.socket,  # type: ignore[override]
+                        client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            # Full: say so at once instead of queueing behind clients that hold threads.
+            with contextlib.suppress(OSError):
+                request.settimeout(1.0)
+                request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
+                                b"Retry-After: 1\r\nConnection: close\r\n\r\n")
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: socket.socket,  # type: ignore[override]
+                               client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -103,6 +139,7 @@ class _Handler(BaseHTTPRequestHandler):
     # Headers and body go out in two writes; with Nagle on, the body waits for the
     # client's delayed ACK (~40 ms) on every keep-alive request.
     disable_nagle_algorithm = True
+    timeout = READ_TIMEOUT  # socket timeout: a client that goes silent is dropped
 
     def log_message(self, format: str, *args: object) -> None:
         log.debug("%s " + format, self.address_string(), *args)
@@ -116,6 +153,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _guard(self, route: object) -> None:
         try:
             route()  # type: ignore[operator]
+        except TimeoutError:  # the body never came: nothing to answer, drop the connection
+            self.close_connection = True
+        except _TooLarge as exc:
+            self.close_connection = True
+            self._json(413, {"error": str(exc), "statusCode": 413})
         except Exception:  # one request is the boundary: log it, answer 500, keep serving
             log.exception("corpus server: request %s failed", self.path)
             self._json(500, {"error": "search error"})
@@ -146,7 +188,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(404, {"error": f"no route {path}"})
 
     def _route_post(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
+        declared = (self.headers.get("Content-Length") or "0").strip()
+        if not declared.isdigit():
+            self.close_connection = True  # the rest of the stream cannot be framed
+            self._json(400, {"error": "Content-Length must be a number", "statusCode": 400})
+            return
+        length = int(declared)
+        if length > MAX_BODY:
+            raise _TooLarge(f"request body over {MAX_BODY} bytes")
         body = self.rfile.read(length) if length else b""
         parts = urlsplit(self.path)
         kind = (self.headers.get("Content-Type") or "").split(";")[0].strip()
@@ -172,6 +221,9 @@ class _Handler(BaseHTTPRequestHandler):
         if not q:
             self._json(400, {"error": "No query"})
             return
+        if len(q) > MAX_QUERY:
+            self._json(400, {"error": f"query longer than {MAX_QUERY} characters"})
+            return
         if params.get("format", "json") != "json":
             self._json(400, {"error": "only format=json is served"})
             return
@@ -196,6 +248,10 @@ class _Handler(BaseHTTPRequestHandler):
         q = str(data.get("q") or "").strip()
         if not q:
             self._json(400, {"message": "Missing query parameter q", "statusCode": 400})
+            return
+        if len(q) > MAX_QUERY:
+            self._json(400, {"message": f"query longer than {MAX_QUERY} characters",
+                             "statusCode": 400})
             return
         try:
             num = max(1, min(int(str(data.get("num") or 10)), MAX_RESULTS))
@@ -254,6 +310,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+
+class _TooLarge(Exception):
+    """A request over a size limit (answered 413)."""
 
 
 def _parsed(url: str) -> tuple[str, str, str, str, str, str]:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import re
+import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
@@ -62,22 +64,51 @@ def resolve_source(spec: str, *, base_url: str | None = None) -> tuple[str, Iter
 
 
 def jsonl_documents(path: Path) -> Items:
-    """One JSON object a line: `url`, `title`, `text`, optional `description`, `metadata`."""
+    """One JSON object a line: `url`, `title`, `text`, optional `description`, `metadata`.
+
+    Lines are decoded one by one: an invalid UTF-8 byte or an unpaired surrogate costs
+    that line (reported with its number), never the rest of the file; a corrupt or
+    truncated `.gz` is reported for this file, after the lines read before the damage.
+    """
     opener = gzip.open if path.name.endswith(".gz") else open
+    lineno = 0
     try:
-        with opener(path, "rt", encoding="utf-8") as handle:
-            for lineno, line in enumerate(handle, 1):
-                if not line.strip():
-                    continue
-                where = f"{path}:{lineno}"
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    yield Skipped(where, f"invalid JSON: {exc.msg}")
-                    continue
-                yield _jsonl_doc(row, where)
-    except (OSError, UnicodeDecodeError, EOFError) as exc:
-        yield Skipped(str(path), f"unreadable: {exc}")
+        with opener(path, "rb") as handle:
+            for lineno, raw in enumerate(handle, 1):
+                if raw.strip():
+                    yield _jsonl_line(raw, f"{path}:{lineno}")
+    except (OSError, EOFError, zlib.error) as exc:
+        where = f"{path}:{lineno + 1}" if lineno else str(path)
+        yield Skipped(where, f"unreadable from here on ({type(exc).__name__}: {exc})")
+
+
+def _jsonl_line(raw: bytes, where: str) -> SourceDoc | Skipped:
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return Skipped(where, f"invalid UTF-8 at byte {exc.start} of the line")
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return Skipped(where, f"invalid JSON: {exc.msg}")
+    except RecursionError:
+        return Skipped(where, "JSON nested too deeply")
+    doc = _jsonl_doc(row, where)
+    if isinstance(doc, SourceDoc) and not _encodable(doc):
+        return Skipped(where, "an unpaired surrogate (\\ud800-\\udfff) in a string")
+    return doc
+
+
+def _encodable(doc: SourceDoc) -> bool:
+    """False when a string holds a lone surrogate, which JSON allows and SQLite refuses."""
+    try:
+        for text in (doc.url, doc.title, doc.text, doc.description, doc.source, doc.lang,
+                     json.dumps(doc.metadata, ensure_ascii=False),
+                     *(part for link in doc.links for part in link)):
+            text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _jsonl_doc(row: object, where: str) -> SourceDoc | Skipped:
@@ -128,15 +159,36 @@ def _wikiextractor_doc(doc: SourceDoc) -> SourceDoc:
 
 
 def directory_documents(root: Path, *, base_url: str | None = None) -> Items:
-    """HTML, Markdown, PDF and text files under `root` (or `root` itself if a file)."""
-    files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+    """HTML, Markdown, PDF and text files under `root` (or `root` itself if a file).
+
+    Symbolic links are not followed out of `root`: a linked directory is not entered and
+    a linked file is read only when it resolves inside `root`.
+    """
     top = root.parent if root.is_file() else root
-    for path in files:
+    for path in [root] if root.is_file() else _files_under(root):
         rel = path.relative_to(top).as_posix()
         if any(part.startswith(".") for part in Path(rel).parts):
             continue
+        if path.is_symlink() and not _inside(path, root):
+            yield Skipped(str(path), "a symbolic link out of the source directory")
+            continue
         url = (base_url.rstrip("/") + "/" + quote(rel)) if base_url else path.resolve().as_uri()
         yield _file_doc(path, url)
+
+
+def _files_under(root: Path) -> list[Path]:
+    files: list[Path] = []
+    for folder, dirs, names in os.walk(root, followlinks=False):
+        dirs.sort()
+        files.extend(Path(folder) / name for name in names)
+    return sorted(p for p in files if p.is_symlink() or p.is_file())
+
+
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        return path.resolve(strict=True).is_relative_to(root.resolve())
+    except (OSError, RuntimeError):  # dangling link or a link loop
+        return False
 
 
 def _file_doc(path: Path, url: str) -> SourceDoc | Skipped:
@@ -153,7 +205,9 @@ def _file_doc(path: Path, url: str) -> SourceDoc | Skipped:
             links = []
         else:
             return Skipped(str(path), f"unsupported file type {suffix or '(none)'}")
-    except (OSError, UnicodeDecodeError, CorpusError, ValueError) as exc:
+    except UnicodeDecodeError as exc:
+        return Skipped(str(path), f"unreadable: invalid UTF-8 at byte {exc.start}")
+    except (OSError, CorpusError, ValueError, RuntimeError) as exc:
         return Skipped(str(path), f"unreadable: {exc}")
     if not text.strip():
         return Skipped(str(path), "no text")

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import datetime
 import email.utils
+import functools
 import json
-from collections.abc import Mapping
-from urllib.parse import urlsplit, urlunsplit
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TypeVar
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 import httpx
 
-from ..errors import ProviderAuthError, ProviderError, RateLimitError
+from .._secrets import Scrubber, is_secret_name
+from ..errors import ProviderAuthError, ProviderError, RateLimitError, SoundingError
 from ..types import JSON, is_cjk
+
+R = TypeVar("R")
 
 __all__ = [
     "USER_AGENT",
@@ -142,7 +147,12 @@ def _without_query(url: str) -> str:
 
 
 class HTTPProvider:
-    """Base of the JSON API providers: a base URL, an optional key and one client."""
+    """Base of the JSON API providers: a base URL, an optional key and one client.
+
+    The base URL may carry credentials (`https://user:key@host/api?key=...`, as some
+    self-hosted gateways want): they are sent with every request but never shown, and
+    every error a provider's `search` or `fetch` raises has its secrets masked.
+    """
 
     name = "http"
     key_variable: str | None = None
@@ -151,16 +161,38 @@ class HTTPProvider:
 
     def __init__(self, base_url: str, api_key: str | None = None, *,
                  client: httpx.AsyncClient | None = None, timeout: float = 30.0) -> None:
-        self.base_url = base_url.rstrip("/")
+        parts = urlsplit(base_url.strip())
+        user, _, password = parts.netloc.rpartition("@")[0].partition(":")
+        host = parts.netloc.rpartition("@")[2]
+        self.base_url = urlunsplit((parts.scheme, host, parts.path, "", "")).rstrip("/")
+        """The base URL without its credentials: the one messages and repr show."""
+        self._base_params = parse_qsl(parts.query, keep_blank_values=True)
+        self._auth = httpx.BasicAuth(unquote(user), unquote(password)) if user else None
         self._api_key = api_key
+        secret_params = [v for k, v in self._base_params if is_secret_name(k)]
+        self._scrubber = Scrubber(frozenset(
+            s for s in (api_key, unquote(user), unquote(password), *secret_params) if s))
         self._client = client or make_client(timeout=timeout)
         self._owns_client = client is None
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in ("search", "fetch"):
+            method = cls.__dict__.get(name)
+            if method is not None:
+                setattr(cls, name, _scrubbing(method))
 
     def __repr__(self) -> str:  # never show the key
         return f"{type(self).__name__}(base_url={self.base_url!r})"
 
     async def _send(self, method: str, path: str, *, check: bool = True,
                     **kwargs: object) -> httpx.Response:
+        if self._base_params:
+            extra = kwargs.get("params") or {}
+            items = list(extra.items()) if isinstance(extra, Mapping) else list(extra)  # type: ignore[call-overload]
+            kwargs["params"] = [*self._base_params, *items]
+        if self._auth is not None:
+            kwargs.setdefault("auth", self._auth)
         try:
             response = await self._client.request(method, self.base_url + path,
                                                   **kwargs)  # type: ignore[arg-type]
@@ -174,3 +206,16 @@ class HTTPProvider:
     async def aclose(self) -> None:
         if self._owns_client:
             await self._client.aclose()
+
+
+def _scrubbing(method: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R]]:
+    """`method` with the provider's secrets masked in any error it raises: a server may
+    echo the key back in an error body, and a URL with its query lands in messages."""
+    @functools.wraps(method)
+    async def wrapper(self: HTTPProvider, *args: object, **kwargs: object) -> R:
+        try:
+            return await method(self, *args, **kwargs)
+        except SoundingError as exc:
+            self._scrubber.error(exc)  # masks the message in place; the traceback stays
+            raise
+    return wrapper

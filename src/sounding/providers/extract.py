@@ -2,13 +2,39 @@
 
 from __future__ import annotations
 
+import asyncio
 import codecs
 import io
 import re
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import ParamSpec, TypeVar
 
 from ..errors import ConfigError, ProviderError
 
-__all__ = ["decode_text", "html_title", "html_to_text", "looks_binary", "pdf_to_text"]
+__all__ = ["PARSE_TIMEOUT", "decode_text", "html_title", "html_to_text", "looks_binary",
+           "off_loop", "pdf_to_text"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+PARSE_TIMEOUT = 60.0
+"""Seconds one page or file may take to parse before the call gives up on it."""
+# Parsers are CPU work on hostile input: they run here, never on the event loop, and the
+# pool bounds how many run at once. A thread cannot be killed, so one that overruns its
+# time limit finishes in the background while the caller has already moved on.
+_PARSERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="sounding-parse")
+
+
+async def off_loop(fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    """`fn(*args)` in the parser pool; ProviderError when it takes over PARSE_TIMEOUT."""
+    loop = asyncio.get_running_loop()
+    future = loop.run_in_executor(_PARSERS, lambda: fn(*args, **kwargs))
+    try:
+        return await asyncio.wait_for(future, PARSE_TIMEOUT)
+    except TimeoutError as exc:
+        raise ProviderError(f"parsing took longer than {PARSE_TIMEOUT:g} s and was "
+                            "abandoned", provider="parse") from exc
 
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset=["']?([A-Za-z0-9_\-]+)""", re.I)
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.I | re.S)
@@ -85,9 +111,13 @@ def pdf_to_text(data: bytes, *, max_pages: int = 500) -> str:
 
 
 def looks_binary(text: str, sample: int = 4096) -> bool:
-    """True when decoded text is mostly control or replacement characters (binary data)."""
+    """True when decoded text holds a NUL or is more than 5% control or replacement
+    characters (binary data; cp1252 decodes nearly any bytes, so this is the real test)."""
     head = text[:sample]
     if not head:
         return False
-    bad = sum(1 for ch in head if ch == "\ufffd" or (ch < " " and ch not in "\n\r\t\f"))
-    return bad > len(head) // 10
+    if "\x00" in head:
+        return True
+    bad = sum(1 for ch in head if ch == "\ufffd" or (ch < " " and ch not in "\n\r\t\f")
+              or "\x7f" <= ch <= "\x9f")
+    return bad > len(head) // 20

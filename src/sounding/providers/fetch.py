@@ -14,7 +14,7 @@ import httpx
 from ..errors import BlockedURLError, ProviderError
 from ._http import USER_AGENT, check_response, make_client, transport_error
 from .base import Page
-from .extract import decode_text, html_title, html_to_text, looks_binary, pdf_to_text
+from .extract import decode_text, html_title, html_to_text, looks_binary, off_loop, pdf_to_text
 from .urlpolicy import PinnedBackend, check_scheme, pinned_transport
 
 __all__ = ["DirectFetcher"]
@@ -64,22 +64,28 @@ class DirectFetcher:
                     if response.status_code in _REDIRECTS and location:
                         current = urljoin(current, location)
                         continue
-                    return await self._page(response, current)
+                    body = await self._body(response)
+                    final, kind = str(response.url), response.headers.get("content-type", "")
             except BlockedURLError as exc:
                 raise BlockedURLError(f"refused {current!r}: {exc}", provider=self.name) from exc
+            except (httpx.InvalidURL, httpx.UnsupportedProtocol, UnicodeError) as exc:
+                # A URL that passed the policy but not httpx: refuse it, never hand it on.
+                raise BlockedURLError(f"refused {current!r}: not a valid URL ({exc})",
+                                      provider=self.name) from exc
             except httpx.HTTPError as exc:
                 raise transport_error(exc, self.name, current) from exc
+            # Parsing is CPU work on what a stranger sent: off the event loop, time-limited.
+            return None if body is None else await off_loop(to_page, final, body, kind)
         raise BlockedURLError(f"refused {url!r}: more than {self.max_redirects} redirects",
                               provider=self.name)
 
-    async def _page(self, response: httpx.Response, url: str) -> Page | None:
+    async def _body(self, response: httpx.Response) -> bytes | None:
         if response.status_code in (404, 410):
             return None
         if response.status_code >= 400:
             await response.aread()
             check_response(response, self.name)
-        body = await self._read_capped(response)
-        return to_page(str(response.url), body, response.headers.get("content-type", ""))
+        return await self._read_capped(response)
 
     async def _read_capped(self, response: httpx.Response) -> bytes:
         declared = response.headers.get("content-length", "")
@@ -118,7 +124,7 @@ def to_page(url: str, body: bytes, content_type: str) -> Page:
             raise ProviderError(f"the body at {url} is binary data, not the "
                                 f"{mime or 'text'} its server declared", provider="direct")
         if is_html:
-            return Page(url=url, text=html_to_text(text, url), title=html_title(text),
+            return Page(url=url, text=_html_text(text, url), title=html_title(text),
                         content_type="text/html")
         return Page(url=url, text=text, content_type=mime or "text/plain")
     from .files import parse_bytes, supported_suffix
@@ -127,3 +133,13 @@ def to_page(url: str, body: bytes, content_type: str) -> Page:
     if suffix is None:
         raise ProviderError(f"cannot read {mime} content at {url}", provider="direct")
     return Page(url=url, text=parse_bytes(body, suffix), content_type=mime)
+
+
+def _html_text(html: str, url: str) -> str:
+    try:
+        return html_to_text(html, url)
+    except (ValueError, SyntaxError, RecursionError, TypeError, AttributeError) as exc:
+        # lxml and trafilatura give up on some malformed or absurdly nested markup.
+        raise ProviderError(f"the page at {url} cannot be parsed as HTML "
+                            f"({type(exc).__name__}: {str(exc)[:200]})",
+                            provider="direct") from exc

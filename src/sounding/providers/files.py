@@ -2,7 +2,9 @@
 
 Zip archives are read recursively with limits on depth, member count and total
 uncompressed size, checked against the archive's own directory before anything
-is inflated and again while reading (zip bombs lie in their headers).
+is inflated and again while reading (zip bombs lie in their headers). Office files
+(docx, pptx, xlsx) are zip archives too and get the same checks before their XML
+is parsed; Python's zipfile never inflates a member past its declared size.
 """
 
 from __future__ import annotations
@@ -16,12 +18,18 @@ from pathlib import PurePosixPath
 from urllib.parse import urlsplit
 
 from ..errors import ProviderError
-from .extract import decode_text, html_to_text, pdf_to_text
+from .extract import decode_text, html_to_text, looks_binary, pdf_to_text
 
-__all__ = ["SUFFIXES", "ZipLimits", "parse_bytes", "supported_suffix"]
+__all__ = ["SUFFIXES", "ZipLimits", "check_archive", "parse_bytes", "supported_suffix"]
 
 SUFFIXES = (".pdf", ".docx", ".pptx", ".xlsx", ".xlsm", ".csv", ".tsv", ".html", ".htm",
             ".txt", ".md", ".markdown", ".json", ".jsonl", ".xml", ".zip")
+_OFFICE = (".docx", ".pptx", ".xlsx", ".xlsm")
+_PLAIN = (".txt", ".md", ".markdown", ".xml")
+# What malformed documents make the parsers raise: SyntaxError covers lxml's XMLSyntaxError
+# and ElementTree's ParseError; RecursionError (deeply nested JSON or XML) is a RuntimeError.
+_PARSE_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, KeyError, ValueError, OSError,
+                 SyntaxError, RuntimeError, EOFError, IndexError, TypeError, AttributeError)
 _MIME = {
     "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ".docx",
     "application/vnd.openxmlformats-officedocument.presentationml.presentation": ".pptx",
@@ -50,31 +58,68 @@ def supported_suffix(name: str, mime: str = "") -> str | None:
 
 def parse_bytes(data: bytes, suffix: str, *, limits: ZipLimits | None = None,
                 depth: int = 0) -> str:
-    """The text of a document given its bytes and its suffix (e.g. ".pdf")."""
+    """The text of a document given its bytes and its suffix (e.g. ".pdf"); a document that
+    is malformed, a bomb or binary where text was promised is a ProviderError saying so."""
     suffix = suffix.lower()
+    if suffix not in SUFFIXES:
+        raise ProviderError(f"unsupported file type {suffix or '(none)'}; supported: "
+                            + ", ".join(SUFFIXES), provider="files")
     try:
-        if suffix == ".pdf":
-            return pdf_to_text(data)
-        if suffix == ".docx":
-            return _docx(data)
-        if suffix == ".pptx":
-            return _pptx(data)
-        if suffix in (".xlsx", ".xlsm"):
-            return _xlsx(data)
-        if suffix in (".csv", ".tsv"):
-            return _csv(decode_text(data), "\t" if suffix == ".tsv" else ",")
-        if suffix in (".html", ".htm"):
-            return html_to_text(decode_text(data))
-        if suffix in (".json", ".jsonl"):
-            return _json(decode_text(data))
-        if suffix == ".zip":
-            return _zip(data, limits or ZipLimits(), depth)
-        if suffix in SUFFIXES:
-            return decode_text(data)
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
-        raise ProviderError(f"cannot read the {suffix} file: {exc}", provider="files") from exc
-    raise ProviderError(f"unsupported file type {suffix or '(none)'}; supported: "
-                        + ", ".join(SUFFIXES), provider="files")
+        return _parse(data, suffix, limits or ZipLimits(), depth)
+    except ProviderError:
+        raise
+    except RecursionError as exc:
+        raise ProviderError(f"cannot read the {suffix} file: it is nested too deeply",
+                            provider="files") from exc
+    except _PARSE_ERRORS as exc:
+        raise ProviderError(f"cannot read the {suffix} file: {type(exc).__name__}: "
+                            f"{str(exc)[:300]}", provider="files") from exc
+
+
+def _parse(data: bytes, suffix: str, limits: ZipLimits, depth: int) -> str:
+    if suffix == ".pdf":
+        return pdf_to_text(data)
+    if suffix in _OFFICE:
+        check_archive(data, limits, suffix)
+        return _docx(data) if suffix == ".docx" else (
+            _pptx(data) if suffix == ".pptx" else _xlsx(data))
+    if suffix == ".zip":
+        return _zip(data, limits, depth)
+    text = decode_text(data)
+    if looks_binary(text) or "\x00" in text[:65536]:
+        raise ProviderError(f"the {suffix} file is binary data, not text", provider="files")
+    if suffix in (".csv", ".tsv"):
+        return _csv(text, "\t" if suffix == ".tsv" else ",")
+    if suffix in (".html", ".htm"):
+        return html_to_text(text)
+    if suffix in (".json", ".jsonl"):
+        return _json(text)
+    return text
+
+
+def check_archive(data: bytes, limits: ZipLimits, what: str = ".zip") -> None:
+    """ProviderError when the archive's directory declares too many members, too many bytes
+    or a compression ratio no real document has (checked before anything is inflated)."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        members = [m for m in archive.infolist() if not m.is_dir()]
+    if len(members) > limits.max_members * 4:  # office files hold many small parts
+        raise ProviderError(f"the {what} file has {len(members)} parts, over the limit",
+                            provider="files")
+    total = sum(m.file_size for m in members)
+    if total > limits.max_total_bytes:
+        raise ProviderError(f"the {what} file inflates to {total} bytes, over the "
+                            f"{limits.max_total_bytes}-byte limit", provider="files")
+    for member in members:
+        _check_ratio(member, limits, what)
+
+
+def _check_ratio(member: zipfile.ZipInfo, limits: ZipLimits, what: str) -> None:
+    # Tiny members compress absurdly well (a 2 KB run of spaces); only the large ones matter.
+    ratio = member.file_size / max(member.compress_size, 1)
+    if member.file_size > 1_000_000 and ratio > limits.max_ratio:
+        raise ProviderError(f"{what} member {member.filename} compresses {ratio:.0f}:1 "
+                            f"({member.file_size} bytes inflated), a zip bomb?",
+                            provider="files")
 
 
 def _docx(data: bytes) -> str:

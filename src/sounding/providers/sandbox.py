@@ -4,8 +4,13 @@ What it protects against:
 - network access: a new, empty network namespace (no interfaces but a down loopback);
 - reading host files: only /usr (plus the interpreter's prefix) is visible, read-only;
   /etc, /home, /root, the project and its keys are not there at all;
-- writing outside the sandbox: the only writable place is a private tmpfs at /tmp
-  (the working directory), capped in size and gone when the call ends;
+- writing outside the sandbox: the only writable places are a private tmpfs at /tmp
+  (the working directory) and one at /dev/shm, each capped in size and gone when the
+  call ends; / and /dev are read-only;
+- nested user namespaces (the way into most kernel bugs reachable without root):
+  refused with `--disable-userns` where bwrap supports it (0.8+);
+- too many sandboxes at once: a queue runs at most `max_concurrent` per runner, so
+  40 calls in one turn all run (in turn) instead of failing on the process limit;
 - runaway code: wall-clock timeout (default 50 s), CPU-time, address-space,
   file-size and open-file limits, a process limit (fork bombs), an output cap;
 - signalling or seeing host processes: new pid, ipc and uts namespaces, a new
@@ -14,7 +19,9 @@ What it protects against:
 
 What it does NOT protect against:
 - kernel exploits: bubblewrap is namespaces and mounts, not a virtual machine;
-- side channels, and CPU or memory pressure on the host during the time limit;
+- side channels, and CPU or memory pressure on the host during the time limit
+  (memory is capped per process by RLIMIT_AS, not per sandbox by a cgroup);
+- with a bwrap older than 0.8 nested user namespaces are not refused (no seccomp filter);
 - the process limit is per user: as root, all sandboxes share `nobody`'s count;
   as a normal user, the limit is the user's current task count plus the allowance;
 - anything readable under /usr or the interpreter's prefix (installed packages);
@@ -26,22 +33,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import logging
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from ..errors import SandboxError
 
+log = logging.getLogger(__name__)
+
 __all__ = ["BubblewrapSandbox", "CodeRunner", "RunResult", "SandboxLimits",
            "UnsandboxedRunner", "bwrap_path"]
 
 _NOBODY = 65534
+_START_RETRIES = 6
 _ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8",
         "PYTHONDONTWRITEBYTECODE": "1", "PYTHONIOENCODING": "utf-8", "MPLBACKEND": "Agg",
         "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
@@ -56,6 +70,9 @@ class SandboxLimits:
     max_output: int = 20_000
     """Characters kept of stdout and of stderr each."""
     tmp_mb: int = 256
+    """Size of each writable tmpfs (/tmp and /dev/shm)."""
+    max_concurrent: int = 8
+    """Sandboxes one runner starts at once; further calls wait their turn."""
 
 
 @dataclass(frozen=True)
@@ -109,8 +126,10 @@ class _ProcessRunner:
 
     def __init__(self, limits: SandboxLimits) -> None:
         self.limits = limits
+        self._slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+            weakref.WeakKeyDictionary())
 
-    def _command(self, workdir: str) -> tuple[list[str], dict[str, object]]:
+    def _command(self, workdir: str, status_fd: int) -> tuple[list[str], dict[str, object]]:
         raise NotImplementedError
 
     def _rlimits(self, nproc: int) -> list[str]:
@@ -119,18 +138,51 @@ class _ProcessRunner:
                 f"--cpu={int(limits.timeout) + 1}", f"--nproc={nproc}",
                 f"--fsize={limits.max_file_mb * 2**20}", "--nofile=256", "--core=0", "--"]
 
+    def _slot(self) -> asyncio.Semaphore:
+        """This event loop's queue: at most `max_concurrent` sandboxes run at once, since
+        each costs processes against one per-user limit and memory on the host."""
+        loop = asyncio.get_running_loop()
+        slot = self._slots.get(loop)
+        if slot is None:
+            slot = self._slots[loop] = asyncio.Semaphore(max(1, self.limits.max_concurrent))
+        return slot
+
     async def run(self, code: str) -> RunResult:
+        async with self._slot():
+            for attempt in range(_START_RETRIES + 1):
+                try:
+                    return await self._run(code)
+                except SandboxError as exc:
+                    # EAGAIN from clone(): processes of sandboxes that just ended still count
+                    # against the per-user limit for a moment. Wait and start again.
+                    if "temporarily unavailable" not in str(exc) or attempt == _START_RETRIES:
+                        raise
+                    await asyncio.sleep(0.05 * 2**attempt)
+            raise AssertionError("unreachable")
+
+    async def _run(self, code: str) -> RunResult:
         start = time.perf_counter()
         with tempfile.TemporaryDirectory(prefix="sounding-py-") as workdir:
-            argv, extra = self._command(workdir)
+            status_r, status_w = os.pipe()
             try:
-                proc = await asyncio.create_subprocess_exec(
-                    *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                    stderr=asyncio.subprocess.PIPE, env=_ENV,
-                    start_new_session=True, **extra)  # type: ignore[arg-type]
-            except OSError as exc:
-                raise SandboxError(f"cannot start the sandbox: {exc}") from exc
-            return await self._collect(proc, code, start)
+                argv, extra = self._command(workdir, status_w)
+                try:
+                    proc = await asyncio.create_subprocess_exec(
+                        *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                        stderr=asyncio.subprocess.PIPE, env=_ENV,
+                        start_new_session=True, **extra)  # type: ignore[arg-type]
+                except OSError as exc:
+                    raise SandboxError(f"cannot start the sandbox: {exc}") from exc
+                finally:
+                    os.close(status_w)
+                result = await self._collect(proc, code, start)
+                self._check_started(result, _read_available(status_r))
+                return result
+            finally:
+                os.close(status_r)
+
+    def _check_started(self, result: RunResult, status: bytes) -> None:
+        """Raise SandboxError when the sandbox itself failed to start (no code ran)."""
 
     async def _collect(self, proc: asyncio.subprocess.Process, code: str,
                        start: float) -> RunResult:
@@ -175,6 +227,19 @@ class _ProcessRunner:
             seconds=time.perf_counter() - start)
 
 
+def _read_available(fd: int) -> bytes:
+    """What the status pipe holds; never blocks (a stray holder of its write end cannot
+    stall the call)."""
+    os.set_blocking(fd, False)
+    data = bytearray()
+    with contextlib.suppress(BlockingIOError, OSError):
+        while chunk := os.read(fd, 65536):
+            data += chunk
+            if len(data) > 1_000_000:
+                break
+    return bytes(data)
+
+
 def _kill(proc: asyncio.subprocess.Process) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
@@ -202,13 +267,15 @@ class BubblewrapSandbox(_ProcessRunner):
         if shutil.which("prlimit") is None:
             raise SandboxError("PythonInterpreter needs `prlimit` (util-linux) to set limits")
         self.bwrap = found
+        self.userns_flags = _userns_flags(found)
+        self.status_fd = "--json-status-fd" in _help(found)
         self.python = python or (Path("/usr/bin/python3") if Path("/usr/bin/python3").exists()
                                  else Path(sys.executable).resolve())
 
-    def _command(self, workdir: str) -> tuple[list[str], dict[str, object]]:
-        extra: dict[str, object] = {"cwd": "/"}
+    def _command(self, workdir: str, status_fd: int) -> tuple[list[str], dict[str, object]]:
+        extra: dict[str, object] = {"cwd": "/", "pass_fds": (status_fd,)}
         if os.geteuid() == 0:
-            extra = {"user": _NOBODY, "group": _NOBODY, "extra_groups": [], "cwd": "/"}
+            extra.update(user=_NOBODY, group=_NOBODY, extra_groups=[])
             nproc = self.limits.max_processes
         else:
             nproc = _user_tasks(os.getuid()) + self.limits.max_processes
@@ -216,12 +283,75 @@ class BubblewrapSandbox(_ProcessRunner):
         prefix = Path(sys.base_prefix) if not str(self.python).startswith("/usr/") else None
         if prefix is not None and not str(prefix).startswith("/usr"):
             binds += ["--ro-bind", str(prefix), str(prefix)]
-        argv = [*self._rlimits(nproc), self.bwrap, "--unshare-all", "--die-with-parent",
-                "--new-session", *binds, "--proc", "/proc", "--dev", "/dev",
-                "--size", str(self.limits.tmp_mb * 2**20), "--tmpfs", "/tmp",
+        size = str(self.limits.tmp_mb * 2**20)
+        status = ["--json-status-fd", str(status_fd)] if self.status_fd else []
+        argv = [*self._rlimits(nproc), self.bwrap, "--unshare-all", *self.userns_flags,
+                "--die-with-parent", "--new-session", *status,
+                *binds, "--proc", "/proc", "--dev", "/dev",
+                # /dev is a tmpfs of bwrap's with no size limit: cap /dev/shm, then make
+                # /dev itself read-only, so no writable place is left uncapped.
+                "--size", size, "--tmpfs", "/dev/shm", "--remount-ro", "/dev",
+                "--size", size, "--tmpfs", "/tmp",
                 "--remount-ro", "/", "--chdir", "/tmp", "--hostname", "sandbox",
                 str(self.python), "-I", "-"]
         return argv, extra
+
+    def _check_started(self, result: RunResult, status: bytes) -> None:
+        # bwrap reports the sandboxed child's pid once it runs; without it, what is on
+        # stderr is bwrap's (or prlimit's) complaint, not anything the code printed.
+        if result.timed_out:
+            return
+        # After reporting its child, bwrap still forks once more (pid 1 of the sandbox);
+        # that fork failing on the process limit looks like this, and no code ran.
+        late = (result.exit_code == 1 and not result.stdout
+                and result.stderr.startswith("bwrap: Can't fork")
+                and "temporarily unavailable" in result.stderr)
+        if not self.status_fd:  # bwrap < 0.5 cannot report: judge by its message alone
+            if not (result.exit_code == 1 and not result.stdout
+                    and result.stderr.startswith(("bwrap: ", "prlimit: "))):
+                return
+        elif b'"child-pid"' in status and not late:
+            return
+        reason = result.stderr.strip().splitlines()[-1:] or [f"exit code {result.exit_code}"]
+        raise SandboxError(f"the Python sandbox could not start: {reason[0][:300]} (the "
+                           "code did not run; the host may forbid user namespaces or have "
+                           "run out of processes)")
+
+
+_USERNS_FLAGS: dict[str, tuple[str, ...]] = {}
+
+
+@functools.cache
+def _help(bwrap: str) -> str:
+    """bwrap's option list (what this version supports)."""
+    try:
+        return subprocess.run([bwrap, "--help"], capture_output=True, text=True, timeout=10,
+                              check=False).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def _userns_flags(bwrap: str) -> tuple[str, ...]:
+    """`--unshare-user --disable-userns` when this bwrap accepts them here (bwrap 0.8+ and
+    a kernel that allows it), else nothing; probed once per binary, as the sandbox user."""
+    if bwrap in _USERNS_FLAGS:
+        return _USERNS_FLAGS[bwrap]
+    flags = ("--unshare-user", "--disable-userns")
+    extra: dict[str, object] = {}
+    if os.geteuid() == 0:
+        extra = {"user": _NOBODY, "group": _NOBODY, "extra_groups": []}
+    try:
+        probe = subprocess.run(  # type: ignore[call-overload]
+            [bwrap, "--unshare-all", *flags, *_system_binds(), "--", "/usr/bin/true"],
+            capture_output=True, timeout=10, check=False, cwd="/", **extra)
+        ok = probe.returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        ok = False
+    if not ok:
+        log.warning("bwrap at %s cannot --disable-userns here: nested user namespaces "
+                    "stay possible inside the sandbox", bwrap)
+    _USERNS_FLAGS[bwrap] = flags if ok else ()
+    return _USERNS_FLAGS[bwrap]
 
 
 class UnsandboxedRunner(_ProcessRunner):
@@ -234,7 +364,7 @@ class UnsandboxedRunner(_ProcessRunner):
         super().__init__(limits or SandboxLimits())
         self.python = python or Path(sys.executable)
 
-    def _command(self, workdir: str) -> tuple[list[str], dict[str, object]]:
+    def _command(self, workdir: str, status_fd: int) -> tuple[list[str], dict[str, object]]:
         nproc = _user_tasks(os.getuid()) + self.limits.max_processes
         prefix = self._rlimits(nproc) if shutil.which("prlimit") else []
         return [*prefix, str(self.python), "-I", "-"], {"cwd": workdir}

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import socket
 import ssl
 from collections.abc import Awaitable, Callable, Iterable
@@ -20,6 +21,7 @@ from urllib.parse import urlsplit
 
 import httpcore
 import httpx
+import idna
 
 from ..errors import BlockedURLError
 
@@ -41,11 +43,17 @@ def is_public_address(address: str) -> bool:
             embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
         if embedded is not None:
             ip = embedded
+    if any(ip in net for net in _ALSO_NON_PUBLIC if net.version == ip.version):
+        return False
     return not (ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast
                 or ip.is_reserved or ip.is_unspecified or not ip.is_global)
 
 
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+# The standard library calls these global, but neither belongs to the public internet:
+# fec0::/10 are deprecated site-local addresses that some networks still route inside,
+# and 192.0.0.0/24 holds protocol anycast addresses (192.0.0.9, .10) of the local provider.
+_ALSO_NON_PUBLIC = (ipaddress.IPv6Network("fec0::/10"), ipaddress.IPv4Network("192.0.0.0/24"))
 
 
 async def resolve(host: str, port: int) -> list[str]:
@@ -76,15 +84,70 @@ def vet(host: str, addresses: Iterable[str],
     return vetted
 
 
+# Control characters anywhere, and whitespace around the URL or inside its host: URL
+# parsers strip or keep these as they please, so the URL that was checked would not be
+# the URL that is fetched. (A space inside a path or query is fine: httpx encodes it.)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff]")
+_SPACE = re.compile(r"\s")
+# A host of digits, dots and hex forms only (0177.0.0.1, 0x7f.1, 2130706433): resolvers
+# read these as IPv4 in octal or hex, parsers reject them, so no two agree on the address.
+_NUMERIC_HOST = re.compile(r"^(0x[0-9a-f]*|[0-9]+)(\.(0x[0-9a-f]*|[0-9]*))*$", re.I)
+
+
 def check_scheme(url: str) -> str:
-    """The URL's host; BlockedURLError unless the URL is http(s) and names a host."""
-    parts = urlsplit(url)
+    """The URL's host; BlockedURLError unless the URL is http(s), names a host and parses
+    the same way in every parser on the way (ours, httpx's and the resolver's)."""
+    if not isinstance(url, str) or not url:
+        raise BlockedURLError("refused an empty URL", provider="fetch")
+    unsafe = _CONTROL.search(url)
+    if unsafe or url != url.strip():
+        what = f"the control character {unsafe.group()!r}" if unsafe else "surrounding spaces"
+        raise BlockedURLError(f"refused {url!r}: it contains {what}", provider="fetch")
+    try:
+        parts = urlsplit(url)
+        hostname = parts.hostname
+        parts.port  # noqa: B018 - a port out of range raises here, not later
+    except ValueError as exc:
+        raise BlockedURLError(f"refused {url!r}: not a valid URL ({exc})",
+                              provider="fetch") from exc
     if parts.scheme not in ("http", "https"):
         raise BlockedURLError(f"refused {url!r}: only http and https URLs can be visited",
                               provider="fetch")
-    if not parts.hostname:
+    if not hostname:
         raise BlockedURLError(f"refused {url!r}: no host", provider="fetch")
-    return parts.hostname
+    if _SPACE.search(parts.netloc):
+        raise BlockedURLError(f"refused {url!r}: whitespace in the host", provider="fetch")
+    _check_host(url, hostname)
+    return hostname
+
+
+def _check_host(url: str, hostname: str) -> None:
+    """Refuse host forms that parsers disagree on, and any URL httpx cannot take."""
+    if not hostname.isascii() or "xn--" in hostname:
+        try:
+            idna.decode(hostname) if hostname.isascii() else idna.encode(hostname, uts46=True)
+        except (UnicodeError, ValueError) as exc:
+            raise BlockedURLError(f"refused {url!r}: the host is not a valid domain name "
+                                  f"({exc})", provider="fetch") from exc
+    bracketed = urlsplit(url).netloc.rpartition("@")[2].startswith("[")
+    if bracketed:
+        try:
+            ipaddress.IPv6Address(hostname.split("%", 1)[0])
+        except ValueError as exc:
+            raise BlockedURLError(f"refused {url!r}: {hostname!r} in brackets is not an IPv6 "
+                                  "address", provider="fetch") from exc
+    elif _NUMERIC_HOST.match(hostname):
+        try:
+            ipaddress.IPv4Address(hostname)
+        except ValueError as exc:
+            raise BlockedURLError(f"refused {url!r}: {hostname!r} is a numeric host that is "
+                                  "not a dotted-decimal IPv4 address (octal, hex or short "
+                                  "forms are refused)", provider="fetch") from exc
+    try:
+        httpx.URL(url)
+    except (httpx.InvalidURL, ValueError, UnicodeError) as exc:
+        raise BlockedURLError(f"refused {url!r}: not a valid URL ({exc})",
+                              provider="fetch") from exc
 
 
 async def check_url(url: str, *, allow_private: bool = False,

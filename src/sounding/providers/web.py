@@ -60,6 +60,12 @@ def _http(cls_path: str, url_field: str) -> Callable[[WebSettings, str | None], 
     return make
 
 
+def _ddgs(web: WebSettings, key: str | None) -> Backend:
+    from .ddgs import DdgsSearch
+
+    return DdgsSearch(timeout=web.timeout)
+
+
 def _direct(web: WebSettings, key: str | None) -> Backend:
     from .fetch import DirectFetcher
 
@@ -78,6 +84,7 @@ PROVIDERS: dict[tuple[str, str], ProviderSpec] = {
                      "BRAVE_API_KEY", True),
         ProviderSpec("tavily", "search", _http("tavily.TavilySearch", "tavily_url"),
                      "TAVILY_API_KEY", True),
+        ProviderSpec("ddgs", "search", _ddgs),  # keyless: the chain's last resort
         ProviderSpec("serper", "scholar", _http("serper.SerperScholar", "serper_url"),
                      "SERPER_API_KEY", True, backend_name="serper_scholar"),
         ProviderSpec("semantic_scholar", "scholar",
@@ -187,7 +194,10 @@ def build_chain(builder: ChainBuilder, kind: str, chain: str) -> FallbackChain:
         stacks.append(builder.stack(spec, key))
     if not stacks:
         raise ConfigError(f"no usable {kind} provider in web.{kind}={chain!r}: set "
-                          + " or ".join(missing or ["web." + kind]))
+                          + " or ".join(missing or ["web." + kind])
+                          + (", or use the keyless provider (web.search=ddgs)"
+                             if kind == "search" else "")
+                          + ", or run with --env offline (the local corpus, no keys)")
     for item in missing:
         log.info("skipping a %s provider: %s is not set", kind, item)
     return FallbackChain(stacks)

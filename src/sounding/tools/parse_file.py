@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..errors import ToolArgumentError
 from ..llm.base import ToolSchema
+from ..providers.extract import off_loop
 from ..providers.files import SUFFIXES, ZipLimits, parse_bytes, supported_suffix
 from ..types import JSON
 from .base import ToolContext, ToolOutput, join_observations, string_list
@@ -33,7 +34,18 @@ PARSE_FILE_SCHEMA = ToolSchema(
 
 
 def resolve_inside(root: Path, name: str) -> Path:
-    """The file `name` under `root`; refuses anything that resolves outside it (.., links)."""
+    """The file `name` under `root`; refuses anything that resolves outside it (.., links)
+    and names the file system cannot take (a NUL, too long, a symlink loop)."""
+    try:
+        return _resolve_inside(root, name)
+    except (ValueError, OSError, RuntimeError) as exc:
+        # NUL in a name: ValueError; a name too long: OSError; a symlink loop: RuntimeError.
+        shown = name if len(name) <= 200 else name[:200] + "..."
+        raise ToolArgumentError(f"parse_file: cannot open {shown!r}: "
+                                f"{type(exc).__name__}: {str(exc)[:200]}") from exc
+
+
+def _resolve_inside(root: Path, name: str) -> Path:
     base = root.resolve()
     cleaned = name.strip().removeprefix("file://")
     candidate = Path(cleaned)
@@ -68,10 +80,18 @@ class ParseFileTool:
         if suffix is None:
             raise ToolArgumentError(f"parse_file: cannot read {path.suffix or 'extension-less'}"
                                     f" files; supported: {', '.join(SUFFIXES)}")
-        if path.stat().st_size > self.max_bytes:
+        try:
+            size = path.stat().st_size
+        except OSError as exc:
+            raise ToolArgumentError(f"parse_file: cannot open {name!r}: {exc}") from exc
+        if size > self.max_bytes:
             raise ToolArgumentError(f"parse_file: {name!r} is larger than {self.max_bytes} "
                                     "bytes")
-        text = parse_bytes(path.read_bytes(), suffix, limits=self.zip_limits)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ToolArgumentError(f"parse_file: cannot read {name!r}: {exc}") from exc
+        text = parse_bytes(data, suffix, limits=self.zip_limits)
         if len(text) > self.max_chars:
             text = text[: self.max_chars] + (
                 f"\n[truncated: {len(text) - self.max_chars} more characters]")
@@ -86,6 +106,7 @@ class ParseFileTool:
         stats = context.stats
         stats.requests += len(names)
         stats.used("files")
-        texts = await asyncio.gather(*(asyncio.to_thread(self._parse, n) for n in names))
+        # Off the event loop and time-limited: one slow file must not stall other runs.
+        texts = await asyncio.gather(*(off_loop(self._parse, n) for n in names))
         return ToolOutput(text=join_observations(list(texts)),
                           sources=tuple(f"file://{n}" for n in names))
