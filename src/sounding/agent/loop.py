@@ -34,6 +34,7 @@ from ..errors import (
     SoundingError,
 )
 from ..llm import base as llm_base
+from ..llm._reply import context_limit
 from ..llm.base import ChatModel, ChatRequest, Completion, ToolSchema
 from ..llm.protocols import Turn, WireProtocol, get_protocol
 from ..llm.tokens import shared_counter
@@ -284,6 +285,22 @@ class RunContext:
         size = self._sizes.prompt(messages) + self._tools_size
         return size + self.sampling.max_tokens <= self.window * self._shrink
 
+    def _refused(self, exc: ContextLengthError, sent: Sequence[Message],
+                 wire: Sequence[ToolSchema]) -> None:
+        """Learn from a server's context refusal. With its numbers (vLLM, SGLang: the
+        window and the tokens asked for), the window becomes the server's, and our counts
+        are scaled by how much they undercounted this prompt; without, ask for a quarter
+        less."""
+        numbers = context_limit(str(exc))
+        ours = prompt_tokens(sent, wire, text_count=self.counter.count) \
+            + self.sampling.max_tokens
+        if numbers is None or numbers[1] <= 0:
+            self._shrink *= shrink_factor(str(exc))
+            return
+        limit, asked = numbers
+        self.window = min(self.window, limit)
+        self._shrink = min(self._shrink, ours / asked) * 0.97
+
     async def call_turn(self, messages: Sequence[Message]) -> Completion | BudgetReason:
         """Call the model for an agent turn within the time left; else the budget that
         forbids it: `time` when the wall limit ran out mid-call, `context` when the
@@ -297,7 +314,7 @@ class RunContext:
         except TimeoutError:
             return "time"
         except ContextLengthError as exc:
-            self._shrink *= shrink_factor(str(exc))
+            self._refused(exc, messages, self._wire_tools(self.schemas))
             self.note(f"the server refused the prompt as too long: {exc}", "warning")
             return "context"
 
@@ -349,7 +366,7 @@ class RunContext:
             except ContextLengthError as exc:
                 if attempt == _FIT_ATTEMPTS - 1:
                     raise
-                self._shrink *= shrink_factor(str(exc))
+                self._refused(exc, fitted, wire)
                 self.note(f"the {purpose} prompt was refused as too long: trimming more",
                           "warning")
         raise AssertionError("unreachable")  # pragma: no cover
