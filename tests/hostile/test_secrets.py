@@ -11,7 +11,7 @@ import pytest
 import sounding
 from sounding._secrets import Scrubber, scrubber_for, split_url_credentials
 from sounding.agent.api import settings_snapshot
-from sounding.config import load_settings
+from sounding.config import Settings, load_settings
 from sounding.errors import ProviderAuthError, ProviderError
 from sounding.llm.testing import ScriptedModel
 from sounding.providers.brave import BraveSearch
@@ -123,3 +123,26 @@ async def test_direct_fetch_error_with_a_key_in_the_page_url_hides_the_query() -
         await fetcher.fetch("http://127.0.0.1:9/p?api_key=QK-123456789")
     await fetcher.aclose()
     assert "QK-123456789" not in str(caught.value)
+
+
+async def test_a_base_url_carrying_its_key_works_and_never_shows_it(settings: Settings) -> None:
+    """`user:key@` and `?api_key=` in the LLM base URL: sent to the server, shown nowhere."""
+    from sounding.agent import arun
+    from sounding.config import override_settings
+    from sounding.llm.openai_client import OpenAIChatModel
+    from sounding.llm.testing import ScriptedServer
+
+    secret, query_secret = "user-secret-4711", "query-secret-0815"
+    with ScriptedServer(["<think>ok</think>\n<answer>Eiffel</answer>"]) as server:
+        host = server.base_url.split("://", 1)[1]
+        base = f"http://me:{secret}@{host}?api_key={query_secret}"
+        cfg = override_settings(settings, {"llm.base_url": base, "llm.model": "m"})
+        model = OpenAIChatModel(cfg.llm)
+        try:
+            traj = await arun("Who built the tower?", cfg, model=model)
+        finally:
+            await model.aclose()
+        assert traj.answer == "Eiffel" and traj.error is None
+        assert secret not in repr(model) and query_secret not in repr(model)
+    record = traj.to_json()
+    assert secret not in record and query_secret not in record

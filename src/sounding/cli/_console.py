@@ -47,12 +47,17 @@ def printable(text: str) -> str:
 
 def check_endpoint(settings: Settings) -> None:
     """Fail fast (before any work) when the LLM endpoint cannot be reached at all."""
-    url = (settings.llm.base_url or "").rstrip("/") + "/models"
+    from .._secrets import strip_url_credentials
+    from ..llm.openai_client import endpoint_url
+
+    base = settings.llm.base_url or ""
+    url = endpoint_url(base, "/models")
     headers = {"Authorization": f"Bearer {settings.llm.api_key}"} if settings.llm.api_key else {}
     try:
         httpx.get(url, headers=headers, timeout=10.0)
     except httpx.HTTPError as exc:
         raise ConfigError(
-            f"cannot reach the LLM endpoint {settings.llm.base_url} ({type(exc).__name__}); "
+            f"cannot reach the LLM endpoint {strip_url_credentials(base)} "
+            f"({type(exc).__name__}); "
             "check --base-url / SOUNDING_BASE_URL and that the server is running"
         ) from exc

@@ -14,6 +14,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+from .._secrets import scrubber_for
 from ..agent import arun
 from ..agent.api import settings_snapshot
 from ..config import Settings
@@ -94,4 +95,6 @@ def _partial(question: str, settings: Settings, watcher: EventObserver, error: R
         record.rounds = max([record.rounds, *rounds])
     root.error = error
     root.seconds = root.seconds or time.monotonic() - start
-    return root
+    # As `arun` does for a finished run: no known secret leaves in a partial record either.
+    return scrubber_for(settings).record(root, Trajectory.to_dict,
+                                         Trajectory.from_dict)  # type: ignore[arg-type]

@@ -22,7 +22,7 @@ import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from types import TracebackType
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 from tenacity import (
@@ -33,6 +33,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from .._secrets import strip_url_credentials
 from ..config import LLMSettings
 from ..errors import (
     ConfigError,
@@ -103,7 +104,10 @@ class OpenAIChatModel:
             raise ConfigError(f"LLM settings lack {', '.join(settings.missing())}")
         self._settings = settings
         self._model = str(settings.model)
-        self._base_url = str(settings.base_url).rstrip("/")
+        # A base URL may carry credentials (`user:key@`, `?api_key=`): they are sent, but
+        # every message and repr shows the URL without them.
+        self._raw_base = str(settings.base_url)
+        self._base_url = strip_url_credentials(self._raw_base).rstrip("/")
         self._name = name or self._model
         self._extra_body = dict(extra_body or {})
         self._response_format_ok = True
@@ -111,7 +115,7 @@ class OpenAIChatModel:
         self._token_ids_ok = True
         self._tokenize_url: str | bool | None = None
         """None: not asked yet; False: the server has no /tokenize; else the URL that works."""
-        self._url = self._base_url + "/chat/completions"
+        self._url = endpoint_url(self._raw_base, "/chat/completions")
         self._timeout = aiohttp.ClientTimeout(total=settings.timeout,
                                               connect=min(settings.timeout, 10.0))
         self._headers = {"Content-Type": "application/json", "Accept": "application/json",
@@ -192,7 +196,7 @@ class OpenAIChatModel:
                               "messages": [message_to_openai(m) for m in messages]},
                              ensure_ascii=False).encode("utf-8", "replace")
         known = self._tokenize_url
-        urls = [known] if isinstance(known, str) else _tokenize_urls(self._base_url)
+        urls = [known] if isinstance(known, str) else _tokenize_urls(self._raw_base)
         for url in urls:
             try:
                 async with asyncio.timeout(min(self._settings.timeout, 30.0)):
@@ -471,10 +475,22 @@ async def _read_capped(response: aiohttp.ClientResponse, cap: int, where: str) -
     return bytes(out)
 
 
+def endpoint_url(base_url: str, path: str) -> str:
+    """`path` under `base_url`, keeping the base URL's query string (some gateways take
+    the key there) after the path instead of before it."""
+    parts = urlsplit(base_url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/") + path,
+                       parts.query, ""))
+
+
 def _tokenize_urls(base_url: str) -> list[str]:
     # vLLM serves /tokenize at the root, next to /v1; SGLang also under /v1.
-    root = base_url[:-3] if base_url.endswith("/v1") else base_url
-    return list(dict.fromkeys([root + "/tokenize", base_url + "/tokenize"]))
+    parts = urlsplit(base_url)
+    path = parts.path.rstrip("/")
+    root = urlunsplit((parts.scheme, parts.netloc, path[:-3] if path.endswith("/v1") else path,
+                       parts.query, ""))
+    return list(dict.fromkeys([endpoint_url(root, "/tokenize"),
+                               endpoint_url(base_url, "/tokenize")]))
 
 
 def _int(value: object, default: int) -> int:
