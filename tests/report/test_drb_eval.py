@@ -167,3 +167,46 @@ def test_metrics_count_errors_and_resume_them() -> None:
     assert metrics["overall"] == 40.0 and metrics["citation_accuracy"] == 0.75
     assert set(metrics["by_language"]) == {"en"} and "overall_ci95" not in metrics
     assert metrics["failures"] == [{"id": "b", "error": "LLMError: down"}]
+
+
+@needs_drb
+async def test_failed_tasks_run_again_and_reports_come_from_any_writer(tmp_path: Path) -> None:
+    """`run_drb` takes any report writer: here one that writes Markdown itself and fails
+    once on a task; that task's error row is run again on resume, the others are kept."""
+    from sounding.errors import LLMError
+    from sounding.eval.datasets.drb import load
+    from sounding.eval.drb_run import DrbJudges, run_drb
+    from sounding.eval.judges.citations import CitationJudge
+    from sounding.eval.judges.drb_criteria import CriteriaJudge
+    from sounding.llm.testing import ScriptedModel
+
+    from .helpers import EIFFEL
+
+    items = load(_tasks(tmp_path))
+    calls: list[str] = []
+
+    async def write(item: Any, report_dir: Path) -> None:
+        calls.append(item.id)
+        if item.id == "drb-1" and calls.count("drb-1") == 1:
+            raise LLMError("the endpoint went away")
+        report_dir.mkdir(parents=True, exist_ok=True)
+        (report_dir / "report.md").write_text(
+            "# Report\n\nThe Eiffel Tower is a lattice tower in Paris [1].\n\n"
+            f"## References\n\n1. [Eiffel Tower]({EIFFEL})\n", encoding="utf-8")
+
+    async def fetch(url: str) -> str | None:
+        return "The Eiffel Tower is a wrought-iron lattice tower in Paris." if url == EIFFEL \
+            else None
+
+    judge = ScriptedModel.repeat(lambda r: (_fact_reply if "<statements>" in r.messages[-1]
+                                            .content else _criteria_reply)(r.messages[-1].content))
+    judges = DrbJudges(CriteriaJudge(judge), CitationJudge(judge, fetch))
+    out = tmp_path / "run"
+    first = await run_drb(items, out, write=write, judges=judges, concurrency=2)
+    assert first["rows_scored"] == 1 and first["errors"] == 1 and not first["complete"]
+    assert "LLMError: the endpoint went away" in str(first["failures"])
+    second = await run_drb(items, out, write=write, judges=judges, concurrency=2)
+    assert sorted(calls) == ["drb-1", "drb-1", "drb-51"]  # drb-51 was not written again
+    assert second["complete"] and second["errors"] == 0
+    assert second["citation_accuracy"] == 1.0 and second["effective_citations"] == 1.0
+    assert len((out / "results.jsonl").read_text().splitlines()) == 3  # the error row stays
