@@ -1,7 +1,7 @@
 """`sounding report score` and `sounding report bench`: DeepResearch Bench for reports.
 
-`eval run --format drb` loads the tasks, but its rollouts are short answers graded against
-a gold answer; reports are written and scored here instead.
+`sounding eval run --format drb` does what `bench` does as a resumable eval run (one row
+per task, metrics.json); both score with `sounding.eval.drb_score`, as `score` does.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from ..config import Settings
-from ..env import Environment, build_environment
+from ..env import build_environment
 from ..errors import ConfigError
 from ..eval.datasets import drb
 from ..eval.datasets.base import Item
@@ -33,23 +33,9 @@ def _tasks(path: Path, language: str | None, limit: int | None) -> list[Item]:
     return items[:limit] if limit else items
 
 
-def _fetcher(env: Environment) -> Any:
-    visit = env.tools.get("visit")
-    pages = getattr(visit, "pages", None)
-    if pages is None:
-        raise ConfigError(f"the {env.name} environment has no page reader for the citation "
-                          "judge (use --no-citations)")
-
-    async def fetch(url: str) -> str | None:
-        page = await pages.fetch(url)
-        return page.text if page is not None else None
-
-    return fetch
-
-
 async def _score(paths: list[Path], items: list[Item], settings: Settings,
                  judge: ChatModel, *, criteria: bool, citations: bool) -> list[Any]:
-    from ..eval.drb_score import find_reports, match_task, score_reports
+    from ..eval.drb_score import find_reports, match_task, page_fetcher, score_reports
     from ..eval.judges.citations import CitationJudge
     from ..eval.judges.drb_criteria import CriteriaJudge
 
@@ -64,7 +50,7 @@ async def _score(paths: list[Path], items: list[Item], settings: Settings,
             pairs.append((report, item))
     env = build_environment(settings, summary_model=None) if citations else None
     try:
-        cit = CitationJudge(judge, _fetcher(env)) if env is not None else None
+        cit = CitationJudge(judge, page_fetcher(env)) if env is not None else None
         return await score_reports(pairs, CriteriaJudge(judge) if criteria else None, cit)
     finally:
         if env is not None:

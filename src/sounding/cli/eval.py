@@ -135,10 +135,16 @@ def run(
         settings = override_settings(run_options.settings(), {
             k: v for k, v in executor_flags.items() if v is not None})
         name, items = load_dataset(dataset, fmt, text_only=text_only)
-        if name == "drb":
-            raise ConfigError("DeepResearch Bench grades long reports, not answers: run "
-                              "`sounding report bench --tasks FILE --out DIR`, or score "
-                              "existing reports with `sounding report score`")
+        if name == "drb":  # reports, not answers: written, then scored by two judges
+            from ._eval_drb import check_drb_flags, run_drb_command
+
+            check_drb_flags({"--shard": shard, "--subset": subset, "--judge": judge,
+                             "--ask-confidence": ask_confidence, "--text-only": text_only,
+                             "--executor ray": settings.executor.kind == "ray"})
+            return run_drb_command(dataset, select_items(items, limit, None), settings, out,
+                                   endpoint=_endpoint(settings, judge_model, judge_base_url,
+                                                      judge_api_key, params),
+                                   limit=limit, concurrency=concurrency, quiet=quiet)
         items = select_subset(name, items, subset, subset_ids)
         if ask_confidence:
             items = [dataclasses.replace(it, instruction=CONFIDENCE_INSTRUCTION) for it in items]
@@ -356,5 +362,21 @@ def report(
     for d in (run_dir, compare):
         if d is not None and not (d / "manifest.json").is_file():
             raise _fail(f"{d} is not a run directory (no manifest.json)")
-    md, html = write_report(run_dir, compare)
+    if _is_drb(run_dir):
+        from ..eval.drb_summary import write_drb_summary
+
+        md, html = write_drb_summary(run_dir)
+    else:
+        md, html = write_report(run_dir, compare)
     Console(highlight=False).print(f"{md}\n{html}", markup=False)
+
+
+def _is_drb(run_dir: Path) -> bool:
+    """A DeepResearch Bench run: scored reports, summarised by `eval.drb_summary`."""
+    from ..eval.store import read_manifest
+
+    try:
+        manifest = read_manifest(run_dir)
+    except SoundingError:
+        return False
+    return manifest is not None and manifest.get("format") == "drb"

@@ -9,14 +9,19 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
 from ..types import JSON, JSONObject
 from .datasets.base import Item
-from .judges.citations import CitationJudge
+from .judges.citations import CitationJudge, Fetch
 from .judges.drb_criteria import DIMENSIONS, CriteriaJudge, TaskCriteria
 
-__all__ = ["ReportFile", "find_reports", "match_task", "score_reports", "summarize"]
+if TYPE_CHECKING:
+    from ..env import Environment
+
+__all__ = ["ReportFile", "find_reports", "match_task", "page_fetcher", "score_reports",
+           "summarize"]
 
 
 @dataclass(frozen=True)
@@ -27,7 +32,10 @@ class ReportFile:
 
 
 def find_reports(path: Path) -> list[ReportFile]:
-    """A Markdown file, a run directory (`report.md`), or a folder of either."""
+    """A Markdown file, a run directory (`report.md`), or a folder of either; an
+    `eval run --format drb` directory means its `reports/` folder."""
+    if (path / "manifest.json").is_file() and (path / "reports").is_dir():
+        path = path / "reports"
     if path.is_file():
         return [_report(path, path.stem)]
     if (path / "report.md").is_file():
@@ -63,6 +71,22 @@ def match_task(report: ReportFile, items: Sequence[Item]) -> Item | None:
         return by_id[m.group(1)]
     norm = " ".join(report.topic.split())
     return next((it for it in items if " ".join(it.question.split()) == norm), None)
+
+
+def page_fetcher(env: Environment) -> Fetch:
+    """The citation judge's page reader: the environment's `visit` page source, so that
+    cited pages are read as the agent read them (the offline corpus included)."""
+    visit = env.tools.get("visit")
+    pages = getattr(visit, "pages", None)
+    if pages is None:
+        raise ConfigError(f"the {env.name} environment has no page reader for the citation "
+                          "judge (use --no-citations)")
+
+    async def fetch(url: str) -> str | None:
+        page = await pages.fetch(url)
+        return page.text if page is not None else None
+
+    return fetch
 
 
 async def score_reports(reports: Sequence[tuple[ReportFile, Item]],
