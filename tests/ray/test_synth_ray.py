@@ -52,16 +52,18 @@ def settings_for(server: ScriptedServer, tmp: Path) -> Settings:
                           "corpus": corpus(tmp), "cache_dir": tmp / "cache"}, environ={})
 
 
-def outcome(out: Path) -> dict[str, object]:
-    """Per item what was decided (trajectory ids and timings differ between runs)."""
-    rows = {str(r["key"]): r for r in read_jsonl(out / "items.jsonl")}
+def outcome(out: Path) -> tuple[list[str], dict[str, tuple[str, ...]]]:
+    """Rejected keys, and per kept item what was decided (trajectory ids and timings differ
+    between runs): pass rates, rejections, and mode, check, bucket, answer of each run."""
+    kept = {str(r["key"]): r for r in read_jsonl(out / "items.jsonl")}
     rejected = [str(r["key"]) for r in read_jsonl(out / "rejected.jsonl")]
-    assert not set(rows) & set(rejected)
-    return {"rejected": sorted(rejected), "kept": {
-        key: (row["pass_rate"], row["rejections"],
-              sorted((a["mode"], a["accepted_by"], a["bucket"],  # type: ignore[index]
-                      a["trajectory"]["answer"]) for a in row["accepted"]))  # type: ignore[index,union-attr]
-        for key, row in rows.items()}}
+    assert not set(kept) & set(rejected)
+    decided = {key: (json.dumps(row["pass_rate"]), json.dumps(row["rejections"]),
+                     *sorted(json.dumps([a["mode"], a["accepted_by"], a["bucket"],
+                                         a["trajectory"]["answer"]])
+                             for a in row["accepted"]))
+               for key, row in kept.items()}
+    return sorted(rejected), decided
 
 
 async def sample(settings: Settings, executor_settings: ExecutorSettings, items: Path,
@@ -100,10 +102,10 @@ async def test_ray_keeps_what_the_local_executor_keeps(ray_cluster: str,
     assert ray is not None and ray.stats().done == 8 * CFG.k
     assert all(w.done for w in ray.stats().workers)  # both workers ran rollouts
     assert len(server.requests) == 2 * local_requests == 2 * 8 * CFG.k
-    local = outcome(tmp_path / "local")
-    assert local == outcome(tmp_path / "ray")
-    assert local["rejected"] == [f"s{i:02d}" for i in range(1, 8, 2)]
-    assert sorted(local["kept"]) == [f"s{i:02d}" for i in range(0, 8, 2)]  # type: ignore[arg-type]
+    rejected, kept = outcome(tmp_path / "local")
+    assert (rejected, kept) == outcome(tmp_path / "ray")
+    assert rejected == [f"s{i:02d}" for i in range(1, 8, 2)]
+    assert sorted(kept) == [f"s{i:02d}" for i in range(0, 8, 2)]
 
 
 async def test_a_killed_worker_loses_no_item(ray_cluster: str, tmp_path: Path) -> None:
@@ -114,11 +116,11 @@ async def test_a_killed_worker_loses_no_item(ray_cluster: str, tmp_path: Path) -
     assert ray is not None
     stats = ray.stats()
     assert stats.lost_workers == 1 and stats.retried >= 1 and not stats.workers[0].alive
-    result = outcome(tmp_path / "t")
-    assert result["rejected"] == [f"s{i:02d}" for i in range(1, 12, 2)]
-    kept = result["kept"]
-    assert isinstance(kept, dict) and sorted(kept) == [f"s{i:02d}" for i in range(0, 12, 2)]
-    assert all(rates == {"react": 1.0} for rates, _, _ in kept.values())  # no run lost
+    rejected, kept = outcome(tmp_path / "t")
+    assert rejected == [f"s{i:02d}" for i in range(1, 12, 2)]
+    assert sorted(kept) == [f"s{i:02d}" for i in range(0, 12, 2)]
+    assert all(json.loads(v[0]) == {"react": 1.0} and len(v) == 2 + CFG.k  # no run lost
+               for v in kept.values())
 
 
 def test_driver_killed_then_restarted_gives_every_item_once(ray_cluster: str,
