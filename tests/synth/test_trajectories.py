@@ -212,3 +212,38 @@ async def test_every_rollout_goes_through_the_given_rollout(settings: Settings,
                                    config=cfg, limit=4)).kept == 4 and not seen
     with pytest.raises(ConfigError, match="needs a rollout"):
         await run_trajectories(items, tmp_path / "u", settings, config=cfg)
+
+
+async def test_a_failed_rollout_stops_the_run_and_resume_finishes_it(settings: Settings,
+                                                                     tmp_path: Path) -> None:
+    from sounding.synth.trajectories import SynthTask
+    from sounding.trace.trajectory import Trajectory
+
+    items = tmp_path / "in.jsonl"
+    items.write_text("".join(json.dumps({"key": f"k{i}", "question": f"Q{i}?",
+                                         "answer": f"A{i}"}) + "\n" for i in range(4)))
+    broken = {"k1"}
+    runs: list[str] = []
+
+    async def rollout(task: SynthTask, index: int) -> Trajectory:
+        await asyncio.sleep(0.5 if task.key in broken else 0.0)
+        if task.key in broken:
+            raise RuntimeError("the worker lost it")
+        runs.append(task.key)
+        traj = Trajectory(question=task.question, model="m")
+        traj.answer, traj.termination = "A" + task.question[1:-1], "answer"
+        return traj
+
+    cfg = SampleConfig(k=2, min_tool_calls=0, concurrency=4)
+    with pytest.raises(RuntimeError, match="lost it"):
+        await run_trajectories(items, tmp_path / "t", settings, rollout=rollout, config=cfg)
+    first = [str(r["key"]) for r in read_jsonl(tmp_path / "t" / "items.jsonl")]
+    # Items that finished while k1 was failing were written; k1 was not.
+    assert first == ["k0", "k2", "k3"]
+    broken.clear()
+    runs.clear()
+    stage = await run_trajectories(items, tmp_path / "t", settings, rollout=rollout,
+                                   config=cfg)
+    assert runs == ["k1", "k1"]  # the written items were not run again
+    keys = [str(r["key"]) for r in read_jsonl(tmp_path / "t" / "items.jsonl")]
+    assert sorted(keys) == ["k0", "k1", "k2", "k3"] and stage.kept == 4

@@ -261,8 +261,15 @@ async def run_trajectories(items_path: Path, out_dir: Path, settings: Settings, 
 
 async def _write_finished(stage: Stage, cfg: SampleConfig,
                           pending: dict[asyncio.Task[_Sampled], dict[str, JSON]]) -> None:
-    """Wait for the next items to finish and write them (a failed one raises)."""
+    """Wait for the next items to finish and write them; then a failed one raises (the
+    items that finished with it are written first: a resumed run need not redo them)."""
     finished, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+    failed: BaseException | None = None
     for task in finished:
         item = pending.pop(task)
-        _record(stage, item, cfg, task.result())
+        if (exc := task.exception()) is not None:
+            failed = failed or exc
+        else:
+            _record(stage, item, cfg, task.result())
+    if failed is not None:
+        raise failed
