@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -167,3 +168,82 @@ async def test_run_all_end_to_end(vital_cache: Path, settings: Settings,
                                  for row in sft)
     rl = list(read_jsonl(tmp_path / "run" / "export" / "rl.jsonl"))
     assert [row["pass_rate"] for row in rl] == [0.5, 0.5, 0.5]
+
+
+async def test_every_rollout_goes_through_the_given_rollout(settings: Settings,
+                                                           tmp_path: Path) -> None:
+    from sounding.errors import ConfigError
+    from sounding.synth.trajectories import SynthTask
+    from sounding.trace.trajectory import Trajectory
+
+    items = tmp_path / "in.jsonl"
+    items.write_text("".join(json.dumps({"key": f"k{i}", "question": f"Q{i}?",
+                                         "answer": f"A{i}"}) + "\n" for i in range(5)))
+    seen: list[tuple[str, str, int]] = []
+    in_flight, most = 0, 0
+
+    async def rollout(task: SynthTask, index: int) -> Trajectory:
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        await asyncio.sleep(0.01)
+        in_flight -= 1
+        seen.append((task.key, task.mode, index))
+        traj = Trajectory(question=task.question, model="m")
+        # Item k1 is answered wrong in iter mode only.
+        traj.answer = "wrong" if (task.key, task.mode) == ("k1", "iter") else \
+            task.question.replace("Q", "A").rstrip("?")
+        traj.termination = "answer"
+        return traj
+
+    cfg = SampleConfig(k=2, modes=("react", "iter"), min_tool_calls=0, concurrency=4)
+    stage = await run_trajectories(items, tmp_path / "t", settings, rollout=rollout,
+                                   config=cfg, limit=4)
+    assert sorted(seen) == sorted((f"k{i}", m, r) for i in range(4)
+                                  for m in ("react", "iter") for r in range(2))
+    assert most == 4  # two items in flight, two rollouts each
+    assert stage.kept == 4 and stage.complete
+    rows = {str(r["key"]): r for r in read_jsonl(tmp_path / "t" / "items.jsonl")}
+    assert rows["k1"]["pass_rate"] == {"react": 1.0, "iter": 0.0}
+    assert rows["k1"]["rejections"] == {"wrong_answer": 2}
+    assert len(rows["k0"]["accepted"]) == 4  # type: ignore[arg-type]
+    seen.clear()  # resumed: nothing left to run
+    assert (await run_trajectories(items, tmp_path / "t", settings, rollout=rollout,
+                                   config=cfg, limit=4)).kept == 4 and not seen
+    with pytest.raises(ConfigError, match="needs a rollout"):
+        await run_trajectories(items, tmp_path / "u", settings, config=cfg)
+
+
+async def test_a_failed_rollout_stops_the_run_and_resume_finishes_it(settings: Settings,
+                                                                     tmp_path: Path) -> None:
+    from sounding.synth.trajectories import SynthTask
+    from sounding.trace.trajectory import Trajectory
+
+    items = tmp_path / "in.jsonl"
+    items.write_text("".join(json.dumps({"key": f"k{i}", "question": f"Q{i}?",
+                                         "answer": f"A{i}"}) + "\n" for i in range(4)))
+    broken = {"k1"}
+    runs: list[str] = []
+
+    async def rollout(task: SynthTask, index: int) -> Trajectory:
+        await asyncio.sleep(0.5 if task.key in broken else 0.0)
+        if task.key in broken:
+            raise RuntimeError("the worker lost it")
+        runs.append(task.key)
+        traj = Trajectory(question=task.question, model="m")
+        traj.answer, traj.termination = "A" + task.question[1:-1], "answer"
+        return traj
+
+    cfg = SampleConfig(k=2, min_tool_calls=0, concurrency=4)
+    with pytest.raises(RuntimeError, match="lost it"):
+        await run_trajectories(items, tmp_path / "t", settings, rollout=rollout, config=cfg)
+    first = [str(r["key"]) for r in read_jsonl(tmp_path / "t" / "items.jsonl")]
+    # Items that finished while k1 was failing were written; k1 was not.
+    assert first == ["k0", "k2", "k3"]
+    broken.clear()
+    runs.clear()
+    stage = await run_trajectories(items, tmp_path / "t", settings, rollout=rollout,
+                                   config=cfg)
+    assert runs == ["k1", "k1"]  # the written items were not run again
+    keys = [str(r["key"]) for r in read_jsonl(tmp_path / "t" / "items.jsonl")]
+    assert sorted(keys) == ["k0", "k1", "k2", "k3"] and stage.kept == 4

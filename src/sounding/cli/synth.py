@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from ..config import Settings
     from ..llm.base import ChatModel
     from ..synth.stage import Stage
+    from ..synth.trajectories import SampleConfig
 
 __all__ = ["app"]
 T = TypeVar("T")
@@ -132,25 +133,30 @@ def trajectories(
     corpus: Annotated[Path | None, typer.Option(help="Corpus for --env offline")] = None,
     max_rounds: Annotated[int | None, typer.Option(help="Most research rounds")] = None,
     config: Annotated[Path | None, typer.Option(help="sounding.toml to read")] = None,
+    executor: Annotated[str | None, typer.Option(help="local (asyncio, the default) or "
+                        "ray (worker actors); sounding.toml: executor.kind")] = None,
+    ray_address: Annotated[str | None, typer.Option(help="Ray cluster to join (auto, "
+                           "HOST:PORT; default: start a local one)")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="Ray worker actors")] = None,
+    worker_concurrency: Annotated[int | None, typer.Option(min=1, help="Rollouts in flight "
+                                  "per Ray worker")] = None,
 ) -> None:
     """Rejection sampling: K agent runs per question, kept when checked and well formed."""
     import asyncio
 
-    from ..agent import open_agent
     from ..config import load_settings
-    from ..synth.trajectories import SampleConfig, run_trajectories
+    from ..synth.trajectories import SampleConfig
 
     flags = {"llm.base_url": base_url, "llm.model": model, "llm.api_key": api_key,
-             "env": env, "corpus": corpus, "budgets.max_rounds": max_rounds}
+             "env": env, "corpus": corpus, "budgets.max_rounds": max_rounds,
+             "executor.kind": executor, "executor.ray_address": ray_address,
+             "executor.workers": workers, "executor.worker_concurrency": worker_concurrency}
     cfg = SampleConfig(k=k, modes=tuple(m.strip() for m in modes.split(",") if m.strip()),
                        min_tool_calls=min_tool_calls, lang=lang, concurrency=concurrency)
 
     async def go() -> dict[str, object]:
         settings = load_settings(flags, config_file=config)
-        async with open_agent(settings) as resources:
-            stage = await run_trajectories(items, out, settings, model=resources.model,
-                                           environment=resources.environment, config=cfg,
-                                           limit=limit, progress=_progress(False, limit or 0))
+        stage = await _sample(items, out, settings, cfg, limit)
         return stage.counts()  # type: ignore[return-value]
 
     try:
@@ -158,6 +164,32 @@ def trajectories(
     except SoundingError as exc:
         raise _fail(str(exc)) from None
     _report("trajectories", counts, out)
+
+
+async def _sample(items: Path, out: Path, settings: Settings, cfg: SampleConfig,
+                  limit: int | None) -> Stage:
+    """Rejection sampling through the executor `settings.executor` names; this process
+    stays the one writer of the stage files (Ray workers only run rollouts)."""
+    import dataclasses
+
+    from ..executors import start_executor
+    from ..providers.ratelimit import parse_rates
+    from ..synth.trajectories import SynthRolloutFactory, run_trajectories
+
+    executor = await start_executor(
+        SynthRolloutFactory(settings), settings.executor, concurrency=cfg.concurrency,
+        rates=parse_rates(settings.web.rate_limits),
+        provider_concurrency=settings.web.concurrency)
+    try:
+        return await run_trajectories(
+            items, out, settings, rollout=executor.rollout, limit=limit,
+            config=dataclasses.replace(cfg, concurrency=executor.concurrency),
+            progress=_progress(False, limit or 0))
+    finally:
+        if settings.executor.kind == "ray":
+            for line in executor.stats().lines():
+                err.print(line, markup=False)
+        await executor.aclose()
 
 
 @app.command("export")

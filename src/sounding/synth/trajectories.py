@@ -9,26 +9,38 @@ largest length bucket. Each item records its pass rate over K per mode.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import itertools
 import json
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..agent import arun
+from ..agent.resources import open_agent
 from ..config import Settings, override_settings
 from ..env import Environment
+from ..errors import ConfigError
 from ..eval.judges import Judge
+from ..executors import OpenRollout
 from ..llm.base import ChatModel
 from ..trace.trajectory import Trajectory
 from ..types import JSON, estimate_tokens
 from .checker import accept_with_judge
 from .stage import Progress, Stage, read_jsonl
 
-__all__ = ["SampleConfig", "filter_trajectory", "question_of", "run_trajectories"]
+__all__ = [
+    "SampleConfig",
+    "SynthRollout",
+    "SynthRolloutFactory",
+    "SynthTask",
+    "filter_trajectory",
+    "question_of",
+    "run_trajectories",
+]
 
 _THINK = re.compile(r"<think>.*?</think>", re.S)
 _CALL = re.compile(r"<tool_call>\s*(.*?)\s*</tool_call>", re.S)
@@ -114,26 +126,66 @@ def bucket_of(traj: Trajectory, buckets: Sequence[int]) -> int:
     return next((b for b in buckets if n <= b), buckets[-1])
 
 
-async def _sample_item(item: dict[str, JSON], settings: Settings, cfg: SampleConfig,
-                       model: ChatModel, env: Environment,
-                       judge: Judge | None) -> tuple[list[dict[str, JSON]], dict[str, JSON],
-                                                     Counter[str]]:
+@dataclass(frozen=True, slots=True)
+class SynthTask:
+    """One question to research in one mode: what crosses to an executor's worker."""
+
+    key: str
+    question: str
+    mode: str
+
+
+SynthRollout = Callable[[SynthTask, int], Awaitable[Trajectory]]
+"""Runs rollout `index` of a task: in this process, or `Executor.rollout` (Ray workers)."""
+
+
+def local_rollout(settings: Settings, model: ChatModel, environment: Environment) -> SynthRollout:
+    """Today's in-process rollout: `arun` in the task's mode with the shared model and env."""
+
+    async def rollout(task: SynthTask, index: int) -> Trajectory:
+        return await arun(task.question, override_settings(settings, {"mode": task.mode}),
+                          model=model, environment=environment)
+
+    return rollout
+
+
+@dataclass(frozen=True)
+class SynthRolloutFactory:
+    """The recipe a synthesis executor's workers open: one model client and one Environment
+    per worker (picklable: settings are plain frozen data; the mode comes with each task)."""
+
+    settings: Settings
+
+    async def open(self) -> OpenRollout[SynthTask]:
+        stack = contextlib.AsyncExitStack()
+        resources = await stack.enter_async_context(open_agent(self.settings))
+        return OpenRollout(local_rollout(self.settings, resources.model,
+                                         resources.environment), stack.aclose)
+
+    def for_cluster(self, limiter: str) -> SynthRolloutFactory:
+        web = dataclasses.replace(self.settings.web, shared_limiter=limiter)
+        return dataclasses.replace(self, settings=dataclasses.replace(self.settings, web=web))
+
+
+_Sampled = tuple[list[dict[str, JSON]], dict[str, JSON], Counter[str]]
+
+
+async def _sample_item(item: dict[str, JSON], cfg: SampleConfig, rollout: SynthRollout,
+                       gate: asyncio.Semaphore, judge: Judge | None) -> _Sampled:
     question = question_of(item, cfg.lang)
     answer = str(item["answer"])
     aliases = [str(a) for a in item.get("aliases") or []]  # type: ignore[union-attr]
-    gate = asyncio.Semaphore(cfg.concurrency)
 
-    async def one(mode: str) -> Trajectory:
+    async def one(mode: str, index: int) -> Trajectory:
         async with gate:
-            return await arun(question, override_settings(settings, {"mode": mode}),
-                              model=model, environment=env)
+            return await rollout(SynthTask(str(item["key"]), question, mode), index)
 
     kept: list[dict[str, JSON]] = []
     rates: dict[str, JSON] = {}
     reasons: Counter[str] = Counter()
     for mode in cfg.modes:
-        runs = [await one(mode) for _ in range(cfg.k)] if cfg.concurrency == 1 else \
-            await asyncio.gather(*(one(mode) for _ in range(cfg.k)))
+        runs = [await one(mode, i) for i in range(cfg.k)] if cfg.concurrency == 1 else \
+            await asyncio.gather(*(one(mode, i) for i in range(cfg.k)))
         right = 0
         reasons["_llm_calls"] += sum(len(t.model_calls) for t in runs)
         for traj in runs:
@@ -151,32 +203,73 @@ async def _sample_item(item: dict[str, JSON], settings: Settings, cfg: SampleCon
     return kept, rates, reasons
 
 
+def _record(stage: Stage, item: dict[str, JSON], cfg: SampleConfig, sampled: _Sampled) -> None:
+    """The driver's one write per item: kept or rejected, then a checkpoint."""
+    kept, rates, reasons = sampled
+    stage.llm_calls += reasons.pop("_llm_calls", 0)
+    row: dict[str, JSON] = {"item": item, "question": question_of(item, cfg.lang),
+                            "pass_rate": rates, "rejections": dict(reasons)}
+    if kept:
+        stage.keep(str(item["key"]), {**row, "accepted": kept})  # type: ignore[dict-item]
+    else:
+        stage.reject(str(item["key"]), "no_run_accepted", row)
+    stage.checkpoint()
+
+
 async def run_trajectories(items_path: Path, out_dir: Path, settings: Settings, *,
-                           model: ChatModel, environment: Environment,
+                           model: ChatModel | None = None,
+                           environment: Environment | None = None,
+                           rollout: SynthRollout | None = None,
                            config: SampleConfig | None = None, judge: Judge | None = None,
                            limit: int | None = None,
                            progress: Progress | None = None) -> Stage:
-    """Sample every item of `items_path` (a stage's items.jsonl); resumable per item."""
+    """Sample every item of `items_path` (a stage's items.jsonl); resumable per item.
+
+    Each rollout goes through `rollout` (an executor's, e.g. Ray workers), else through
+    `model` and `environment` in this process. This coroutine stays the one writer of the
+    stage files. With `config.concurrency` above K, several items are sampled at once.
+    """
     cfg = config or SampleConfig()
+    if rollout is None:
+        if model is None or environment is None:
+            raise ConfigError("run_trajectories needs a rollout, or a model and an environment")
+        rollout = local_rollout(settings, model, environment)
     params: dict[str, JSON] = {"items": str(items_path), **{
         k: list(v) if isinstance(v, tuple) else v
         for k, v in dataclasses.asdict(cfg).items() if k != "concurrency"}}
+    gate = asyncio.Semaphore(cfg.concurrency)
+    ahead = max(1, cfg.concurrency // cfg.k)  # items in flight; 1 keeps today's order
     with Stage(out_dir, "trajectories", params, progress) as stage:
-        for n, item in enumerate(read_jsonl(items_path)):
-            if limit is not None and n >= limit:
-                break
-            key = str(item["key"])
-            if key in stage.done:
-                continue
-            kept, rates, reasons = await _sample_item(item, settings, cfg, model,
-                                                      environment, judge)
-            stage.llm_calls += reasons.pop("_llm_calls", 0)
-            row: dict[str, JSON] = {"item": item, "question": question_of(item, cfg.lang),
-                                    "pass_rate": rates,
-                                    "rejections": dict(reasons)}
-            if kept:
-                stage.keep(key, {**row, "accepted": kept})  # type: ignore[dict-item]
-            else:
-                stage.reject(key, "no_run_accepted", row)
-            stage.checkpoint()
+        todo = itertools.islice(read_jsonl(items_path), limit)
+        pending: dict[asyncio.Task[_Sampled], dict[str, JSON]] = {}
+        try:
+            for item in todo:
+                if str(item["key"]) in stage.done:
+                    continue
+                while len(pending) >= ahead:
+                    await _write_finished(stage, cfg, pending)
+                pending[asyncio.create_task(_sample_item(item, cfg, rollout, gate,
+                                                         judge))] = item
+            while pending:
+                await _write_finished(stage, cfg, pending)
+        finally:
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
     return stage
+
+
+async def _write_finished(stage: Stage, cfg: SampleConfig,
+                          pending: dict[asyncio.Task[_Sampled], dict[str, JSON]]) -> None:
+    """Wait for the next items to finish and write them; then a failed one raises (the
+    items that finished with it are written first: a resumed run need not redo them)."""
+    finished, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+    failed: BaseException | None = None
+    for task in finished:
+        item = pending.pop(task)
+        if (exc := task.exception()) is not None:
+            failed = failed or exc
+        else:
+            _record(stage, item, cfg, task.result())
+    if failed is not None:
+        raise failed
