@@ -1,0 +1,202 @@
+"""Research jobs: each one runs `run_events` in a task, appends every event to the store
+with its number, and wakes the readers of its event stream."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ..agent import run_events
+from ..agent.resources import AgentResources, open_agent
+from ..config import Settings
+from ..llm.base import ChatModel
+from ..run_options import settings_from_options
+from ..trace.events import RunFinished, event_to_dict
+from ..types import JSONObject
+from ._store import ACTIVE, JobRow, Store
+
+__all__ = ["TERMINAL", "JobManager", "ResearchRequest"]
+
+TERMINAL = ("finished", "failed", "cancelled", "interrupted")
+Mode = Literal["react", "iter", "heavy", "resum"]
+
+# Request fields a client may set, with the run option each one maps to. Endpoints, keys,
+# tools and paths stay the server's: a client cannot point the server at another host.
+_OPTIONS = ("mode", "env", "protocol", "max_rounds", "max_seconds", "max_context_tokens",
+            "max_total_tokens", "temperature", "top_p", "max_tokens", "seed", "branches")
+
+
+@dataclass
+class ResearchRequest:
+    """A research request after validation (the HTTP layer checks the types)."""
+
+    question: str
+    options: dict[str, object] = field(default_factory=dict)
+    stream: bool = False
+
+    def to_json(self) -> JSONObject:
+        return {"question": self.question, "stream": self.stream,
+                **{k: v for k, v in self.options.items()}}  # type: ignore[dict-item]
+
+    @classmethod
+    def from_json(cls, data: JSONObject) -> ResearchRequest:
+        options = {k: data[k] for k in _OPTIONS if data.get(k) is not None}
+        return cls(str(data["question"]), options, bool(data.get("stream", False)))
+
+
+def result_of(finished: RunFinished) -> JSONObject:
+    """Status fields of a finished run: answer, sources, usage, termination, ..."""
+    traj = finished.trajectory
+    return {"answer": traj.answer, "termination": traj.termination,
+            "sources": list(traj.sources()), "usage": traj.usage.to_dict(),
+            "rounds": traj.rounds, "seconds": round(traj.seconds, 3),
+            "mode": traj.mode, "trajectory_id": traj.id,
+            "error": None if finished.error is None else
+            f"{finished.error.type}: {finished.error.message}"}
+
+
+class JobManager:
+    """Starts, follows and cancels jobs; one per server process, over one store.
+
+    Runs share one model client and one environment per `env` value (opened on first use),
+    so hundreds of jobs share connection pools and the corpus index.
+    """
+
+    def __init__(self, store: Store, settings: Settings, *, model: ChatModel | None = None,
+                 poll_s: float = 1.0) -> None:
+        self.store = store
+        self.settings = settings
+        self.model = model
+        self.poll_s = poll_s
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._wake: dict[str, asyncio.Event] = {}
+        self._seq: dict[str, int] = {}
+        self._resources: dict[str, AgentResources] = {}
+        self._stack = contextlib.AsyncExitStack()
+        self._lock = asyncio.Lock()
+
+    async def start(self) -> list[str]:
+        """Open the store; jobs left active by a process that died become `interrupted`."""
+        await self.store.open()
+        interrupted = await self.store.interrupt_active()
+        for job_id in interrupted:
+            await self._append(job_id, {"kind": "job_finished", "status": "interrupted"})
+        return interrupted
+
+    async def stop(self, grace_s: float = 0.0) -> None:
+        """Let running jobs finish for `grace_s`, then mark the rest `interrupted`."""
+        running = [t for t in self._tasks.values() if not t.done()]
+        if running and grace_s > 0:
+            await asyncio.wait(running, timeout=grace_s)
+        for job_id, task in list(self._tasks.items()):
+            if not task.done():
+                task.cancel()
+                await asyncio.wait([task])
+                await self._finish(job_id, "interrupted", None, None)
+        await self._stack.aclose()
+        await self.store.close()
+
+    def active(self, owner: str) -> int:
+        return sum(1 for t in self._tasks.values() if t.get_name() == owner and not t.done())
+
+    async def submit(self, owner: str, request: ResearchRequest,
+                     job_id: str | None = None) -> JobRow:
+        """Check the request, store the job and start it; returns at once."""
+        settings = settings_from_options(request.options, base=self.settings)
+        if job_id is None:
+            job = JobRow(uuid.uuid4().hex, owner, "queued", request.question, request.to_json())
+            await self.store.create(job)
+        else:  # a re-run of an interrupted job keeps its id and its events so far
+            job = JobRow(job_id, owner, "queued", request.question, request.to_json())
+            await self.store.update(job_id, "queued")
+        self._wake[job.id] = asyncio.Event()
+        task = asyncio.create_task(self._run(job.id, request, settings), name=owner)
+        self._tasks[job.id] = task
+        task.add_done_callback(lambda _t, j=job.id: self._tasks.pop(j, None))
+        return job
+
+    async def rerun(self, job: JobRow) -> JobRow:
+        """Start an `interrupted` (or failed, cancelled) job again under the same id."""
+        await self._append(job.id, {"kind": "job_restarted"})
+        return await self.submit(job.owner, ResearchRequest.from_json(job.request), job.id)
+
+    async def cancel(self, job_id: str) -> bool:
+        task = self._tasks.get(job_id)
+        if task is None or task.done():
+            return False
+        task.cancel()
+        await asyncio.wait([task])
+        return True
+
+    async def _shared(self, settings: Settings) -> AgentResources:
+        async with self._lock:
+            if settings.env not in self._resources:
+                self._resources[settings.env] = await self._stack.enter_async_context(
+                    open_agent(settings, model=self.model))
+            return self._resources[settings.env]
+
+    async def _run(self, job_id: str, request: ResearchRequest, settings: Settings) -> None:
+        finished: RunFinished | None = None
+        try:
+            res = await self._shared(settings)
+            await self.store.update(job_id, "running")
+            async for event in run_events(request.question, settings, model=res.model,
+                                          environment=res.environment, stream=request.stream):
+                if isinstance(event, RunFinished) and event.branch is None:
+                    finished = event
+                await self._append(job_id, event_to_dict(event))
+        except asyncio.CancelledError:
+            await self._finish(job_id, "cancelled", finished, None)
+            raise
+        except Exception as exc:  # the boundary of one job: it fails, the server goes on
+            await self._finish(job_id, "failed", finished, f"{type(exc).__name__}: {exc}")
+            return
+        status = "finished" if finished is not None and finished.error is None else "failed"
+        await self._finish(job_id, status, finished, None)
+
+    async def _finish(self, job_id: str, status: str, finished: RunFinished | None,
+                      error: str | None) -> None:
+        result = result_of(finished) if finished is not None else {"error": error}
+        trajectory = finished.trajectory.to_dict() if finished is not None else None
+        await self.store.update(job_id, status, result, trajectory)
+        await self._append(job_id, {"kind": "job_finished", "status": status, **result})
+
+    async def _append(self, job_id: str, data: JSONObject) -> None:
+        # Numbers are kept here so an append is one statement; the first append of a job
+        # this process did not start (a re-run after a restart) reads the last number.
+        seq = self._seq.get(job_id) or await self.store.last_seq(job_id)
+        self._seq[job_id] = seq + 1
+        await self.store.append(job_id, seq + 1, data)
+        wake = self._wake.pop(job_id, None)
+        if wake is not None:
+            wake.set()
+        if job_id in self._tasks:
+            self._wake[job_id] = asyncio.Event()
+
+    async def follow(self, job_id: str, after: int = 0) -> AsyncIterator[tuple[int, str]]:
+        """Every event numbered above `after`, then the new ones as they come, until the
+        job's `job_finished` event (a reader that reconnects with its last number misses
+        nothing). Polls the store too, for jobs run by another server process."""
+        while True:
+            wake = self._wake.get(job_id)
+            for seq, data in await self.store.events(job_id, after):
+                after = seq
+                yield seq, data
+                if json.loads(data).get("kind") == "job_finished":
+                    row = await self.store.get(job_id)
+                    if row is None or row.status not in ACTIVE:
+                        return
+            if wake is not None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), self.poll_s)
+            else:
+                row = await self.store.get(job_id)
+                if row is None or (row.status not in ACTIVE and job_id not in self._tasks
+                                   and not await self.store.events(job_id, after)):
+                    return
+                await asyncio.sleep(self.poll_s)
