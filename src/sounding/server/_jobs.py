@@ -184,13 +184,16 @@ class JobManager:
         nothing). Polls the store too, for jobs run by another server process."""
         while True:
             wake = self._wake.get(job_id)
-            for seq, data in await self.store.events(job_id, after):
+            batch = await self.store.events(job_id, after)
+            for seq, data in batch:
                 after = seq
                 yield seq, data
-                if json.loads(data).get("kind") == "job_finished":
-                    row = await self.store.get(job_id)
-                    if row is None or row.status not in ACTIVE:
-                        return
+            # A job ends with `job_finished`; a re-run appends more after it, so only the
+            # last event counts, and only once the job is no longer active.
+            if batch and json.loads(batch[-1][1]).get("kind") == "job_finished":
+                row = await self.store.get(job_id)
+                if row is None or row.status not in ACTIVE:
+                    return
             if wake is not None:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), self.poll_s)

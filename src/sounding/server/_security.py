@@ -61,24 +61,25 @@ class BodyLimit:
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
             await _too_large(send)
             return
-        seen = 0
+        seen, refused = 0, False
 
         async def limited() -> Message:
-            nonlocal seen
+            # Over the limit we answer 413 ourselves and tell the app the client left, so
+            # the app stops reading (it would otherwise turn a raised error into a 400).
+            nonlocal seen, refused
             message = await receive()
             seen += len(message.get("body", b""))
-            if seen > self.max_bytes:
-                raise _TooLarge
+            if seen > self.max_bytes and not refused:
+                refused = True
+                await _too_large(send)
+                return {"type": "http.disconnect"}
             return message
 
-        try:
-            await self.app(scope, limited, send)
-        except _TooLarge:
-            await _too_large(send)
+        async def guarded(message: Message) -> None:
+            if not refused:
+                await send(message)
 
-
-class _TooLarge(Exception):
-    pass
+        await self.app(scope, limited, guarded)
 
 
 async def _too_large(send: Send) -> None:

@@ -132,3 +132,13 @@ class _KeyRequired:
             await response(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one of several worker processes (`sounding serve --workers N`)."""
+    import os
+    import pickle
+
+    with open(os.environ["SOUNDING_SERVE_STATE"], "rb") as fh:
+        settings, config, host = pickle.load(fh)  # written by our own parent process
+    return create_app(settings, config, host=host)
