@@ -62,6 +62,7 @@ def serve_command(
     config = ServeConfig(database=database, no_auth=no_auth, max_concurrent=max_concurrent,
                          rate_per_minute=rate, cors_origins=tuple(cors_origin or ()),
                          reports_dir=reports, grace_s=grace,
+                         stale_s=15.0 if workers > 1 or "://" in database else None,
                          api_keys=tuple(k for k in os.environ.get(
                              "SOUNDING_SERVE_KEYS", "").split(",") if k))
     settings = run_options.settings()

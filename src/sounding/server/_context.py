@@ -36,6 +36,10 @@ class ServeConfig:
     """A folder of eval HTML reports the web page lists and opens."""
     grace_s: float = 10.0
     """On shutdown, how long running jobs may go on before they are marked interrupted."""
+    stale_s: float | None = None
+    """None: this process is the store's only user (jobs active at start were orphaned).
+    Set it when several processes share the store: a job is taken as orphaned once its
+    process has been silent this long."""
 
 
 @dataclass

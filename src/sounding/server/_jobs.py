@@ -68,11 +68,16 @@ class JobManager:
     """
 
     def __init__(self, store: Store, settings: Settings, *, model: ChatModel | None = None,
-                 poll_s: float = 1.0) -> None:
+                 poll_s: float = 1.0, stale_s: float | None = None) -> None:
         self.store = store
         self.settings = settings
         self.model = model
         self.poll_s = poll_s
+        self.stale_s = stale_s
+        """None: the only process on this store. Else: several share it, each beats every
+        stale_s/3 and takes over (marks interrupted) the jobs of one silent for stale_s."""
+        self.instance = uuid.uuid4().hex
+        self._beat: asyncio.Task[None] | None = None
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._wake: dict[str, asyncio.Event] = {}
         self._seq: dict[str, int] = {}
@@ -83,13 +88,30 @@ class JobManager:
     async def start(self) -> list[str]:
         """Open the store; jobs left active by a process that died become `interrupted`."""
         await self.store.open()
-        interrupted = await self.store.interrupt_active()
+        await self.store.heartbeat(self.instance)
+        interrupted = await self._sweep()
+        if self.stale_s is not None:
+            self._beat = asyncio.create_task(self._heartbeat())
+        return interrupted
+
+    async def _sweep(self) -> list[str]:
+        interrupted = await self.store.interrupt_orphans(self.instance, self.stale_s)
         for job_id in interrupted:
             await self._append(job_id, {"kind": "job_finished", "status": "interrupted"})
         return interrupted
 
+    async def _heartbeat(self) -> None:
+        assert self.stale_s is not None
+        while True:
+            await asyncio.sleep(self.stale_s / 3)
+            await self.store.heartbeat(self.instance)
+            await self._sweep()
+
     async def stop(self, grace_s: float = 0.0) -> None:
         """Let running jobs finish for `grace_s`, then mark the rest `interrupted`."""
+        if self._beat is not None:
+            self._beat.cancel()
+            await asyncio.wait([self._beat])
         running = [t for t in self._tasks.values() if not t.done()]
         if running and grace_s > 0:
             await asyncio.wait(running, timeout=grace_s)
@@ -114,6 +136,7 @@ class JobManager:
         else:  # a re-run of an interrupted job keeps its id and its events so far
             job = JobRow(job_id, owner, "queued", request.question, request.to_json())
             await self.store.update(job_id, "queued")
+        await self.store.claim(job.id, self.instance)
         self._wake[job.id] = asyncio.Event()
         task = asyncio.create_task(self._run(job.id, request, settings), name=owner)
         self._tasks[job.id] = task

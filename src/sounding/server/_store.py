@@ -14,16 +14,18 @@ from ..types import JSONObject
 
 __all__ = ["ACTIVE", "JobRow", "PostgresStore", "SQLiteStore", "Store", "open_store"]
 
-ACTIVE = ("queued", "running")
+ACTIVE = ("queued", "running")  # (spelled out in _orphans too)
 """Statuses of a job that some server process is (or was) working on."""
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, owner TEXT NOT NULL, "
     "status TEXT NOT NULL, question TEXT NOT NULL, request TEXT NOT NULL, "
-    "result TEXT, trajectory TEXT, created REAL NOT NULL, updated REAL NOT NULL)",
+    "result TEXT, trajectory TEXT, created REAL NOT NULL, updated REAL NOT NULL, "
+    "instance TEXT)",
     "CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created)",
     "CREATE TABLE IF NOT EXISTS events (job_id TEXT NOT NULL, seq INTEGER NOT NULL, "
     "data TEXT NOT NULL, PRIMARY KEY (job_id, seq))",
+    "CREATE TABLE IF NOT EXISTS instances (id TEXT PRIMARY KEY, seen REAL NOT NULL)",
     "CREATE TABLE IF NOT EXISTS api_keys (hash TEXT PRIMARY KEY, name TEXT NOT NULL, "
     "created REAL NOT NULL)",
 )
@@ -74,7 +76,9 @@ class Store(Protocol):
     async def append(self, job_id: str, seq: int, data: JSONObject) -> None: ...
     async def events(self, job_id: str, after: int) -> list[tuple[int, str]]: ...
     async def last_seq(self, job_id: str) -> int: ...
-    async def interrupt_active(self) -> list[str]: ...
+    async def claim(self, job_id: str, instance: str) -> None: ...
+    async def heartbeat(self, instance: str) -> None: ...
+    async def interrupt_orphans(self, instance: str, stale_s: float | None) -> list[str]: ...
     async def add_key(self, digest: str, name: str) -> None: ...
     async def key_name(self, digest: str) -> str | None: ...
 
@@ -146,11 +150,19 @@ class SQLiteStore:
         row = self.db.execute("SELECT MAX(seq) FROM events WHERE job_id=?", (job_id,)).fetchone()
         return int(row[0] or 0)
 
-    async def interrupt_active(self) -> list[str]:
-        ids = [r[0] for r in self.db.execute(
-            "SELECT id FROM jobs WHERE status IN (?, ?)", ACTIVE).fetchall()]
-        self.db.execute("UPDATE jobs SET status='interrupted', updated=? "
-                        "WHERE status IN (?, ?)", (time.time(), *ACTIVE))
+    async def claim(self, job_id: str, instance: str) -> None:
+        self.db.execute("UPDATE jobs SET instance=? WHERE id=?", (instance, job_id))
+
+    async def heartbeat(self, instance: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO instances VALUES (?,?)", (instance, time.time()))
+
+    async def interrupt_orphans(self, instance: str, stale_s: float | None) -> list[str]:
+        sql, args = _orphans(stale_s, "?")
+        ids = [r[0] for r in self.db.execute(f"SELECT id FROM jobs WHERE {sql}",
+                                             (instance, *args)).fetchall()]
+        for job_id in ids:
+            self.db.execute("UPDATE jobs SET status='interrupted', updated=? WHERE id=?",
+                            (time.time(), job_id))
         return ids
 
     async def add_key(self, digest: str, name: str) -> None:
@@ -225,10 +237,18 @@ class PostgresStore:
         value = await self._pool.fetchval("SELECT MAX(seq) FROM events WHERE job_id=$1", job_id)
         return int(value or 0)
 
-    async def interrupt_active(self) -> list[str]:
+    async def claim(self, job_id: str, instance: str) -> None:
+        await self._exec("UPDATE jobs SET instance=$1 WHERE id=$2", instance, job_id)
+
+    async def heartbeat(self, instance: str) -> None:
+        await self._exec("INSERT INTO instances VALUES ($1,$2) ON CONFLICT (id) DO UPDATE "
+                         "SET seen=EXCLUDED.seen", instance, time.time())
+
+    async def interrupt_orphans(self, instance: str, stale_s: float | None) -> list[str]:
+        sql, args = _orphans(stale_s, "$")
         rows = await self._pool.fetch(
-            "UPDATE jobs SET status='interrupted', updated=$1 WHERE status IN ($2, $3) "
-            "RETURNING id", time.time(), *ACTIVE)
+            f"UPDATE jobs SET status='interrupted', updated=${len(args) + 2} WHERE {sql} "
+            "RETURNING id", instance, *args, time.time())
         return [str(r[0]) for r in rows]
 
     async def add_key(self, digest: str, name: str) -> None:
@@ -238,6 +258,18 @@ class PostgresStore:
     async def key_name(self, digest: str) -> str | None:
         value = await self._pool.fetchval("SELECT name FROM api_keys WHERE hash=$1", digest)
         return None if value is None else str(value)
+
+
+def _orphans(stale_s: float | None, mark: str) -> tuple[str, tuple[object, ...]]:
+    """The WHERE clause of active jobs that no live instance runs (first argument: our
+    own instance id). `stale_s=None`: this process is the store's only user, so every
+    active job not ours is an orphan; otherwise, those whose instance went quiet."""
+    p = (lambda i: "?") if mark == "?" else (lambda i: f"${i}")
+    base = f"status IN ('queued', 'running') AND (instance IS NULL OR instance <> {p(1)})"
+    if stale_s is None:
+        return base, ()
+    return (f"{base} AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.id = jobs.instance "
+            f"AND i.seen > {p(2)})", (time.time() - stale_s,))
 
 
 def open_store(database: str) -> SQLiteStore | PostgresStore:

@@ -50,7 +50,8 @@ def create_app(settings: Settings, config: ServeConfig | None = None, *,
     config = config or ServeConfig()
     if config.no_auth and not is_loopback(host):
         raise ConfigError(f"--no-auth is allowed only on a loopback host, not {host}")
-    jobs = JobManager(open_store(config.database), settings, model=model)
+    jobs = JobManager(open_store(config.database), settings, model=model,
+                      stale_s=config.stale_s)
     state = ServerState(config, jobs, RateLimiter(config.rate_per_minute, config.rate_burst),
                         frozenset(hash_key(k) for k in config.api_keys))
     mcp = build_mcp(jobs)
