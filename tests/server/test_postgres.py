@@ -69,7 +69,7 @@ async def test_store_round_trip_and_orphans(pg_url: str) -> None:
         assert (await store.get("j1")).status == "interrupted"  # type: ignore[union-attr]
         await store.add_key("digest", "alice")
         assert await store.key_name("digest") == "alice"
-        assert [j.id for j in await store.list("alice", 10, 0)] == ["j1"]
+        assert [j.id for j in await store.list_jobs("alice", 10, 0)] == ["j1"]
     finally:
         await store.close()
 

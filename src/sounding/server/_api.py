@@ -71,7 +71,7 @@ async def list_jobs(request: Request, name: Caller, limit: int = Query(20, ge=1,
     """Jobs of the calling key, newest first."""
     state = state_of(request)
     owner = None if state.config.no_auth and name == "local" else name
-    rows = await state.jobs.store.list(owner, limit + 1, offset)
+    rows = await state.jobs.store.list_jobs(owner, limit + 1, offset)
     more = len(rows) > limit
     return {"jobs": [r.summary() for r in rows[:limit]], "offset": offset, "limit": limit,
             "next_offset": offset + limit if more else None}

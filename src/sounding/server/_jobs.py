@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -40,12 +41,14 @@ class ResearchRequest:
     stream: bool = False
 
     def to_json(self) -> JSONObject:
-        return {"question": self.question, "stream": self.stream,
-                **{k: v for k, v in self.options.items()}}  # type: ignore[dict-item]
+        out: JSONObject = {"question": self.question, "stream": self.stream}
+        out.update({k: v for k, v in self.options.items()
+                    if isinstance(v, str | int | float | bool)})
+        return out
 
     @classmethod
     def from_json(cls, data: JSONObject) -> ResearchRequest:
-        options = {k: data[k] for k in _OPTIONS if data.get(k) is not None}
+        options: dict[str, object] = {k: data[k] for k in _OPTIONS if data.get(k) is not None}
         return cls(str(data["question"]), options, bool(data.get("stream", False)))
 
 
@@ -140,8 +143,11 @@ class JobManager:
         self._wake[job.id] = asyncio.Event()
         task = asyncio.create_task(self._run(job.id, request, settings), name=owner)
         self._tasks[job.id] = task
-        task.add_done_callback(lambda _t, j=job.id: self._tasks.pop(j, None))
+        task.add_done_callback(functools.partial(self._forget, job.id))
         return job
+
+    def _forget(self, job_id: str, _task: object) -> None:
+        self._tasks.pop(job_id, None)
 
     async def rerun(self, job: JobRow) -> JobRow:
         """Start an `interrupted` (or failed, cancelled) job again under the same id."""
@@ -184,7 +190,7 @@ class JobManager:
 
     async def _finish(self, job_id: str, status: str, finished: RunFinished | None,
                       error: str | None) -> None:
-        result = result_of(finished) if finished is not None else {"error": error}
+        result: JSONObject = result_of(finished) if finished is not None else {"error": error}
         trajectory = finished.trajectory.to_dict() if finished is not None else None
         await self.store.update(job_id, status, result, trajectory)
         await self._append(job_id, {"kind": "job_finished", "status": status, **result})

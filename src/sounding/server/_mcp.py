@@ -9,6 +9,7 @@ from typing import Literal
 
 from mcp.server.mcpserver import Context, MCPServer
 
+from ..types import JSONObject
 from ._jobs import JobManager, ResearchRequest
 from ._openai import answer_text
 
@@ -31,7 +32,7 @@ def build_mcp(jobs: JobManager, owner: str = "mcp") -> MCPServer:
         """
         job = await jobs.submit(owner, ResearchRequest(question, {"mode": mode}))
         total = float(jobs.settings.budgets.max_rounds)
-        result: dict[str, object] = {}
+        result: JSONObject = {}
         async for _seq, data in jobs.follow(job.id):
             event = json.loads(data)
             if event.get("kind") == "round_started" and event.get("branch") is None:

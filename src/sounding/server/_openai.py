@@ -83,9 +83,9 @@ async def chat(body: ChatBody, request: Request, name: Caller) -> Response:
     if body.model not in MODELS:
         raise HTTPException(404, f"unknown model {body.model!r}; try {', '.join(MODELS)}")
     state = state_of(request)
-    job = await start_job(state, name, ResearchBody(
-        question=_question(body.messages), mode=MODELS[body.model],  # type: ignore[arg-type]
-        temperature=body.temperature, max_rounds=body.max_rounds))
+    job = await start_job(state, name, ResearchBody.model_validate({
+        "question": _question(body.messages), "mode": MODELS[body.model],
+        "temperature": body.temperature, "max_rounds": body.max_rounds}))
     chunk_id, created = f"chatcmpl-{job.id}", int(time.time())
     if body.stream:
         return StreamingResponse(_stream(state, job.id, chunk_id, created, body.model),
@@ -99,10 +99,10 @@ async def chat(body: ChatBody, request: Request, name: Caller) -> Response:
 
 
 def _usage(result: JSONObject) -> JSONObject:
-    usage = result.get("usage") if isinstance(result.get("usage"), dict) else {}
-    assert isinstance(usage, dict)
-    prompt, completion = int(usage.get("prompt_tokens") or 0), int(
-        usage.get("completion_tokens") or 0)
+    usage = result.get("usage")
+    counts = usage if isinstance(usage, dict) else {}
+    prompt, completion = (int(str(counts.get(k) or 0)) for k in ("prompt_tokens",
+                                                                  "completion_tokens"))
     return {"prompt_tokens": prompt, "completion_tokens": completion,
             "total_tokens": prompt + completion}
 

@@ -57,10 +57,13 @@ class JobRow:
 _COLUMNS = "id, owner, status, question, request, result, trajectory, created, updated"
 
 
+def _loads(value: str | None) -> JSONObject | None:
+    return None if value is None else dict(json.loads(value))
+
+
 def _row(values: Any) -> JobRow:
-    loads = lambda v: json.loads(v) if v is not None else None  # noqa: E731
     return JobRow(values[0], values[1], values[2], values[3], json.loads(values[4]),
-                  loads(values[5]), loads(values[6]), float(values[7]), float(values[8]))
+                  _loads(values[5]), _loads(values[6]), float(values[7]), float(values[8]))
 
 
 class Store(Protocol):
@@ -72,7 +75,7 @@ class Store(Protocol):
     async def update(self, job_id: str, status: str, result: JSONObject | None = None,
                      trajectory: JSONObject | None = None) -> None: ...
     async def get(self, job_id: str) -> JobRow | None: ...
-    async def list(self, owner: str | None, limit: int, offset: int) -> list[JobRow]: ...
+    async def list_jobs(self, owner: str | None, limit: int, offset: int) -> list[JobRow]: ...
     async def append(self, job_id: str, seq: int, data: JSONObject) -> None: ...
     async def events(self, job_id: str, after: int) -> list[tuple[int, str]]: ...
     async def last_seq(self, job_id: str) -> int: ...
@@ -130,7 +133,7 @@ class SQLiteStore:
         row = self.db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id=?", (job_id,)).fetchone()
         return None if row is None else _row(row)
 
-    async def list(self, owner: str | None, limit: int, offset: int) -> list[JobRow]:
+    async def list_jobs(self, owner: str | None, limit: int, offset: int) -> list[JobRow]:
         where, args = ("WHERE owner=?", (owner,)) if owner is not None else ("", ())
         rows = self.db.execute(
             f"SELECT {_COLUMNS} FROM jobs {where} ORDER BY created DESC, id LIMIT ? OFFSET ?",
@@ -214,7 +217,7 @@ class PostgresStore:
         row = await self._pool.fetchrow(f"SELECT {_COLUMNS} FROM jobs WHERE id=$1", job_id)
         return None if row is None else _row(tuple(row))
 
-    async def list(self, owner: str | None, limit: int, offset: int) -> list[JobRow]:
+    async def list_jobs(self, owner: str | None, limit: int, offset: int) -> list[JobRow]:
         if owner is None:
             rows = await self._pool.fetch(f"SELECT {_COLUMNS} FROM jobs ORDER BY created DESC,"
                                           " id LIMIT $1 OFFSET $2", limit, offset)
@@ -264,7 +267,9 @@ def _orphans(stale_s: float | None, mark: str) -> tuple[str, tuple[object, ...]]
     """The WHERE clause of active jobs that no live instance runs (first argument: our
     own instance id). `stale_s=None`: this process is the store's only user, so every
     active job not ours is an orphan; otherwise, those whose instance went quiet."""
-    p = (lambda i: "?") if mark == "?" else (lambda i: f"${i}")
+    def p(i: int) -> str:
+        return "?" if mark == "?" else f"${i}"
+
     base = f"status IN ('queued', 'running') AND (instance IS NULL OR instance <> {p(1)})"
     if stale_s is None:
         return base, ()
