@@ -31,7 +31,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from agent_overhead import server_process  # noqa: E402  (the scripted model in a process)
+from agent_overhead import server_process  # the scripted model in its own process
 
 KEY = "sk-snd-benchmark"
 

@@ -81,6 +81,7 @@ class JobManager:
         stale_s/3 and takes over (marks interrupted) the jobs of one silent for stale_s."""
         self.instance = uuid.uuid4().hex
         self._beat: asyncio.Task[None] | None = None
+        self._stopping = False
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._wake: dict[str, asyncio.Event] = {}
         self._seq: dict[str, int] = {}
@@ -118,11 +119,11 @@ class JobManager:
         running = [t for t in self._tasks.values() if not t.done()]
         if running and grace_s > 0:
             await asyncio.wait(running, timeout=grace_s)
-        for job_id, task in list(self._tasks.items()):
+        self._stopping = True  # a job cancelled from here on ends `interrupted`
+        for task in list(self._tasks.values()):
             if not task.done():
                 task.cancel()
                 await asyncio.wait([task])
-                await self._finish(job_id, "interrupted", None, None)
         await self._stack.aclose()
         await self.store.close()
 
@@ -180,7 +181,8 @@ class JobManager:
                     finished = event
                 await self._append(job_id, event_to_dict(event))
         except asyncio.CancelledError:
-            await self._finish(job_id, "cancelled", finished, None)
+            await self._finish(job_id, "interrupted" if self._stopping else "cancelled",
+                               finished, None)
             raise
         except Exception as exc:  # the boundary of one job: it fails, the server goes on
             await self._finish(job_id, "failed", finished, f"{type(exc).__name__}: {exc}")
