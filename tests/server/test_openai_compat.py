@@ -9,11 +9,12 @@ from .conftest import KEY, Served
 openai = pytest.importorskip("openai", reason="needs the openai SDK (serve extra)")
 
 
-def test_models_and_a_plain_completion(served: Served) -> None:
+@pytest.mark.parametrize("model", ["sounding-react", "sounding-heavy"])
+def test_models_and_a_plain_completion(served: Served, model: str) -> None:
     client = openai.OpenAI(base_url=served.url + "/v1", api_key=KEY)
     assert {m.id for m in client.models.list()} == {"sounding-react", "sounding-iter",
                                                      "sounding-heavy"}
-    completion = client.chat.completions.create(model="sounding-react", messages=[
+    completion = client.chat.completions.create(model=model, messages=[
         {"role": "system", "content": "be brief"},
         {"role": "user", "content": "Who won two Nobel prizes?"}])
     text = completion.choices[0].message.content or ""
@@ -34,7 +35,7 @@ def test_streaming_sends_progress_as_reasoning_then_the_answer(served: Served) -
         if delta.content:
             content.append(delta.content)
     progress = "".join(reasoning)
-    assert "Round 1" in progress and '→ search({"query": ["Marie Curie 0"]})' in progress
+    assert "Round 1" in progress and "look it up" in progress and '→ search({"query": ["Marie Curie 0"]})' in progress
     assert "".join(content).startswith("Marie Curie")
 
 

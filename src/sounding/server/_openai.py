@@ -5,6 +5,7 @@ research progress as `reasoning_content` and the answer with its sources as `con
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -20,6 +21,7 @@ from ._context import ServerState, caller, state_of
 __all__ = ["MODELS", "progress_line", "router"]
 
 router = APIRouter(prefix="/v1", tags=["openai"])
+_THINK = re.compile(r"<think>(.*?)</think>", re.S)
 MODELS = {"sounding-react": "react", "sounding-iter": "iter", "sounding-heavy": "heavy"}
 Caller = Annotated[str, Depends(caller)]
 
@@ -69,8 +71,12 @@ def progress_line(event: JSONObject) -> str:
         return f"Round {event['round']}\n"
     if kind == "tool_call_started":
         return f"→ {event['name']}({json.dumps(event.get('arguments'), ensure_ascii=False)})\n"
-    if kind == "model_delta" and event.get("channel") == "reasoning":
-        return str(event.get("text", ""))
+    if kind == "model_call_finished" and isinstance(event.get("record"), dict):
+        # The model's thinking once its call is back (streaming every token of every
+        # call would store thousands of events per job).
+        output = str(event["record"].get("output") or "")  # type: ignore[union-attr]
+        think = _THINK.search(output)
+        return f"{think.group(1).strip()}\n" if think and think.group(1).strip() else ""
     if kind == "report_updated":
         return f"Report updated (round {event['round']})\n"
     if kind == "note":
