@@ -35,7 +35,8 @@ def test_streaming_sends_progress_as_reasoning_then_the_answer(served: Served) -
         if delta.content:
             content.append(delta.content)
     progress = "".join(reasoning)
-    assert "Round 1" in progress and "look it up" in progress and '→ search({"query": ["Marie Curie 0"]})' in progress
+    assert "Round 1" in progress and "look it up" in progress
+    assert '→ search({"query": ["Marie Curie 0"]})' in progress
     assert "".join(content).startswith("Marie Curie")
 
 
