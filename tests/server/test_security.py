@@ -101,3 +101,26 @@ def test_no_secret_in_responses_events_or_logs(served: object, caplog: pytest.Lo
     assert "Marie Curie" in seen[2]  # the events were read
     for text in seen:
         assert SECRET not in text and KEY not in text
+
+
+def test_new_key_is_printed_once_and_stored_hashed(tmp_path: Path, serve_settings: Settings,
+                                                   config: ServeConfig) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from sounding.cli import serve as serve_cli
+
+    app = typer.Typer()
+    serve_cli.register(app)
+    db = str(tmp_path / "keys.db")
+    result = CliRunner().invoke(app, ["serve", "--new-key", "bob", "--database", db])
+    assert result.exit_code == 0, result.output
+    key = result.stdout.strip().splitlines()[0]
+    assert key.startswith("sk-snd-") and len(key) > 40
+    running = serve(serve_settings, replace(config, database=db, api_keys=()))
+    try:
+        with running.client(key) as bob:
+            assert bob.get("/v1/research").status_code == 200
+    finally:
+        running.stop()
+    assert key.encode() not in b"".join(p.read_bytes() for p in tmp_path.glob("keys.db*"))

@@ -26,27 +26,29 @@ def _default_database() -> str:
 
 @with_run_options
 def serve_command(
-    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on")] = 8080,
+    host: Annotated[str, typer.Option(help="Address to listen on", metavar="HOST")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on", metavar="PORT")] = 8080,
     workers: Annotated[int, typer.Option(help="Server processes (they share the "
-                                         "database)")] = 1,
+                                         "database)", metavar="N")] = 1,
     database: Annotated[str | None, typer.Option(
         help="SQLite file or postgresql://USER@HOST/DB (default: a file in the user data "
              "folder)", metavar="URL")] = None,
     no_auth: Annotated[bool, typer.Option("--no-auth", help="Accept requests without an "
-                                          "API key (loopback hosts only)")] = False,
+                                          "API key (loopback hosts only)", metavar="")] = False,
     new_key: Annotated[str | None, typer.Option(
         help="Create an API key with this name, print it once, store its hash, and exit",
         metavar="NAME")] = None,
-    max_concurrent: Annotated[int, typer.Option(help="Running jobs per key")] = 4,
+    max_concurrent: Annotated[int, typer.Option(help="Running jobs per key", metavar="N")] = 4,
     rate: Annotated[float, typer.Option(help="Requests per minute per key (0: no "
-                                        "limit)")] = 60.0,
+                                        "limit)", metavar="R")] = 60.0,
     cors_origin: Annotated[list[str] | None, typer.Option(
-        help="Allow browser calls from this origin (repeatable; none by default)")] = None,
+        help="Allow browser calls from this origin (repeatable; none by default)",
+        metavar="URL")] = None,
     reports: Annotated[Path | None, typer.Option(help="Folder of eval HTML reports the "
                                                  "web page lists", metavar="DIR")] = None,
     grace: Annotated[float, typer.Option(help="On shutdown, seconds running jobs may "
-                                         "finish before they are marked interrupted")] = 10.0,
+                                         "finish before they are marked interrupted",
+                                         metavar="SECONDS")] = 10.0,
     *,
     run_options: RunOptions,
 ) -> None:
