@@ -84,6 +84,11 @@ def test_cancel_stops_a_running_job(served: Served, llm: object) -> None:
         with client.stream("GET", f"/v1/research/{job_id}/events") as response:
             events = read_sse(response)
     assert events[-1][1] == {**events[-1][1], "kind": "job_finished", "status": "cancelled"}
+    kinds = [e["kind"] for _, e in events]
+    assert kinds.count("run_finished") == 1 and kinds.count("job_finished") == 1
+    assert "CancelledError" in events[-1][1]["error"]  # the partial record was closed
+    with served.client() as client:
+        assert client.get(f"/v1/research/{job_id}/trajectory").json()["termination"] == "error"
 
 
 def test_bad_requests_are_refused(served: Served) -> None:

@@ -4,13 +4,14 @@ with its number, and wakes the readers of its event stream."""
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import functools
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal, TypeAlias
 
 from ..agent import run_events
 from ..agent.resources import AgentResources, open_agent
@@ -19,6 +20,7 @@ from ..llm.base import ChatModel
 from ..run_options import settings_from_options
 from ..trace.events import RunFinished, event_to_dict
 from ..types import JSONObject
+from ._runner import RunnerThread
 from ._store import ACTIVE, JobRow, Store
 
 __all__ = ["TERMINAL", "JobManager", "ResearchRequest"]
@@ -63,6 +65,18 @@ def result_of(finished: RunFinished) -> JSONObject:
             f"{finished.error.type}: {finished.error.message}"}
 
 
+@dataclass(frozen=True)
+class _End:
+    """The last item a run hands over: its status fields and its trajectory."""
+
+    result: JSONObject
+    trajectory: JSONObject | None
+    error: str | None
+
+
+_Item: TypeAlias = "JSONObject | _End"
+
+
 class JobManager:
     """Starts, follows and cancels jobs; one per server process, over one store.
 
@@ -71,7 +85,8 @@ class JobManager:
     """
 
     def __init__(self, store: Store, settings: Settings, *, model: ChatModel | None = None,
-                 poll_s: float = 1.0, stale_s: float | None = None) -> None:
+                 poll_s: float = 1.0, stale_s: float | None = None,
+                 runner_thread: bool = False) -> None:
         self.store = store
         self.settings = settings
         self.model = model
@@ -82,6 +97,9 @@ class JobManager:
         self.instance = uuid.uuid4().hex
         self._beat: asyncio.Task[None] | None = None
         self._stopping = False
+        self.runner = RunnerThread() if runner_thread else None
+        """Where the runs execute: a loop in its own thread, so that their CPU work does
+        not hold up the HTTP requests on this one (None: on this loop)."""
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._wake: dict[str, asyncio.Event] = {}
         self._seq: dict[str, int] = {}
@@ -92,6 +110,8 @@ class JobManager:
     async def start(self) -> list[str]:
         """Open the store; jobs left active by a process that died become `interrupted`."""
         await self.store.open()
+        if self.runner is not None:
+            self.runner.start()
         await self.store.heartbeat(self.instance)
         interrupted = await self._sweep()
         if self.stale_s is not None:
@@ -124,7 +144,11 @@ class JobManager:
             if not task.done():
                 task.cancel()
                 await asyncio.wait([task])
-        await self._stack.aclose()
+        if self.runner is None:
+            await self._stack.aclose()
+        else:  # the shared model client and environment belong to the runner's loop
+            await asyncio.wrap_future(self.runner.submit(self._stack.aclose()))
+            await self.runner.close()
         await self.store.close()
 
     def active(self, owner: str) -> int:
@@ -171,30 +195,92 @@ class JobManager:
             return self._resources[settings.env]
 
     async def _run(self, job_id: str, request: ResearchRequest, settings: Settings) -> None:
+        """Drive one job: the run itself goes on the runner loop (when there is one); its
+        events come back here, in order, to be stored and announced."""
+        # A deque and a flag rather than an asyncio.Queue: an item taken from a queue just
+        # as this task is cancelled would be lost; here it stays until it is stored.
+        items: collections.deque[_Item] = collections.deque()
+        ready = asyncio.Event()
+        loop = asyncio.get_running_loop()
+
+        def put(item: _Item) -> None:
+            items.append(item)
+            ready.set()
+
+        def emit(item: _Item) -> None:
+            if self.runner is None:
+                put(item)
+            else:
+                loop.call_soon_threadsafe(put, item)
+
+        await self.store.update(job_id, "running")
+        drive = self._drive(request, settings, emit)
+        run: asyncio.Future[None] = (asyncio.ensure_future(drive) if self.runner is None
+                                     else asyncio.wrap_future(self.runner.submit(drive)))
+        try:
+            end = await self._pump(job_id, items, ready, run)
+        except asyncio.CancelledError:
+            run.cancel()  # the run closes its record (RunFinished) and hands it over
+            end = await self._pump(job_id, items, ready, run)
+            await self._finish(job_id, "interrupted" if self._stopping else "cancelled", end)
+            raise
+        ok = end is not None and end.result.get("error") is None and end.error is None
+        await self._finish(job_id, "finished" if ok else "failed", end)
+
+    async def _pump(self, job_id: str, items: collections.deque[_Item], ready: asyncio.Event,
+                    run: asyncio.Future[None]) -> _End | None:
+        """Store the run's events as they come; returns its `_End` (None: it never began).
+
+        `run` being done is not the end: a cancelled thread future is done at once, while
+        the run is still closing its record on the runner loop, so its `_End` is awaited
+        (for a few seconds: a run cancelled before it began sends none)."""
+        deadline: float | None = None
+        while True:
+            while items:
+                item = items.popleft()
+                if isinstance(item, _End):
+                    return item
+                await self._append(job_id, item)
+            if run.done():
+                now = asyncio.get_running_loop().time()
+                deadline = deadline or now + 5.0
+                if now >= deadline:
+                    return None
+            ready.clear()
+            waiter: asyncio.Future[bool] = asyncio.ensure_future(ready.wait())
+            try:
+                if run.done():
+                    await asyncio.wait([waiter], timeout=0.1)
+                else:
+                    either: list[asyncio.Future[Any]] = [waiter, run]
+                    await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                waiter.cancel()
+
+    async def _drive(self, request: ResearchRequest, settings: Settings,
+                     emit: Callable[[_Item], None]) -> None:
+        """The run, as events; ends with an `_End` whatever happens (also when cancelled)."""
         finished: RunFinished | None = None
+        error: str | None = None
         try:
             res = await self._shared(settings)
-            await self.store.update(job_id, "running")
             async for event in run_events(request.question, settings, model=res.model,
                                           environment=res.environment, stream=request.stream):
                 if isinstance(event, RunFinished) and event.branch is None:
                     finished = event
-                await self._append(job_id, event_to_dict(event))
-        except asyncio.CancelledError:
-            await self._finish(job_id, "interrupted" if self._stopping else "cancelled",
-                               finished, None)
-            raise
+                emit(event_to_dict(event))
         except Exception as exc:  # the boundary of one job: it fails, the server goes on
-            await self._finish(job_id, "failed", finished, f"{type(exc).__name__}: {exc}")
-            return
-        status = "finished" if finished is not None and finished.error is None else "failed"
-        await self._finish(job_id, status, finished, None)
+            error = f"{type(exc).__name__}: {exc}"
+        finally:
+            # Summaries are made here, on the runner loop, to keep that work off the
+            # loop that answers HTTP requests.
+            emit(_End(result_of(finished) if finished is not None else {"error": error},
+                      finished.trajectory.to_dict() if finished is not None else None, error))
 
-    async def _finish(self, job_id: str, status: str, finished: RunFinished | None,
-                      error: str | None) -> None:
-        result: JSONObject = result_of(finished) if finished is not None else {"error": error}
-        trajectory = finished.trajectory.to_dict() if finished is not None else None
-        await self.store.update(job_id, status, result, trajectory)
+    async def _finish(self, job_id: str, status: str, end: _End | None) -> None:
+        result: JSONObject = end.result if end is not None else {"error": None}
+        await self.store.update(job_id, status, result,
+                                end.trajectory if end is not None else None)
         await self._append(job_id, {"kind": "job_finished", "status": status, **result})
 
     async def _append(self, job_id: str, data: JSONObject) -> None:

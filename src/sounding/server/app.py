@@ -51,7 +51,7 @@ def create_app(settings: Settings, config: ServeConfig | None = None, *,
     if config.no_auth and not is_loopback(host):
         raise ConfigError(f"--no-auth is allowed only on a loopback host, not {host}")
     jobs = JobManager(open_store(config.database), settings, model=model,
-                      stale_s=config.stale_s)
+                      stale_s=config.stale_s, runner_thread=True)
     state = ServerState(config, jobs, RateLimiter(config.rate_per_minute, config.rate_burst),
                         frozenset(hash_key(k) for k in config.api_keys))
     mcp = build_mcp(jobs)
