@@ -69,13 +69,15 @@ def test_ask_watch_answer_and_browse(browser: object, page_server: Served) -> No
         page.reload()  # a past run opens as a transcript
         page.fill("#key", KEY)
         page.dispatch_event("#key", "change")
+        page.wait_for_selector("#runs li .badge.finished")
         page.click("#runs li a.run")
         page.wait_for_selector("#answer-box:not([hidden])")
         assert "Round 1" in page.text_content("#log")
 
         page.click("#reports li a.report")
-        frame = page.frame_locator("#report-frame")
-        assert "accuracy 0.61" in frame.locator("body").text_content()
+        report = page.frame_locator("#report-frame").locator("p")
+        report.wait_for()  # the frame loads its document after the click
+        assert report.text_content() == "accuracy 0.61"
     finally:
         page.close()
 
