@@ -97,5 +97,10 @@ def test_cancel_from_the_page(browser: object, page_server: Served, llm: object)
         page.click("#cancel")
         page.wait_for_function("document.getElementById('status').textContent"
                                ".includes('cancelled')", timeout=15_000)
+        llm.latency = 0.01  # type: ignore[attr-defined]
+        page.click("#runs li button.rerun")  # a cancelled run can go again, in one click
+        page.wait_for_selector("#answer-box:not([hidden])", timeout=30_000)
+        assert page.text_content("#answer").startswith("Marie Curie")
+        assert "run restarted" in page.text_content("#log")
     finally:
         page.close()

@@ -101,8 +101,10 @@ async function follow(id) {
     try {
       const res = await api("/v1/research/" + id + "/events", { signal: reader.signal, headers: last ? { "Last-Event-ID": String(last) } : {} });
       const stream = res.body.pipeThrough(new TextDecoderStream()).getReader();
-      let buffer = "", done = false;
-      while (!done) {
+      // The server ends the stream after the job's last event; an earlier job_finished
+      // (a run that was re-run) is followed by more.
+      let buffer = "", lastKind = "";
+      for (;;) {
         const chunk = await stream.read();
         if (chunk.done) break;
         buffer += chunk.value;
@@ -118,10 +120,10 @@ async function follow(id) {
           last = seq || last;
           const event = JSON.parse(data);
           show(event);
-          if (event.kind === "job_finished" && event.status !== "interrupted") done = true;
+          lastKind = event.kind;
         }
       }
-      if (done || current !== id) return;
+      if (lastKind === "job_finished" || current !== id) return;
     } catch (e) {
       if (e.name === "AbortError") return;
       $("status").textContent = "Connection lost, retrying… (" + e.message + ")";
@@ -165,6 +167,14 @@ async function openRun(job) {
   follow(job.id);
 }
 
+async function rerun(job) {
+  try {
+    await api("/v1/research/" + job.id + "/rerun", { method: "POST" });
+    await openRun(Object.assign({}, job, { status: "queued" }));
+    loadRuns(true);
+  } catch (err) { $("status").textContent = "Refused: " + err.message; }
+}
+
 async function loadRuns(reset) {
   if (reset) { runsOffset = 0; $("runs").replaceChildren(); }
   try {
@@ -173,6 +183,12 @@ async function loadRuns(reset) {
       const li = el("li"); const a = el("a", "run", job.question.slice(0, 80));
       a.addEventListener("click", () => openRun(job));
       li.appendChild(a); li.appendChild(el("span", "badge " + job.status, job.status));
+      if (["interrupted", "failed", "cancelled"].includes(job.status)) {
+        const again = el("button", "rerun", "re-run");
+        again.type = "button";
+        again.addEventListener("click", () => rerun(job));
+        li.appendChild(again);
+      }
       $("runs").appendChild(li);
     }
     runsOffset = page.next_offset || runsOffset;
