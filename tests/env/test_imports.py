@@ -138,7 +138,8 @@ def test_no_lower_package_imports_a_higher_one() -> None:
 def test_nothing_imports_cli_or_server() -> None:
     wrong = sorted(f"{src} imports {dst}" for src, targets in graph().items()
                    for dst in targets if top(dst) in ("cli", "server")
-                   and top(src) not in (top(dst), "__main__"))
+                   and top(src) not in (top(dst), "__main__")
+                   and (top(src), top(dst)) != ("cli", "server"))  # `sounding serve`
     assert wrong == []
 
 

@@ -117,7 +117,7 @@ def _print_result(result: Result, as_json: bool) -> None:
 def _mount_subcommands() -> None:
     # Imported when the CLI starts rather than with this module, so importing `app` (as the
     # tests do) does not pull in the corpus, eval and tool stacks.
-    from . import corpus, eval, report, synth, tool, trace
+    from . import corpus, eval, report, serve, synth, tool, trace
 
     app.add_typer(corpus.app, name="corpus")
     app.add_typer(eval.app, name="eval")
@@ -125,6 +125,7 @@ def _mount_subcommands() -> None:
     app.add_typer(trace.app, name="trace")
     tool.register(app)
     report.register(app)
+    serve.register(app)
 
 
 def main() -> None:

@@ -1,0 +1,163 @@
+"""`sounding serve` under load: concurrent jobs, GET latency, first SSE event, kill -9.
+
+    .venv/bin/python benchmarks/serve.py [--jobs 50] [--rounds 10] [--latency 0.2] [--kill-jobs 20]
+
+The server runs as a real `sounding serve` process (SQLite store) over the offline corpus;
+the scripted model runs in a third process at `--latency` seconds per call. Prints:
+1. wall time of one job of `--rounds` rounds, then of `--jobs` such jobs started at once,
+   and their ratio (target < 1.5), with the p50/p99 of `GET /v1/research/{id}` polled
+   meanwhile (target p99 < 50 ms);
+2. first SSE event after `POST`: the median and worst over 10 jobs (target < 100 ms);
+3. kill -9 of the server while `--kill-jobs` jobs run, then a restart: every job finished
+   or `interrupted`; the interrupted ones re-run to the end; no event lost or repeated.
+The issue's 200 jobs is `--jobs 200`; the default is 50 because the CI machine (2 cores
+shared with other work) runs model server, API server and client on the same cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).parent))
+from agent_overhead import server_process  # the scripted model in its own process
+
+KEY = "sk-snd-benchmark"
+
+
+def start_server(db: Path, port: int, model_url: str, rounds: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "SOUNDING_SERVE_KEYS": KEY}
+    return subprocess.Popen(
+        [sys.executable, "-m", "sounding", "serve", "--port", str(port), "--database", str(db),
+         "--base-url", model_url, "--model", "scripted", "--max-rounds", str(rounds),
+         "--rate", "0", "--max-concurrent", "100000", "--grace", "0"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+async def wait_up(client: httpx.AsyncClient) -> None:
+    for _ in range(600):
+        try:
+            if (await client.get("/v1/models")).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        await asyncio.sleep(0.1)
+    raise SystemExit("the server did not start")
+
+
+async def run_jobs(client: httpx.AsyncClient, count: int) -> tuple[float, list[float]]:
+    """Start `count` jobs at once; poll statuses until all end. Returns (wall, GET ms)."""
+    started = time.perf_counter()
+    posts = await asyncio.gather(*(client.post("/v1/research", json={"question": f"q{i}"})
+                                   for i in range(count)))
+    pending = {p.json()["id"] for p in posts}
+    latencies: list[float] = []
+    while pending:
+        job_id = random.choice(sorted(pending))
+        t0 = time.perf_counter()
+        job = (await client.get(f"/v1/research/{job_id}")).json()
+        latencies.append((time.perf_counter() - t0) * 1000)
+        if job["status"] not in ("queued", "running"):
+            assert job["status"] == "finished", job
+            pending.discard(job_id)
+        await asyncio.sleep(0.01)
+    return time.perf_counter() - started, latencies
+
+
+async def first_event_ms(client: httpx.AsyncClient) -> float:
+    t0 = time.perf_counter()
+    job_id = (await client.post("/v1/research", json={"question": "q"})).json()["id"]
+    async with client.stream("GET", f"/v1/research/{job_id}/events") as response:
+        async for line in response.aiter_lines():
+            if line.startswith("id: "):
+                return (time.perf_counter() - t0) * 1000
+    raise AssertionError("no event")
+
+
+def check_events(text: str) -> tuple[int, bool]:
+    seqs = [int(line[4:]) for line in text.splitlines() if line.startswith("id: ")]
+    return len(seqs), seqs == list(range(1, len(seqs) + 1))
+
+
+async def kill_and_restart(client: httpx.AsyncClient, proc: subprocess.Popen[bytes],
+                           restart: object, jobs: int) -> subprocess.Popen[bytes]:
+    ids = [(await client.post("/v1/research", json={"question": f"k{i}"})).json()["id"]
+           for i in range(jobs)]
+    await asyncio.sleep(1.0)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    proc = restart()  # type: ignore[operator]
+    await wait_up(client)
+    statuses = [(await client.get(f"/v1/research/{i}")).json()["status"] for i in ids]
+    interrupted = [i for i, s in zip(ids, statuses, strict=True) if s == "interrupted"]
+    print(f"3. kill -9 during {jobs} jobs: {statuses.count('finished')} finished, "
+          f"{len(interrupted)} interrupted, "
+          f"{len(ids) - statuses.count('finished') - len(interrupted)} other (target 0)")
+    for job_id in interrupted:
+        assert (await client.post(f"/v1/research/{job_id}/rerun")).status_code == 202
+    ok, total = 0, 0
+    for job_id in ids:
+        while (await client.get(f"/v1/research/{job_id}")).json()["status"] in ("queued",
+                                                                                  "running"):
+            await asyncio.sleep(0.1)
+        count, contiguous = check_events((await client.get(
+            f"/v1/research/{job_id}/events")).text)
+        ok, total = ok + contiguous, total + count
+    final = [(await client.get(f"/v1/research/{i}")).json()["status"] for i in ids]
+    print(f"   after re-running the interrupted ones: {final.count('finished')}/{jobs} "
+          f"finished; events numbered 1..n without gap or repeat in {ok}/{jobs} jobs "
+          f"({total} events)")
+    return proc
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    with server_process(args.rounds, args.latency) as model_url, \
+            tempfile.TemporaryDirectory() as tmp:
+        db, port = Path(tmp) / "jobs.db", 8700 + os.getpid() % 1000
+        restart = lambda: start_server(db, port, model_url, args.rounds)  # noqa: E731
+        proc = restart()
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=120,
+                                     headers={"Authorization": f"Bearer {KEY}"},
+                                     limits=httpx.Limits(max_connections=500)) as client:
+            try:
+                await wait_up(client)
+                one, _ = await run_jobs(client, 1)
+                many, gets = await run_jobs(client, args.jobs)
+                gets.sort()
+                print(f"1. one job of {args.rounds} rounds at {args.latency * 1000:.0f} ms/call: "
+                      f"{one:.2f} s; {args.jobs} at once: {many:.2f} s; ratio "
+                      f"{many / one:.2f} (target < 1.5)")
+                print(f"   GET status while they ran: p50 {statistics.median(gets):.1f} ms, "
+                      f"p99 {gets[int(len(gets) * 0.99) - 1]:.1f} ms over {len(gets)} "
+                      f"requests (target p99 < 50 ms)")
+                firsts = sorted([await first_event_ms(client) for _ in range(10)])
+                print(f"2. first SSE event after POST: median {statistics.median(firsts):.1f} ms,"
+                      f" worst {firsts[-1]:.1f} ms (target < 100 ms)")
+                proc = await kill_and_restart(client, proc, restart, args.kill_jobs)
+            finally:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--latency", type=float, default=0.2)
+    parser.add_argument("--kill-jobs", type=int, default=20)
+    asyncio.run(main_async(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,322 @@
+"""Research jobs: each one runs `run_events` in a task, appends every event to the store
+with its number, and wakes the readers of its event stream."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import functools
+import json
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeAlias
+
+from ..agent import run_events
+from ..agent.resources import AgentResources, open_agent
+from ..config import Settings
+from ..llm.base import ChatModel
+from ..run_options import settings_from_options
+from ..trace.events import RunFinished, event_to_dict
+from ..types import JSONObject
+from ._runner import RunnerThread
+from ._store import ACTIVE, JobRow, Store
+
+__all__ = ["TERMINAL", "JobManager", "ResearchRequest"]
+
+TERMINAL = ("finished", "failed", "cancelled", "interrupted")
+Mode = Literal["react", "iter", "heavy", "resum"]
+
+# Request fields a client may set, with the run option each one maps to. Endpoints, keys,
+# tools and paths stay the server's: a client cannot point the server at another host.
+_OPTIONS = ("mode", "env", "protocol", "max_rounds", "max_seconds", "max_context_tokens",
+            "max_total_tokens", "temperature", "top_p", "max_tokens", "seed", "branches")
+
+
+@dataclass
+class ResearchRequest:
+    """A research request after validation (the HTTP layer checks the types)."""
+
+    question: str
+    options: dict[str, object] = field(default_factory=dict)
+    stream: bool = False
+
+    def to_json(self) -> JSONObject:
+        out: JSONObject = {"question": self.question, "stream": self.stream}
+        out.update({k: v for k, v in self.options.items()
+                    if isinstance(v, str | int | float | bool)})
+        return out
+
+    @classmethod
+    def from_json(cls, data: JSONObject) -> ResearchRequest:
+        options: dict[str, object] = {k: data[k] for k in _OPTIONS if data.get(k) is not None}
+        return cls(str(data["question"]), options, bool(data.get("stream", False)))
+
+
+def result_of(finished: RunFinished) -> JSONObject:
+    """Status fields of a finished run: answer, sources, usage, termination, ..."""
+    traj = finished.trajectory
+    return {"answer": traj.answer, "termination": traj.termination,
+            "sources": list(traj.sources()), "usage": traj.usage.to_dict(),
+            "rounds": traj.rounds, "seconds": round(traj.seconds, 3),
+            "mode": traj.mode, "trajectory_id": traj.id,
+            "error": None if finished.error is None else
+            f"{finished.error.type}: {finished.error.message}"}
+
+
+@dataclass(frozen=True)
+class _End:
+    """The last item a run hands over: its status fields and its trajectory."""
+
+    result: JSONObject
+    trajectory: JSONObject | None
+    error: str | None
+
+
+_Item: TypeAlias = "JSONObject | _End"
+
+
+class JobManager:
+    """Starts, follows and cancels jobs; one per server process, over one store.
+
+    Runs share one model client and one environment per `env` value (opened on first use),
+    so hundreds of jobs share connection pools and the corpus index.
+    """
+
+    def __init__(self, store: Store, settings: Settings, *, model: ChatModel | None = None,
+                 poll_s: float = 1.0, stale_s: float | None = None,
+                 runner_thread: bool = False) -> None:
+        self.store = store
+        self.settings = settings
+        self.model = model
+        self.poll_s = poll_s
+        self.stale_s = stale_s
+        """None: the only process on this store. Else: several share it, each beats every
+        stale_s/3 and takes over (marks interrupted) the jobs of one silent for stale_s."""
+        self.instance = uuid.uuid4().hex
+        self._beat: asyncio.Task[None] | None = None
+        self._stopping = False
+        self.runner = RunnerThread() if runner_thread else None
+        """Where the runs execute: a loop in its own thread, so that their CPU work does
+        not hold up the HTTP requests on this one (None: on this loop)."""
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._wake: dict[str, asyncio.Event] = {}
+        self._seq: dict[str, int] = {}
+        self._resources: dict[str, AgentResources] = {}
+        self._stack = contextlib.AsyncExitStack()
+        self._lock = asyncio.Lock()
+
+    async def start(self) -> list[str]:
+        """Open the store; jobs left active by a process that died become `interrupted`."""
+        await self.store.open()
+        if self.runner is not None:
+            self.runner.start()
+        await self.store.heartbeat(self.instance)
+        interrupted = await self._sweep()
+        if self.stale_s is not None:
+            self._beat = asyncio.create_task(self._heartbeat())
+        return interrupted
+
+    async def _sweep(self) -> list[str]:
+        interrupted = await self.store.interrupt_orphans(self.instance, self.stale_s)
+        for job_id in interrupted:
+            await self._append(job_id, {"kind": "job_finished", "status": "interrupted"})
+        return interrupted
+
+    async def _heartbeat(self) -> None:
+        assert self.stale_s is not None
+        while True:
+            await asyncio.sleep(self.stale_s / 3)
+            await self.store.heartbeat(self.instance)
+            await self._sweep()
+
+    async def stop(self, grace_s: float = 0.0) -> None:
+        """Let running jobs finish for `grace_s`, then mark the rest `interrupted`."""
+        if self._beat is not None:
+            self._beat.cancel()
+            await asyncio.wait([self._beat])
+        running = [t for t in self._tasks.values() if not t.done()]
+        if running and grace_s > 0:
+            await asyncio.wait(running, timeout=grace_s)
+        self._stopping = True  # a job cancelled from here on ends `interrupted`
+        for task in list(self._tasks.values()):
+            if not task.done():
+                task.cancel()
+                await asyncio.wait([task])
+        if self.runner is None:
+            await self._stack.aclose()
+        else:  # the shared model client and environment belong to the runner's loop
+            await asyncio.wrap_future(self.runner.submit(self._stack.aclose()))
+            await self.runner.close()
+        await self.store.close()
+
+    def active(self, owner: str) -> int:
+        return sum(1 for t in self._tasks.values() if t.get_name() == owner and not t.done())
+
+    async def submit(self, owner: str, request: ResearchRequest,
+                     job_id: str | None = None) -> JobRow:
+        """Check the request, store the job and start it; returns at once."""
+        settings = settings_from_options(request.options, base=self.settings)
+        if job_id is None:
+            job = JobRow(uuid.uuid4().hex, owner, "queued", request.question, request.to_json())
+            await self.store.create(job)
+        else:  # a re-run of an interrupted job keeps its id and its events so far
+            job = JobRow(job_id, owner, "queued", request.question, request.to_json())
+            await self.store.update(job_id, "queued")
+        await self.store.claim(job.id, self.instance)
+        self._wake[job.id] = asyncio.Event()
+        task = asyncio.create_task(self._run(job.id, request, settings), name=owner)
+        self._tasks[job.id] = task
+        task.add_done_callback(functools.partial(self._forget, job.id))
+        return job
+
+    def _forget(self, job_id: str, _task: object) -> None:
+        self._tasks.pop(job_id, None)
+
+    async def rerun(self, job: JobRow) -> JobRow:
+        """Start an `interrupted` (or failed, cancelled) job again under the same id."""
+        await self._append(job.id, {"kind": "job_restarted"})
+        return await self.submit(job.owner, ResearchRequest.from_json(job.request), job.id)
+
+    async def cancel(self, job_id: str) -> bool:
+        task = self._tasks.get(job_id)
+        if task is None or task.done():
+            return False
+        task.cancel()
+        await asyncio.wait([task])
+        return True
+
+    async def _shared(self, settings: Settings) -> AgentResources:
+        async with self._lock:
+            if settings.env not in self._resources:
+                self._resources[settings.env] = await self._stack.enter_async_context(
+                    open_agent(settings, model=self.model))
+            return self._resources[settings.env]
+
+    async def _run(self, job_id: str, request: ResearchRequest, settings: Settings) -> None:
+        """Drive one job: the run itself goes on the runner loop (when there is one); its
+        events come back here, in order, to be stored and announced."""
+        # A deque and a flag rather than an asyncio.Queue: an item taken from a queue just
+        # as this task is cancelled would be lost; here it stays until it is stored.
+        items: collections.deque[_Item] = collections.deque()
+        ready = asyncio.Event()
+        loop = asyncio.get_running_loop()
+
+        def put(item: _Item) -> None:
+            items.append(item)
+            ready.set()
+
+        def emit(item: _Item) -> None:
+            if self.runner is None:
+                put(item)
+            else:
+                loop.call_soon_threadsafe(put, item)
+
+        await self.store.update(job_id, "running")
+        drive = self._drive(request, settings, emit)
+        run: asyncio.Future[None] = (asyncio.ensure_future(drive) if self.runner is None
+                                     else asyncio.wrap_future(self.runner.submit(drive)))
+        try:
+            end = await self._pump(job_id, items, ready, run)
+        except asyncio.CancelledError:
+            run.cancel()  # the run closes its record (RunFinished) and hands it over
+            end = await self._pump(job_id, items, ready, run)
+            await self._finish(job_id, "interrupted" if self._stopping else "cancelled", end)
+            raise
+        ok = end is not None and end.result.get("error") is None and end.error is None
+        await self._finish(job_id, "finished" if ok else "failed", end)
+
+    async def _pump(self, job_id: str, items: collections.deque[_Item], ready: asyncio.Event,
+                    run: asyncio.Future[None]) -> _End | None:
+        """Store the run's events as they come; returns its `_End` (None: it never began).
+
+        `run` being done is not the end: a cancelled thread future is done at once, while
+        the run is still closing its record on the runner loop, so its `_End` is awaited
+        (for a few seconds: a run cancelled before it began sends none)."""
+        deadline: float | None = None
+        while True:
+            while items:
+                item = items.popleft()
+                if isinstance(item, _End):
+                    return item
+                await self._append(job_id, item)
+            if run.done():
+                now = asyncio.get_running_loop().time()
+                deadline = deadline or now + 5.0
+                if now >= deadline:
+                    return None
+            ready.clear()
+            waiter: asyncio.Future[bool] = asyncio.ensure_future(ready.wait())
+            try:
+                if run.done():
+                    await asyncio.wait([waiter], timeout=0.1)
+                else:
+                    either: list[asyncio.Future[Any]] = [waiter, run]
+                    await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                waiter.cancel()
+
+    async def _drive(self, request: ResearchRequest, settings: Settings,
+                     emit: Callable[[_Item], None]) -> None:
+        """The run, as events; ends with an `_End` whatever happens (also when cancelled)."""
+        finished: RunFinished | None = None
+        error: str | None = None
+        try:
+            res = await self._shared(settings)
+            async for event in run_events(request.question, settings, model=res.model,
+                                          environment=res.environment, stream=request.stream):
+                if isinstance(event, RunFinished) and event.branch is None:
+                    finished = event
+                emit(event_to_dict(event))
+        except Exception as exc:  # the boundary of one job: it fails, the server goes on
+            error = f"{type(exc).__name__}: {exc}"
+        finally:
+            # Summaries are made here, on the runner loop, to keep that work off the
+            # loop that answers HTTP requests.
+            emit(_End(result_of(finished) if finished is not None else {"error": error},
+                      finished.trajectory.to_dict() if finished is not None else None, error))
+
+    async def _finish(self, job_id: str, status: str, end: _End | None) -> None:
+        result: JSONObject = end.result if end is not None else {"error": None}
+        await self.store.update(job_id, status, result,
+                                end.trajectory if end is not None else None)
+        await self._append(job_id, {"kind": "job_finished", "status": status, **result})
+
+    async def _append(self, job_id: str, data: JSONObject) -> None:
+        # Numbers are kept here so an append is one statement; the first append of a job
+        # this process did not start (a re-run after a restart) reads the last number.
+        seq = self._seq.get(job_id) or await self.store.last_seq(job_id)
+        self._seq[job_id] = seq + 1
+        await self.store.append(job_id, seq + 1, data)
+        wake = self._wake.pop(job_id, None)
+        if wake is not None:
+            wake.set()
+        if job_id in self._tasks:
+            self._wake[job_id] = asyncio.Event()
+
+    async def follow(self, job_id: str, after: int = 0) -> AsyncIterator[tuple[int, str]]:
+        """Every event numbered above `after`, then the new ones as they come, until the
+        job's `job_finished` event (a reader that reconnects with its last number misses
+        nothing). Polls the store too, for jobs run by another server process."""
+        while True:
+            wake = self._wake.get(job_id)
+            batch = await self.store.events(job_id, after)
+            for seq, data in batch:
+                after = seq
+                yield seq, data
+            # A job ends with `job_finished`; a re-run appends more after it, so only the
+            # last event counts, and only once the job is no longer active.
+            if batch and json.loads(batch[-1][1]).get("kind") == "job_finished":
+                row = await self.store.get(job_id)
+                if row is None or row.status not in ACTIVE:
+                    return
+            if wake is not None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), self.poll_s)
+            else:
+                row = await self.store.get(job_id)
+                if row is None or (row.status not in ACTIVE and job_id not in self._tasks
+                                   and not await self.store.events(job_id, after)):
+                    return
+                await asyncio.sleep(self.poll_s)

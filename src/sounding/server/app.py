@@ -1,0 +1,145 @@
+"""The FastAPI application: the jobs API, the OpenAI-compatible endpoint, MCP at `/mcp`,
+the web page at `/`, and the eval reports the page opens."""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+from collections.abc import AsyncIterator
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ..config import Settings
+from ..errors import ConfigError
+from ..llm.base import ChatModel
+from . import _api, _openai
+from ._context import ServeConfig, ServerState, caller, state_of
+from ._jobs import JobManager
+from ._mcp import build_mcp
+from ._security import BodyLimit, RateLimiter, hash_key
+from ._store import open_store
+
+__all__ = ["ServeConfig", "create_app", "is_loopback"]
+
+STATIC = files("sounding.server") / "static"
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def create_app(settings: Settings, config: ServeConfig | None = None, *,
+               model: ChatModel | None = None, host: str = "127.0.0.1") -> FastAPI:
+    """The service over `settings` (the server's model, environment and defaults).
+
+    `model` replaces the HTTP model client (tests, benchmarks); `host` is where it will
+    listen: without keys it must be loopback.
+    """
+    config = config or ServeConfig()
+    if config.no_auth and not is_loopback(host):
+        raise ConfigError(f"--no-auth is allowed only on a loopback host, not {host}")
+    jobs = JobManager(open_store(config.database), settings, model=model,
+                      stale_s=config.stale_s, runner_thread=True)
+    state = ServerState(config, jobs, RateLimiter(config.rate_per_minute, config.rate_burst),
+                        frozenset(hash_key(k) for k in config.api_keys))
+    mcp = build_mcp(jobs)
+    mcp_app = mcp.streamable_http_app(streamable_http_path="/mcp", host=host)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await jobs.start()
+        async with mcp.session_manager.run():
+            try:
+                yield
+            finally:
+                await jobs.stop(config.grace_s)
+
+    app = FastAPI(title="Sounding", version="0.1.0", lifespan=lifespan,
+                  description="Deep research as a service: jobs, an OpenAI-compatible "
+                              "endpoint, MCP, and a web page.")
+    app.state.sounding = state
+    app.include_router(_api.router)
+    app.include_router(_openai.router)
+    app.add_api_route("/v1/reports", list_reports, methods=["GET"], tags=["reports"])
+    app.add_api_route("/v1/reports/{name}", get_report, methods=["GET"], tags=["reports"],
+                      response_model=None)
+    endpoint = mcp_app.routes[-1]
+    assert isinstance(endpoint, Route)
+    app.router.routes.append(Route("/mcp", endpoint=_KeyRequired(endpoint.app, state)))
+    app.add_api_route("/", index, methods=["GET"], include_in_schema=False)
+    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+    if config.cors_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=list(config.cors_origins),
+                           allow_methods=["GET", "POST", "DELETE"],
+                           allow_headers=["Authorization", "Content-Type", "Last-Event-ID"])
+    app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
+    return app
+
+
+async def index() -> HTMLResponse:
+    return HTMLResponse((STATIC / "index.html").read_text(encoding="utf-8"))
+
+
+def _reports_dir(request: Request) -> Path:
+    folder = state_of(request).config.reports_dir
+    if folder is None:
+        raise HTTPException(404, "no reports folder is configured (--reports DIR)")
+    return folder
+
+
+async def list_reports(request: Request, name: str = Depends(caller)) -> dict[str, Any]:
+    """The eval HTML reports in the server's reports folder."""
+    folder = _reports_dir(request)
+    return {"reports": sorted(p.name for p in folder.glob("*.html"))}
+
+
+async def get_report(name: str, request: Request, who: str = Depends(caller)) -> FileResponse:
+    folder = _reports_dir(request)
+    path = folder / name
+    if "/" in name or "\\" in name or path.suffix != ".html" or not path.is_file():
+        raise HTTPException(404, "no such report")
+    return FileResponse(path, media_type="text/html")
+
+
+class _KeyRequired:
+    """Puts the API key check in front of the MCP endpoint."""
+
+    def __init__(self, app: ASGIApp, state: ServerState) -> None:
+        self.app, self.state = app, state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        try:
+            await caller(request)
+        except HTTPException as exc:
+            from fastapi.responses import JSONResponse
+
+            response = JSONResponse({"detail": exc.detail}, exc.status_code,
+                                    headers=exc.headers)
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one of several worker processes (`sounding serve --workers N`)."""
+    import os
+    import pickle
+
+    with open(os.environ["SOUNDING_SERVE_STATE"], "rb") as fh:
+        settings, config, host = pickle.load(fh)  # written by our own parent process
+    return create_app(settings, config, host=host)
