@@ -190,6 +190,13 @@ def _fill(conn: sqlite3.Connection, rows: Iterable[dict[str, JSON]]) -> GraphSta
                 conn.execute("INSERT INTO edges VALUES (?, ?, ?, ?, ?)",
                              (src, dst, rel, evidence, source))
                 stats.typed_edges += 1
+                # the formal and walk stages link entities by `mentions` (the corpus
+                # graph's page links); a sentence naming both is the web's link
+                if (src, "mentions", str(dst)) not in done:
+                    done.add((src, "mentions", str(dst)))
+                    conn.execute("INSERT INTO edges VALUES (?, ?, 'mentions', ?, ?)",
+                                 (src, dst, evidence, source))
+                    stats.mention_edges += 1
             continue
         numeric = kind in ("year", "number")
         conn.execute("INSERT INTO facts VALUES (?, ?, ?, ?, ?, ?, ?)", (
