@@ -68,8 +68,9 @@ def test_sites_and_agreement() -> None:
     assert registrable_domain("https://www.b.org/bio") == registrable_domain("http://b.org")
 
     def claim(obj: str, url: str, kind: str = "year") -> Claim:
-        data: dict[str, JSON] = {"triples": [{"subject": "Marie Curie", "relation": "Birth Year", "object": obj,
-                             "kind": kind, "evidence": "e"}]}
+        row: dict[str, JSON] = {"subject": "Marie Curie", "relation": "Birth Year",
+                                "object": obj, "kind": kind, "evidence": "e"}
+        data: dict[str, JSON] = {"triples": [row]}
         return parse_claims(data, url)[0]
 
     verdicts = agree([claim("1867", "https://a.org/1"), claim("1867", "https://a.org/2"),
