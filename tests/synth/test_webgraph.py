@@ -14,13 +14,15 @@ from sounding.corpus import Corpus, CorpusBuilder, SourceDoc
 from sounding.corpus.server import CorpusServer
 from sounding.env import build_environment
 from sounding.llm.base import ChatRequest
-from sounding.llm.testing import ScriptedModel
+from sounding.llm.testing import ScriptedModel, ScriptedServer
 from sounding.synth._webagree import Claim, agree, parse_claims, registrable_domain
 from sounding.synth.graph import connect_graph
 from sounding.synth.pipeline import run_formal, run_walks
 from sounding.synth.stage import read_jsonl
 from sounding.synth.webgraph import ENTITIES, WebGraphConfig, run_web_graph
 from sounding.types import JSON
+
+from .test_cli import cli
 
 PAGES = {
     "https://a.example/curie": "Marie Curie was born in Warsaw. Marie Curie was born in 1867. "
@@ -52,11 +54,13 @@ RULES = [(re.compile(r"([A-Z]\w+(?: [A-Z]\w+)?) (?:is|was) a ([a-z]+)"), "class"
 def reader(request: ChatRequest) -> str:
     """A model that reads: visit's extraction echoes the page, triple extraction applies
     the RULES to the page text it is given (nothing from memory)."""
-    prompt = request.messages[-1].content
-    if request.purpose == "extract":
+    return read(request.messages[-1].content)
+
+
+def read(prompt: str) -> str:
+    if "## **Webpage Content**" in prompt:  # visit's goal-directed extraction
         page = prompt.split("## **Webpage Content**")[1].split("## **User Goal**")[0]
         return json.dumps({"rational": "", "evidence": page.strip(), "summary": ""})
-    assert request.purpose == "synth_web_triples"
     page = prompt.split("## Page")[1].split("## Task")[0]
     triples = [{"subject": m[1], "relation": rel, "object": m[2].rstrip("."), "kind": kind,
                 "evidence": m[0]} for pattern, rel, kind in RULES for m in pattern.finditer(page)]
@@ -155,3 +159,30 @@ async def test_web_graph_feeds_formal_and_walks(served: CorpusServer, tmp_path: 
     assert again.items() == [{**r} for r in stage.items()]
     resumed, _ = await _grow(_web(served, tmp_path), tmp_path / "g", ScriptedModel([]))
     assert resumed.kept == stage.kept and resumed.llm_calls == stage.llm_calls
+
+
+def test_cli_web_graph(served: CorpusServer, tmp_path: Path) -> None:
+    (tmp_path / "seeds.txt").write_text("# people\nMarie Curie\n")
+
+    def reply(body: dict[str, JSON]) -> str:
+        messages = body["messages"]
+        assert isinstance(messages, list) and isinstance(messages[-1], dict)
+        return read(str(messages[-1]["content"]))
+
+    with ScriptedServer.repeat(reply) as llm:
+        env = {"SOUNDING_BASE_URL": llm.base_url, "SOUNDING_MODEL": "m",
+               "SOUNDING_CACHE_DIR": str(tmp_path / "cache"), "SOUNDING_WEB__SEARCH": "searxng",
+               "SOUNDING_WEB__SEARXNG_URL": served.url, "SOUNDING_WEB__FETCH": "jina",
+               "SOUNDING_WEB__JINA_URL": served.url,
+               "SOUNDING_WEB__RATE_LIMITS": "searxng=1000,jina=1000"}
+        proc = cli(["web-graph", "seeds.txt", "--out", "g", "--layers", "1", "--pages", "5"],
+                   env, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "Marie Curie (layer 0): 4 pages" in proc.stderr  # every page naming her
+    manifest = json.loads((tmp_path / "g" / "manifest.json").read_text())
+    assert manifest["stage"] == "web_graph" and manifest["params"]["seeds"] == ["Marie Curie"]
+    assert manifest["counts"]["rejected"] == {"disagreeing_sources": 1, "single_source": 1}
+    conn = connect_graph(tmp_path / "g")
+    facts = conn.execute("SELECT relation, num, text FROM facts ORDER BY relation").fetchall()
+    conn.close()
+    assert facts == [("birth_year", 1867.0, None), ("class", None, "physicist")]
