@@ -116,11 +116,12 @@ def agree(claims: Iterable[Claim], *, need: int = 2, tolerance: float = 0.02,
     with `need` sites and more sites than any rival survives. An entity relation may
     have many objects (borders), so rivals there do not disagree with each other.
     """
-    groups: dict[tuple[str, str], list[Verdict]] = {}
+    groups: dict[tuple[str, str, str], list[Verdict]] = {}
     for claim in claims:
-        verdicts = groups.setdefault((normalize_answer(claim.subject), claim.relation), [])
-        match = next((v for v in verdicts if v.head.kind == claim.kind
-                      and same_object(v.head, claim, tolerance=tolerance, years=years)), None)
+        group = (normalize_answer(claim.subject), claim.relation, claim.kind)
+        verdicts = groups.setdefault(group, [])
+        match = next((v for v in verdicts
+                      if same_object(v.head, claim, tolerance=tolerance, years=years)), None)
         if match is None:
             verdicts.append(Verdict([claim]))
         else:
@@ -133,7 +134,7 @@ def agree(claims: Iterable[Claim], *, need: int = 2, tolerance: float = 0.02,
 
 
 def _decide(verdicts: Sequence[Verdict], need: int) -> None:
-    literal = any(v.head.kind != "entity" for v in verdicts)
+    literal = verdicts[0].head.kind != "entity"
     best = max(len(v.sites) for v in verdicts)
     leaders = [v for v in verdicts if len(v.sites) == best]
     for v in verdicts:

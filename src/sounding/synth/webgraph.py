@@ -89,7 +89,7 @@ async def _crawl(stage: Stage, model: ChatModel, env: Environment, entity: str, 
     for verdict in agree(claims, need=cfg.need, tolerance=cfg.tolerance, years=cfg.years):
         head = verdict.head
         obj = _object_text(head)
-        key = f"{_key(entity)}|{_key(head.subject)}|{head.relation}|{_key(obj)}"
+        key = f"{_key(entity)}|{_key(head.subject)}|{head.relation}|{head.kind}|{_key(obj)}"
         sources = list({c.site: c.url for c in reversed(verdict.claims)}.values())[::-1]
         row: dict[str, JSON] = {
             "entity": entity, "subject": head.subject, "relation": head.relation,
