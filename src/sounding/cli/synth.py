@@ -415,6 +415,52 @@ def web_verify(
     _report("web-verify", stage.counts(), out)
 
 
+@app.command("web-graph")
+def web_graph(
+    seeds: Annotated[list[str], typer.Argument(help="Entity names, or a file of them (one a "
+                                               "line)")],
+    out: Annotated[Path, typer.Option(help="Folder for graph.sqlite and the stage (resumed)")],
+    layers: Annotated[int, typer.Option(min=1, help="Crawl depth; seeds are layer 0")] = 2,
+    max_entities: Annotated[int, typer.Option(min=1, help="Entities crawled in all")] = 20,
+    pages: Annotated[int, typer.Option(min=1, help="Search results read per entity")] = 4,
+    need: Annotated[int, typer.Option(min=1, help="Agreeing sites per triple")] = 2,
+    env: Annotated[str, typer.Option(help="web, or offline for a corpus")] = "web",
+    base_url: BaseUrl = None, model: ModelName = None, api_key: ApiKey = None,
+    config: ConfigFile = None,
+) -> None:
+    """Grow a knowledge graph from the web: triples read off pages, kept when two sites agree."""
+    from ..env import build_environment
+    from ..synth.webgraph import WebGraphConfig, run_web_graph
+
+    names = seeds
+    if len(seeds) == 1 and Path(seeds[0]).is_file():
+        lines = Path(seeds[0]).read_text(encoding="utf-8").splitlines()
+        names = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    if not names:
+        raise _fail("no seed entities")
+    cfg = WebGraphConfig(layers=layers, max_entities=max_entities, pages=pages, need=need)
+    flags = {"llm.base_url": base_url, "llm.model": model, "llm.api_key": api_key, "env": env}
+
+    def crawled(row: Mapping[str, object]) -> None:
+        read, found = (row.get(k) for k in ("pages", "found"))
+        err.print(f"  web-graph: {row['entity']} (layer {row['layer']}): "
+                  f"{len(read) if isinstance(read, list) else 0} pages, "
+                  f"{row['candidates']} candidate triples, "
+                  f"{len(found) if isinstance(found, list) else 0} new entities", markup=False)
+
+    async def work(settings: Settings, m: ChatModel) -> Mapping[str, object]:
+        environment = build_environment(settings, summary_model=m)
+        try:
+            stage, stats = await run_web_graph(names, out, model=m, environment=environment,
+                                               config=cfg, on_entity=crawled)
+        finally:
+            await environment.aclose()
+        return {**stage.counts(), "graph": stats.as_dict()}
+
+    counts = _llm_run(flags, config, work)
+    _report("web-graph", counts, out)
+
+
 @app.command()
 def status(
     folder: Annotated[Path, typer.Argument(help="A stage folder, or a folder of stages")],
