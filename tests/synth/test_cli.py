@@ -69,5 +69,5 @@ def test_help_lists_the_stages(tmp_path: Path) -> None:
     proc = cli(["--help"], {}, tmp_path)
     assert proc.returncode == 0
     for command in ("graph", "relations", "formal", "walks", "verbalize", "frontier", "zpd",
-                    "dedup", "trajectories", "export", "run", "web-verify", "status"):
+                    "dedup", "trajectories", "export", "run", "web-verify", "web-graph", "status"):
         assert command in proc.stdout

@@ -49,3 +49,16 @@ def test_walks_on_the_vital_graph(vital_graph: Path, tmp_path: Path) -> None:
     for row in rows:  # every kept walk has exactly one answer, the seed
         assert row["provenance"]["checks"][0] == "unique"  # type: ignore[index]
         assert row["answer"] == kb.titles[row["answer_id"]]  # type: ignore[index]
+
+
+def test_a_graph_without_walk_seeds_says_so(tmp_path: Path) -> None:
+    """A graph with no entity that can start a walk (e.g. a small web graph whose pages
+    state no class) is a clear error, not a crash inside the sampler."""
+    import pytest
+
+    from sounding.errors import ConfigError
+    from sounding.synth.executor import KnowledgeBase
+
+    empty = KnowledgeBase()
+    with pytest.raises(ConfigError, match="no walk seeds"):
+        run_walks(tmp_path, tmp_path / "walks", n=3, kb=empty)

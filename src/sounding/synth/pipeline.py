@@ -7,6 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 from ..corpus import Corpus
+from ..errors import ConfigError
 from ..types import JSON
 from .executor import KnowledgeBase
 from .formal import FormalConfig, FormalGenerator
@@ -77,6 +78,11 @@ def run_walks(graph_dir: Path, out_dir: Path, *, n: int, config: WalkConfig | No
                                **dataclasses.asdict(cfg)}
     kb = kb or load_kb(graph_dir)
     walker = Walker(kb, cfg)
+    if not walker.seeds:
+        raise ConfigError(
+            f"the graph in {graph_dir} has no walk seeds: walks start at an entity with a "
+            f"`class` fact and 1 to {cfg.max_in} incoming mentions; build a larger graph "
+            "or use the formal stage (`sounding synth formal`)")
     with Stage(out_dir, "walks", params, progress) as stage:
         seen = {(row["answer_id"], row["shape"]) for row in stage.items()}
         shapes = Counter(str(row["shape"]) for row in stage.items())
