@@ -51,10 +51,11 @@ class RolloutTokens:
 
 def rollout_tokens(tok: Tokenizer, traj: Trajectory) -> RolloutTokens:
     """The first model call's prompt is the prompt; all that follows is the completion."""
-    [sample] = list(trajectory_samples(tok, traj, check_prompts=False))[-1:] or [None]
+    samples = list(trajectory_samples(tok, traj, check_prompts=False))
     calls = [c for c in traj.model_calls if c.error is None]
-    if sample is None or not calls:
+    if not samples or not calls:
         raise ValueError("a rollout without a model call cannot be trained on")
+    sample = samples[-1]
     n = len(render_prompt(tok, traj.prompt_of(calls[0])))
     end = len(sample.input_ids)
     while end > n and not sample.loss_mask[end - 1]:

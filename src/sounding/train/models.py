@@ -23,7 +23,7 @@ def make_tiny_model(out: Path, *, hidden: int = 64, layers: int = 2, heads: int 
     config = Qwen3Config(vocab_size=len(tok), hidden_size=hidden, intermediate_size=hidden * 2,
                          num_hidden_layers=layers, num_attention_heads=heads,
                          num_key_value_heads=heads, head_dim=hidden // heads,
-                         max_position_embeddings=4096, tie_word_embeddings=True,
+                         max_position_embeddings=32768, tie_word_embeddings=True,
                          pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
                          bos_token_id=None)
     model = Qwen3ForCausalLM(config)

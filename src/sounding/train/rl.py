@@ -120,10 +120,11 @@ def sounding_reward(completions: list[Any], **kwargs: Any) -> list[float]:
 
 def _config(out: Path, opts: RLOptions) -> Any:
     import torch
-    from trl import GRPOConfig
+    from trl import GRPOConfig  # type: ignore[attr-defined]
 
     return GRPOConfig(
-        output_dir=str(out), bf16=torch.cuda.is_available(), dataloader_pin_memory=torch.cuda.is_available(),
+        output_dir=str(out), bf16=torch.cuda.is_available(),
+        dataloader_pin_memory=torch.cuda.is_available(),
         learning_rate=opts.learning_rate,
         max_steps=opts.steps, num_generations=opts.group,
         per_device_train_batch_size=opts.group * opts.prompts_per_step,
@@ -143,7 +144,7 @@ def run_rl(items: Sequence[RLItem], model_path: Path, out: Path, opts: RLOptions
     import os
 
     from datasets import Dataset
-    from trl import GRPOTrainer
+    from trl import GRPOTrainer  # type: ignore[attr-defined]
 
     from .models import load_model, load_tokenizer
 
@@ -156,7 +157,8 @@ def run_rl(items: Sequence[RLItem], model_path: Path, out: Path, opts: RLOptions
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # transformers renames TRL's defaults
         args = _config(out, opts)
-    trainer = GRPOTrainer(model=model, reward_funcs=[sounding_reward], args=args,
+    trainer = GRPOTrainer(model=model, reward_funcs=[sounding_reward],  # type: ignore[list-item]
+                          args=args,
                           train_dataset=Dataset.from_dict({"prompt": [it.prompt for it in items]}),
                           processing_class=tok.tok, rollout_func=engine,
                           callbacks=list(callbacks))
@@ -165,7 +167,9 @@ def run_rl(items: Sequence[RLItem], model_path: Path, out: Path, opts: RLOptions
         if hasattr(cb, "trainer"):
             cb.trainer = trainer
     resume = any(out.glob("checkpoint-*")) or None
-    trainer.train(resume_from_checkpoint=resume)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # TRL calls renamed transformers APIs
+        trainer.train(resume_from_checkpoint=resume)
     trainer.save_model(str(out / "final"))
     tok.tok.save_pretrained(out / "final")
     return engine

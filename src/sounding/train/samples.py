@@ -8,7 +8,6 @@ do not. Sampled token ids recorded in the trajectory are used as they are (no dr
 from __future__ import annotations
 
 import json
-
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -93,12 +92,14 @@ def _add_reply(sample: Sample, tok: Tokenizer, text: str,
     """One assistant turn: header untrained, content and `<|im_end|>` trained."""
     end = tok.special_id("<|im_end|>")
     sample.add(_header(tok, "assistant"), trained=False)
-    ids, lps = [*tok.encode(text), end], ()
+    ids, lps = [*tok.encode(text), end], tuple[float, ...]()
     if call is not None and call.token_ids:
         sampled = list(call.token_ids)
         content = sampled[:-1] if sampled[-1] == end else sampled
-        # The sampled ids are the truth when they spell the turn the loop kept.
-        if tok.decode(content) == text:
+        # The sampled ids are the truth when they spell the turn the loop kept (which it
+        # strips of surrounding whitespace) or the raw reply (bytes that do not decode alone).
+        spelled = tok.decode(content)
+        if spelled in (text, call.raw_output) or spelled.strip() == text.strip():
             ids = [*content, end]
             if call.logprobs and len(call.logprobs) == len(sampled):
                 lps = (*call.logprobs[:len(content)],
@@ -140,6 +141,22 @@ def _turn_calls(traj: Trajectory) -> list[ModelCallRecord]:
             and c.error is None]
 
 
+def _match_calls(msgs: Sequence[Message], calls: Sequence[ModelCallRecord]
+                 ) -> list[ModelCallRecord | None]:
+    """The call that wrote each assistant turn, in order. A call whose output the loop
+    discarded (a malformed turn it asked again) wrote none."""
+    out: list[ModelCallRecord | None] = []
+    pos = 0
+    for msg in msgs:
+        if msg.role != "assistant":
+            continue
+        want = msg.content.strip()
+        hit = next((i for i in range(pos, len(calls)) if calls[i].output.strip() == want), None)
+        out.append(None if hit is None else calls[hit])
+        pos = pos if hit is None else hit + 1
+    return out
+
+
 def trajectory_samples(tok: Tokenizer, traj: Trajectory, *,
                        check_prompts: bool = True) -> Iterator[Sample]:
     """ReAct: one sample, the last call's prompt plus its output; iter/resum: one per round
@@ -164,8 +181,6 @@ def trajectory_samples(tok: Tokenizer, traj: Trajectory, *,
         return
     last = calls[-1]
     msgs = [*traj.prompt_of(last), Message("assistant", last.output)]
-    n_assistant = sum(m.role == "assistant" for m in msgs)
-    # Earlier assistant turns are the earlier calls' outputs, in order.
-    s = conversation_sample(tok, msgs, calls[-n_assistant:])
+    s = conversation_sample(tok, msgs, _match_calls(msgs, calls))
     s.trajectory_id = traj.id
     yield s

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,11 +58,12 @@ def _dataset(samples: Sequence[Sample]) -> Any:
 
 def _config(out: Path, max_length: int, opts: SFTOptions) -> Any:
     import torch
-    from trl import SFTConfig
+    from trl import SFTConfig  # type: ignore[attr-defined]
 
     # TRL defaults to bf16, which a CPU cannot do; the GPU path keeps it.
-    return SFTConfig(bf16=torch.cuda.is_available(), dataloader_pin_memory=torch.cuda.is_available(),
-        output_dir=str(out), max_length=max_length, num_train_epochs=opts.epochs,
+    gpu = torch.cuda.is_available()
+    return SFTConfig(bf16=gpu, dataloader_pin_memory=gpu,
+                     output_dir=str(out), max_length=max_length, num_train_epochs=opts.epochs,
                      max_steps=opts.max_steps, learning_rate=opts.learning_rate,
                      per_device_train_batch_size=opts.batch_size,
                      gradient_accumulation_steps=opts.grad_accum,
@@ -87,7 +89,7 @@ def run_sft(data: Path, model_path: Path, out: Path, opts: SFTOptions,
             callbacks: Sequence[Any] = ()) -> list[dict[str, float]]:
     """Train each length bucket in turn; a finished bucket is skipped on a rerun and an
     interrupted one resumes from its last checkpoint. Returns each bucket's log history."""
-    from trl import SFTTrainer
+    from trl import SFTTrainer  # type: ignore[attr-defined]
 
     tok = load_tokenizer(model_path)
     samples = load_samples(tok, data)
@@ -100,11 +102,16 @@ def run_sft(data: Path, model_path: Path, out: Path, opts: SFTOptions,
         stage = out / f"bucket-{i}-{limit}"
         if not bucket or (stage / "done").exists():
             continue
-        trainer = SFTTrainer(model=model, args=_config(stage, limit, opts),
-                             train_dataset=_dataset(bucket), processing_class=tok.tok,
-                             peft_config=_peft(opts) if i == 0 or not opts.lora else None,
-                             callbacks=list(callbacks))
-        trainer.train(resume_from_checkpoint=_has_checkpoint(stage) or None)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # TRL uses renamed transformers APIs
+            trainer = SFTTrainer(model=model, args=_config(stage, limit, opts),
+                                 train_dataset=_dataset(bucket), processing_class=tok.tok,
+                                 peft_config=_peft(opts) if i == 0 or not opts.lora else None,
+                                 callbacks=list(callbacks))
+            for cb in callbacks:
+                if hasattr(cb, "trainer"):
+                    cb.trainer = trainer
+            trainer.train(resume_from_checkpoint=_has_checkpoint(stage) or None)
         model = trainer.model
         trainer.save_model(str(out / "final"))
         tok.tok.save_pretrained(out / "final")

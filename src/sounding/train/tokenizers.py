@@ -102,5 +102,5 @@ def tiny_hf_tokenizer(extra_tokens: Sequence[str] = ()) -> Any:
     raw.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
     raw.decoder = decoders.ByteLevel()
     raw.add_special_tokens([*CHATML_SPECIALS, *extra_tokens])
-    return PreTrainedTokenizerFast(tokenizer_object=raw, eos_token="<|im_end|>",
-                                   pad_token="<|endoftext|>")
+    return PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
+        tokenizer_object=raw, eos_token="<|im_end|>", pad_token="<|endoftext|>")
