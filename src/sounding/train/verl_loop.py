@@ -23,7 +23,7 @@ from .tokenizers import HFTokenizer, Tokenizer
 __all__ = ["HAVE_VERL", "SoundingAgentLoop", "TokenServerChatModel"]
 
 try:  # pragma: no cover - verl is installed on GPU nodes only
-    from verl.experimental.agent_loop.agent_loop import (  # type: ignore[import-not-found]
+    from verl.experimental.agent_loop.agent_loop import (
         AgentLoopBase,
         AgentLoopOutput,
         register,
