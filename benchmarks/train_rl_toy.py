@@ -37,7 +37,7 @@ def main() -> None:
             SFTOptions(buckets=(128,), epochs=20, learning_rate=5e-3, batch_size=16,
                        logging_steps=50, save_steps=10_000, report_to=()))
     items = [RLItem(f"colour of {q}?", a) for q, a in QUESTIONS.items()]
-    opts = RLOptions(group=8, prompts_per_step=2, steps=STEPS, learning_rate=2e-3,
+    opts = RLOptions(group=8, prompts_per_step=2, steps=STEPS, learning_rate=3e-4,
                      max_new_tokens=6, logging_steps=1000, save_steps=100_000, report_to=())
 
     def make(model: object, tok: object) -> object:

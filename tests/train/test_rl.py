@@ -70,7 +70,7 @@ async def test_engine_drops_agreeing_groups_and_scales_for_leave_one_out(
     assert engine.mean_rewards == [7 / 8] and engine.kept_fraction[0] <= 0.5
 
 
-def test_rl_cli_single_turn_with_curriculum_and_eval(tiny_model: Path, tmp_path: Path) -> None:
+def test_rl_cli_single_turn_with_eval_hooks(tiny_model: Path, tmp_path: Path) -> None:
     rows = [{"prompt": f"say {w}", "answer": w, "aliases": []} for w in ("red", "blue")]
     (tmp_path / "rl.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
     out = tmp_path / "out"
@@ -91,3 +91,24 @@ def test_rl_cli_refuses_an_unknown_mode(tiny_model: Path, tmp_path: Path) -> Non
     result = CliRunner().invoke(app, ["rl", str(tmp_path), "--model", str(tiny_model),
                                       "--out", str(tmp_path), "--mode", "heavy"])
     assert result.exit_code == 2 and "--mode" in result.output
+
+
+def test_mastered_prompts_are_replaced_from_the_pool(tiny_model: Path) -> None:
+    tok, model = load_tokenizer(tiny_model), load_model(tiny_model)
+    items = [RLItem("easy", "yes"), RLItem("hard", "yes")]
+    seen: list[str] = []
+
+    async def scripted(item: RLItem) -> object:
+        traj = await single_turn_rollout(PolicyChatModel(lambda: model, tok,
+                                                         max_new_tokens=2))(item)
+        seen.append(item.prompt)
+        traj.answer = "yes" if item.prompt == "easy" else "no"
+        return traj
+
+    engine = RolloutEngine(tok, items, scripted, build_judge("exact"),  # type: ignore[arg-type]
+                           RLOptions(group=2, drop_mastered=1))
+    engine(["easy", "easy", "hard", "hard"])
+    assert engine.mastered == {"easy"}
+    seen.clear()
+    engine(["easy", "easy", "hard", "hard"])
+    assert seen == ["hard"] * 4

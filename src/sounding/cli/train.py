@@ -128,6 +128,9 @@ def rl(
     curriculum: Annotated[int, typer.Option(help="Before training, roll out each prompt K "
                                             "times and keep those neither always right nor "
                                             "always wrong (0: off)")] = 0,
+    drop_mastered: Annotated[int, typer.Option(help="During training, retire a prompt after "
+                                               "N all-right groups in a row and roll out a "
+                                               "fresh one from the pool (0: off)")] = 0,
     eval_data: Annotated[Path | None, typer.Option(help="Held-out prompts for eval hooks")]
     = None,
     eval_every: Annotated[int, typer.Option(help="Evaluate every N steps")] = 50,
@@ -143,6 +146,7 @@ def rl(
     run = RLRun(prompts, model, out, mode=mode, group=group, prompts_per_step=prompts_per_step,
                 steps=steps, lr=lr, max_new_tokens=max_new_tokens, max_rounds=max_rounds,
                 judge=judge, refill=refill, staleness=staleness, curriculum=curriculum,
+                drop_mastered=drop_mastered,
                 eval_data=eval_data, eval_every=eval_every, save_steps=save_steps)
     try:
         rewards = run_rl_command(run, _rollout_factory(mode, max_rounds, max_new_tokens),

@@ -34,6 +34,9 @@ class RLOptions:
     judge: str = "exact"
     drop_zero_variance: bool = True
     refill: bool = False
+    drop_mastered: int = 0
+    """Retire a prompt after this many all-right groups in a row, rolling out a fresh one
+    from the pool in its place (0: off)."""
     staleness: int = 1
     """Optimizer steps per batch of rollouts: 1 is strictly on-policy."""
     logging_steps: int = 10
@@ -58,13 +61,38 @@ class RolloutEngine:
                  judge: Judge, opts: RLOptions) -> None:
         self.tok, self.rollout, self.judge, self.opts = tok, rollout, judge, opts
         self.items = {it.prompt: it for it in items}
+        self.streak: dict[str, int] = {}
+        self.mastered: set[str] = set()
         self.mean_rewards: list[float] = []
         self.kept_fraction: list[float] = []
         self._rng = random.Random(opts.seed)
 
     def __call__(self, prompts: list[Any], trainer: Any = None) -> dict[str, list[Any]]:
-        done = asyncio.run(self._roll([self._item(p) for p in prompts]))
+        items = [self._item(p) for p in prompts]
+        g = self.opts.group
+        for i in range(0, len(items), g):  # a whole group moves to the same fresh item
+            items[i:i + g] = [self._fresh(items[i])] * len(items[i:i + g])
+        done = asyncio.run(self._roll(items))
+        if self.opts.drop_mastered:
+            self._track(done)
         return self.batch(done)
+
+    def _fresh(self, item: RLItem) -> RLItem:
+        """The item itself, or for a mastered one an unmastered item of the pool."""
+        if item.prompt not in self.mastered:
+            return item
+        open_items = [it for it in self.items.values() if it.prompt not in self.mastered]
+        return self._rng.choice(open_items) if open_items else item
+
+    def _track(self, done: list[_Done]) -> None:
+        g = self.opts.group
+        for i in range(0, len(done), g):
+            grp = done[i:i + g]
+            key = grp[0].item.prompt
+            self.streak[key] = self.streak.get(key, 0) + 1 if all(
+                d.reward >= 1.0 for d in grp) else 0
+            if self.streak[key] >= self.opts.drop_mastered:
+                self.mastered.add(key)
 
     def _item(self, prompt: Any) -> RLItem:
         text = prompt if isinstance(prompt, str) else prompt[-1]["content"]

@@ -40,6 +40,7 @@ class RLRun:
     refill: bool = False
     staleness: int = 1
     curriculum: int = 0
+    drop_mastered: int = 0
     eval_data: Path | None = None
     eval_every: int = 50
     save_steps: int = 100
@@ -61,7 +62,8 @@ def run_rl_command(run: RLRun, make: MakeRollout, say: Callable[[str], None]) ->
         raise ConfigError("no RL prompt left to train on")
     opts = RLOptions(group=run.group, prompts_per_step=run.prompts_per_step, steps=run.steps,
                      learning_rate=run.lr, max_new_tokens=run.max_new_tokens, judge=run.judge,
-                     refill=run.refill, staleness=run.staleness, save_steps=run.save_steps,
+                     refill=run.refill, staleness=run.staleness,
+                     drop_mastered=run.drop_mastered, save_steps=run.save_steps,
                      report_to=run.report_to)
     hooks: list[Any] = []
     policy: dict[str, Any] = {}
