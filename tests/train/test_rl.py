@@ -112,3 +112,24 @@ def test_mastered_prompts_are_replaced_from_the_pool(tiny_model: Path) -> None:
     seen.clear()
     engine(["easy", "easy", "hard", "hard"])
     assert seen == ["hard"] * 4
+
+
+def test_rl_through_the_agent_loop(tiny_model: Path, settings: Settings,
+                                   tmp_path: Path) -> None:
+    """One GRPO step whose rollouts are Sounding's ReAct loop with a tool, on the policy."""
+    from sounding.train.rl import run_rl
+    from sounding.train.rollouts import agent_rollout
+
+    cfg = configure(settings, "react", **{"budgets.max_rounds": 1})
+
+    def make(model: object, tok: object) -> object:
+        return agent_rollout(cfg, PolicyChatModel(model, tok, max_new_tokens=8),  # type: ignore[arg-type]
+                             lambda: fixed_env(100))
+
+    engine = run_rl([RLItem("Which colour is the sky?", "blue")], tiny_model, tmp_path / "o",
+                    RLOptions(group=2, prompts_per_step=1, steps=1, max_new_tokens=8,
+                              report_to=(), save_steps=100, drop_zero_variance=False),
+                    make)  # type: ignore[arg-type]
+    # A random policy spends the round budget without answering: overlong negatives, out.
+    assert engine.mean_rewards == [0.0] and engine.kept_fraction == [0.0]
+    assert (tmp_path / "o" / "final" / "model.safetensors").exists()
