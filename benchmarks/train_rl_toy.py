@@ -37,8 +37,9 @@ def main() -> None:
             SFTOptions(buckets=(128,), epochs=20, learning_rate=5e-3, batch_size=16,
                        logging_steps=50, save_steps=10_000, report_to=()))
     items = [RLItem(f"colour of {q}?", a) for q, a in QUESTIONS.items()]
-    opts = RLOptions(group=8, prompts_per_step=2, steps=STEPS, learning_rate=3e-4,
-                     max_new_tokens=6, logging_steps=1000, save_steps=100_000, report_to=())
+    opts = RLOptions(group=8, prompts_per_step=2, steps=STEPS, learning_rate=1e-3,
+                     max_new_tokens=6, logging_steps=1000, save_steps=100_000, report_to=(),
+                     extra={"warmup_steps": 20})  # Adam's first steps are lr-sized everywhere
 
     def make(model: object, tok: object) -> object:
         return single_turn_rollout(PolicyChatModel(model, tok, max_new_tokens=6))  # type: ignore[arg-type]
@@ -48,6 +49,8 @@ def main() -> None:
     window = [sum(curve[max(0, i - 9):i + 1]) / len(curve[max(0, i - 9):i + 1])
               for i in range(len(curve))]
     reached = next((i + 1 for i, w in enumerate(window) if w >= 0.8), None)
+    print("mean reward per 20 steps:", " ".join(
+        f"{sum(curve[i:i + 20]) / len(curve[i:i + 20]):.2f}" for i in range(0, len(curve), 20)))
     print(f"chance {1 / len(WORDS):.2f}; first 10 steps mean {sum(curve[:10]) / 10:.2f}; "
           f"last 10 steps mean {sum(curve[-10:]) / 10:.2f}; 10-step mean >= 0.8 at step "
           f"{reached}; {time.monotonic() - t0:.0f} s")

@@ -67,8 +67,7 @@ def sft(
     wandb: Annotated[bool, typer.Option("--wandb", help="Also log to W&B (configured by "
                                         "the user's WANDB_* environment)")] = False,
 ) -> None:
-    """Fine-tune on the assistant turns only (our exact masks); rerun the same command to
-    resume from the last checkpoint."""
+    """Fine-tune on the assistant turns only (exact masks); rerun to resume."""
     _need_extra()
     from ..train.sft import SFTOptions, run_sft
 
@@ -136,8 +135,7 @@ def rl(
     eval_every: Annotated[int, typer.Option(help="Evaluate every N steps")] = 50,
     save_steps: Annotated[int, typer.Option(help="Checkpoint every N steps")] = 100,
 ) -> None:
-    """GRPO with leave-one-out advantage, token-level loss and clip-higher, rollouts through
-    Sounding's loop against the policy being trained."""
+    """Agentic GRPO: rollouts through Sounding's loop against the policy being trained."""
     if mode not in ("react", "iter", "single"):
         raise _fail(f"--mode must be react, iter or single, not {mode!r}")
     _need_extra()
@@ -164,8 +162,7 @@ def tiny_model(
     hidden: Annotated[int, typer.Option(help="Hidden size")] = 64,
     layers: Annotated[int, typer.Option(help="Layers")] = 2,
 ) -> None:
-    """A randomly initialised tiny Qwen3 with a byte-level tokenizer (no download), for
-    trying the commands on a CPU."""
+    """Write a random tiny Qwen3 and byte-level tokenizer (no download), for CPU trials."""
     _need_extra()
     from ..train.models import make_tiny_model
 
