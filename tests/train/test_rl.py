@@ -114,6 +114,7 @@ def test_mastered_prompts_are_replaced_from_the_pool(tiny_model: Path) -> None:
     assert seen == ["hard"] * 4
 
 
+@pytest.mark.slow
 def test_rl_through_the_agent_loop(tiny_model: Path, settings: Settings,
                                    tmp_path: Path) -> None:
     """One GRPO step whose rollouts are Sounding's ReAct loop with a tool, on the policy."""

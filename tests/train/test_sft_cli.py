@@ -36,6 +36,7 @@ def write_data(path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_sft_trains_resumes_and_logs(tiny_model: Path, tmp_path: Path) -> None:
     data = write_data(tmp_path / "sft.jsonl")
     out = tmp_path / "out"
