@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..errors import DatasetError
 from ..trace.trajectory import Trajectory
 from .samples import render_prompt, trajectory_samples
 from .tokenizers import Tokenizer
@@ -54,7 +55,7 @@ def rollout_tokens(tok: Tokenizer, traj: Trajectory) -> RolloutTokens:
     samples = list(trajectory_samples(tok, traj, check_prompts=False))
     calls = [c for c in traj.model_calls if c.error is None]
     if not samples or not calls:
-        raise ValueError("a rollout without a model call cannot be trained on")
+        raise DatasetError("a rollout without a model call cannot be trained on")
     sample = samples[-1]
     n = len(render_prompt(tok, traj.prompt_of(calls[0])))
     end = len(sample.input_ids)

@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from ..errors import SoundingError
+from ..errors import DatasetError
 from ..trace.trajectory import ModelCallRecord, Trajectory
 from ..types import Message
 from .tokenizers import Tokenizer
@@ -22,7 +22,7 @@ __all__ = ["PromptDriftError", "Sample", "conversation_sample", "render_prompt",
 PER_ROUND_MODES = ("iter", "resum")
 
 
-class PromptDriftError(SoundingError):
+class PromptDriftError(DatasetError):
     """The recorded prompt token ids differ from the re-rendered prompt."""
 
 
