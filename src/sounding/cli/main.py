@@ -118,11 +118,13 @@ def _mount_subcommands() -> None:
     # Imported when the CLI starts rather than with this module, so importing `app` (as the
     # tests do) does not pull in the corpus, eval and tool stacks.
     from . import corpus, eval, report, serve, synth, tool, trace
+    from . import train as train_cli
 
     app.add_typer(corpus.app, name="corpus")
     app.add_typer(eval.app, name="eval")
     app.add_typer(synth.app, name="synth")
     app.add_typer(trace.app, name="trace")
+    app.add_typer(train_cli.app, name="train")
     tool.register(app)
     report.register(app)
     serve.register(app)
