@@ -74,7 +74,8 @@ class _End:
     error: str | None
 
 
-_Item: TypeAlias = "JSONObject | _End"
+_Item: TypeAlias = "str | _End"
+"""An event as encoded JSON (encoded on the runner loop), or the end of the run."""
 
 
 class JobManager:
@@ -202,16 +203,21 @@ class JobManager:
         items: collections.deque[_Item] = collections.deque()
         ready = asyncio.Event()
         loop = asyncio.get_running_loop()
+        waking = [False]  # a wake-up is on its way to this loop
 
-        def put(item: _Item) -> None:
-            items.append(item)
+        def wake() -> None:
+            waking[0] = False
             ready.set()
 
         def emit(item: _Item) -> None:
+            # deque.append is thread-safe; one wake-up covers a burst of events, rather
+            # than one thread handoff per event.
+            items.append(item)
             if self.runner is None:
-                put(item)
-            else:
-                loop.call_soon_threadsafe(put, item)
+                ready.set()
+            elif not waking[0]:
+                waking[0] = True
+                loop.call_soon_threadsafe(wake)
 
         await self.store.update(job_id, "running")
         drive = self._drive(request, settings, emit)
@@ -236,11 +242,22 @@ class JobManager:
         (for a few seconds: a run cancelled before it began sends none)."""
         deadline: float | None = None
         while True:
-            while items:
-                item = items.popleft()
+            # Items leave the deque only once stored (a cancellation mid-store keeps them);
+            # the runner thread may append meanwhile, hence the snapshot by index.
+            batch: list[str] = []
+            end: _End | None = None
+            for i in range(len(items)):
+                item = items[i]
                 if isinstance(item, _End):
-                    return item
-                await self._append(job_id, item)
+                    end = item
+                    break
+                batch.append(item)
+            if batch:
+                await self._append_many(job_id, batch)
+                for _ in batch:
+                    items.popleft()
+            if end is not None:
+                return end
             if run.done():
                 now = asyncio.get_running_loop().time()
                 deadline = deadline or now + 5.0
@@ -268,7 +285,7 @@ class JobManager:
                                           environment=res.environment, stream=request.stream):
                 if isinstance(event, RunFinished) and event.branch is None:
                     finished = event
-                emit(event_to_dict(event))
+                emit(json.dumps(event_to_dict(event)))
         except Exception as exc:  # the boundary of one job: it fails, the server goes on
             error = f"{type(exc).__name__}: {exc}"
         finally:
@@ -284,11 +301,15 @@ class JobManager:
         await self._append(job_id, {"kind": "job_finished", "status": status, **result})
 
     async def _append(self, job_id: str, data: JSONObject) -> None:
-        # Numbers are kept here so an append is one statement; the first append of a job
+        await self._append_many(job_id, [json.dumps(data)])
+
+    async def _append_many(self, job_id: str, batch: list[str]) -> None:
+        # Numbers are kept here so a batch is one transaction; the first append of a job
         # this process did not start (a re-run after a restart) reads the last number.
         seq = self._seq.get(job_id) or await self.store.last_seq(job_id)
-        self._seq[job_id] = seq + 1
-        await self.store.append(job_id, seq + 1, data)
+        await self.store.append_many(job_id, [(seq + 1 + i, data)
+                                              for i, data in enumerate(batch)])
+        self._seq[job_id] = seq + len(batch)
         wake = self._wake.pop(job_id, None)
         if wake is not None:
             wake.set()
@@ -308,14 +329,14 @@ class JobManager:
             # A job ends with `job_finished`; a re-run appends more after it, so only the
             # last event counts, and only once the job is no longer active.
             if batch and json.loads(batch[-1][1]).get("kind") == "job_finished":
-                row = await self.store.get(job_id)
+                row = await self.store.get(job_id, trajectory=False)
                 if row is None or row.status not in ACTIVE:
                     return
             if wake is not None:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), self.poll_s)
             else:
-                row = await self.store.get(job_id)
+                row = await self.store.get(job_id, trajectory=False)
                 if row is None or (row.status not in ACTIVE and job_id not in self._tasks
                                    and not await self.store.events(job_id, after)):
                     return

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -55,6 +56,8 @@ class JobRow:
 
 
 _COLUMNS = "id, owner, status, question, request, result, trajectory, created, updated"
+# A status read leaves out the trajectory: parsing a long run's record costs milliseconds.
+_LIGHT = "id, owner, status, question, request, result, NULL, created, updated"
 
 
 def _loads(value: str | None) -> JSONObject | None:
@@ -74,9 +77,10 @@ class Store(Protocol):
     async def create(self, job: JobRow) -> None: ...
     async def update(self, job_id: str, status: str, result: JSONObject | None = None,
                      trajectory: JSONObject | None = None) -> None: ...
-    async def get(self, job_id: str) -> JobRow | None: ...
+    async def get(self, job_id: str, *, trajectory: bool = True) -> JobRow | None: ...
     async def list_jobs(self, owner: str | None, limit: int, offset: int) -> list[JobRow]: ...
     async def append(self, job_id: str, seq: int, data: JSONObject) -> None: ...
+    async def append_many(self, job_id: str, rows: Sequence[tuple[int, str]]) -> None: ...
     async def events(self, job_id: str, after: int) -> list[tuple[int, str]]: ...
     async def last_seq(self, job_id: str) -> int: ...
     async def claim(self, job_id: str, instance: str) -> None: ...
@@ -129,20 +133,32 @@ class SQLiteStore:
             (status, None if result is None else json.dumps(result),
              None if trajectory is None else json.dumps(trajectory), time.time(), job_id))
 
-    async def get(self, job_id: str) -> JobRow | None:
-        row = self.db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id=?", (job_id,)).fetchone()
+    async def get(self, job_id: str, *, trajectory: bool = True) -> JobRow | None:
+        columns = _COLUMNS if trajectory else _LIGHT
+        row = self.db.execute(f"SELECT {columns} FROM jobs WHERE id=?", (job_id,)).fetchone()
         return None if row is None else _row(row)
 
     async def list_jobs(self, owner: str | None, limit: int, offset: int) -> list[JobRow]:
         where, args = ("WHERE owner=?", (owner,)) if owner is not None else ("", ())
         rows = self.db.execute(
-            f"SELECT {_COLUMNS} FROM jobs {where} ORDER BY created DESC, id LIMIT ? OFFSET ?",
+            f"SELECT {_LIGHT} FROM jobs {where} ORDER BY created DESC, id LIMIT ? OFFSET ?",
             (*args, limit, offset)).fetchall()
         return [_row(r) for r in rows]
 
     async def append(self, job_id: str, seq: int, data: JSONObject) -> None:
-        self.db.execute("INSERT INTO events (job_id, seq, data) VALUES (?,?,?)",
-                        (job_id, seq, json.dumps(data)))
+        await self.append_many(job_id, [(seq, json.dumps(data))])
+
+    async def append_many(self, job_id: str, rows: Sequence[tuple[int, str]]) -> None:
+        """Events already encoded, in one transaction (one WAL commit for a burst)."""
+        db = self.db
+        db.execute("BEGIN")
+        try:
+            db.executemany("INSERT INTO events (job_id, seq, data) VALUES (?,?,?)",
+                           [(job_id, seq, data) for seq, data in rows])
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
 
     async def events(self, job_id: str, after: int) -> list[tuple[int, str]]:
         return list(self.db.execute(
@@ -213,23 +229,28 @@ class PostgresStore:
             status, None if result is None else json.dumps(result),
             None if trajectory is None else json.dumps(trajectory), time.time(), job_id)
 
-    async def get(self, job_id: str) -> JobRow | None:
-        row = await self._pool.fetchrow(f"SELECT {_COLUMNS} FROM jobs WHERE id=$1", job_id)
+    async def get(self, job_id: str, *, trajectory: bool = True) -> JobRow | None:
+        columns = _COLUMNS if trajectory else _LIGHT
+        row = await self._pool.fetchrow(f"SELECT {columns} FROM jobs WHERE id=$1", job_id)
         return None if row is None else _row(tuple(row))
 
     async def list_jobs(self, owner: str | None, limit: int, offset: int) -> list[JobRow]:
         if owner is None:
-            rows = await self._pool.fetch(f"SELECT {_COLUMNS} FROM jobs ORDER BY created DESC,"
+            rows = await self._pool.fetch(f"SELECT {_LIGHT} FROM jobs ORDER BY created DESC,"
                                           " id LIMIT $1 OFFSET $2", limit, offset)
         else:
-            rows = await self._pool.fetch(f"SELECT {_COLUMNS} FROM jobs WHERE owner=$1 ORDER BY"
+            rows = await self._pool.fetch(f"SELECT {_LIGHT} FROM jobs WHERE owner=$1 ORDER BY"
                                           " created DESC, id LIMIT $2 OFFSET $3",
                                           owner, limit, offset)
         return [_row(tuple(r)) for r in rows]
 
     async def append(self, job_id: str, seq: int, data: JSONObject) -> None:
-        await self._exec("INSERT INTO events (job_id, seq, data) VALUES ($1,$2,$3)",
-                         job_id, seq, json.dumps(data))
+        await self.append_many(job_id, [(seq, json.dumps(data))])
+
+    async def append_many(self, job_id: str, rows: Sequence[tuple[int, str]]) -> None:
+        """Events already encoded; `executemany` runs them in one transaction."""
+        await self._pool.executemany("INSERT INTO events (job_id, seq, data) VALUES ($1,$2,$3)",
+                                     [(job_id, seq, data) for seq, data in rows])
 
     async def events(self, job_id: str, after: int) -> list[tuple[int, str]]:
         rows = await self._pool.fetch("SELECT seq, data FROM events WHERE job_id=$1 AND seq>$2"
