@@ -242,20 +242,24 @@ class JobManager:
         (for a few seconds: a run cancelled before it began sends none)."""
         deadline: float | None = None
         while True:
-            # Items leave the deque only once stored (a cancellation mid-store keeps them);
-            # the runner thread may append meanwhile, hence the snapshot by index.
+            # The runner thread may append meanwhile: take the items there are now.
             batch: list[str] = []
             end: _End | None = None
-            for i in range(len(items)):
-                item = items[i]
+            for _ in range(len(items)):
+                item = items.popleft()
                 if isinstance(item, _End):
                     end = item
                     break
                 batch.append(item)
             if batch:
-                await self._append_many(job_id, batch)
-                for _ in batch:
-                    items.popleft()
+                try:
+                    await self._append_many(job_id, batch)
+                except BaseException as exc:
+                    if end is not None:
+                        items.appendleft(end)
+                    if not isinstance(exc, asyncio.CancelledError):  # (then: stored)
+                        items.extendleft(reversed(batch))  # not stored: they stay
+                    raise
             if end is not None:
                 return end
             if run.done():
@@ -307,9 +311,21 @@ class JobManager:
         # Numbers are kept here so a batch is one transaction; the first append of a job
         # this process did not start (a re-run after a restart) reads the last number.
         seq = self._seq.get(job_id) or await self.store.last_seq(job_id)
-        await self.store.append_many(job_id, [(seq + 1 + i, data)
-                                              for i, data in enumerate(batch)])
         self._seq[job_id] = seq + len(batch)
+        write = asyncio.ensure_future(self.store.append_many(
+            job_id, [(seq + 1 + i, data) for i, data in enumerate(batch)]))
+        try:
+            await asyncio.shield(write)
+        except asyncio.CancelledError:
+            # The rows are in a transaction shared with other jobs: let it end, so that
+            # a cancelled job's events are stored all the same (and not stored twice).
+            await asyncio.wait([write])
+            if not write.cancelled() and write.exception() is None:
+                self._announce(job_id)
+            raise
+        self._announce(job_id)
+
+    def _announce(self, job_id: str) -> None:
         wake = self._wake.pop(job_id, None)
         if wake is not None:
             wake.set()

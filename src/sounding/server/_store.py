@@ -3,6 +3,7 @@ the default) or PostgreSQL (`postgresql://...`, several server instances sharing
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import time
@@ -90,14 +91,31 @@ class Store(Protocol):
     async def key_name(self, digest: str) -> str | None: ...
 
 
+def _insert(db: sqlite3.Connection, rows: list[tuple[str, int, str]]) -> None:
+    db.execute("BEGIN")
+    try:
+        db.executemany("INSERT INTO events (job_id, seq, data) VALUES (?,?,?)", rows)
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
 class SQLiteStore:
     """SQLite in WAL mode. Calls run on the event loop: each is a single indexed statement
     of tens of microseconds (synchronous=NORMAL, no fsync per commit), cheaper than a thread
-    hop, and it keeps the events of one job in the order they were appended."""
+    hop. Events are the exception: those that all running jobs append at one moment are
+    written together, in one transaction, on a thread with a connection of its own (SQLite
+    lets go of the GIL meanwhile), so that hundreds of jobs cost one commit, not hundreds,
+    and the loop stays free for requests. Each job appends its next batch only once the
+    last one is written, so its events keep their order."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         self._db: sqlite3.Connection | None = None
+        self._writer: sqlite3.Connection | None = None
+        self._pending: list[tuple[list[tuple[str, int, str]], asyncio.Future[None]]] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -114,11 +132,19 @@ class SQLiteStore:
         self._db.execute("PRAGMA busy_timeout=5000")
         for statement in _SCHEMA:
             self._db.execute(statement)
+        if self.path != ":memory:":  # (a second connection would be another database)
+            self._writer = sqlite3.connect(self.path, isolation_level=None,
+                                           check_same_thread=False)
+            self._writer.execute("PRAGMA synchronous=NORMAL")
+            self._writer.execute("PRAGMA busy_timeout=5000")
 
     async def close(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
+        if self._flusher is not None:
+            await asyncio.wait([self._flusher])
+        for db in (self._writer, self._db):
+            if db is not None:
+                db.close()
+        self._db = self._writer = None
 
     async def create(self, job: JobRow) -> None:
         self.db.execute(f"INSERT INTO jobs ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)",
@@ -149,16 +175,40 @@ class SQLiteStore:
         await self.append_many(job_id, [(seq, json.dumps(data))])
 
     async def append_many(self, job_id: str, rows: Sequence[tuple[int, str]]) -> None:
-        """Events already encoded, in one transaction (one WAL commit for a burst)."""
-        db = self.db
-        db.execute("BEGIN")
-        try:
-            db.executemany("INSERT INTO events (job_id, seq, data) VALUES (?,?,?)",
-                           [(job_id, seq, data) for seq, data in rows])
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+        """Events already encoded; returns once they are committed, together with those
+        other jobs appended meanwhile."""
+        done = asyncio.get_running_loop().create_future()
+        self._pending.append(([(job_id, seq, data) for seq, data in rows], done))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        await done
+
+    async def _flush(self) -> None:
+        while self._pending:
+            await asyncio.sleep(0)  # the other jobs woken at this moment add theirs
+            batch, self._pending = self._pending, []
+            try:
+                await self._write([row for part, _ in batch for row in part])
+            except Exception:  # one job's bad row: write each job's own, so only it fails
+                for part, done in batch:
+                    try:
+                        await self._write(part)
+                    except Exception as exc:
+                        if not done.done():
+                            done.set_exception(exc)
+                    else:
+                        if not done.done():
+                            done.set_result(None)
+                continue
+            for _, done in batch:
+                if not done.done():
+                    done.set_result(None)
+
+    async def _write(self, rows: list[tuple[str, int, str]]) -> None:
+        if self._writer is None:
+            _insert(self.db, rows)
+        else:
+            await asyncio.to_thread(_insert, self._writer, rows)
 
     async def events(self, job_id: str, after: int) -> list[tuple[int, str]]:
         return list(self.db.execute(
