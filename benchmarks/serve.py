@@ -56,6 +56,16 @@ async def wait_up(client: httpx.AsyncClient) -> None:
     raise SystemExit("the server did not start")
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) of a process so far, from /proc (None elsewhere): on a
+    shared machine a steadier before/after measure than wall time."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def run_jobs(client: httpx.AsyncClient, count: int) -> tuple[float, list[float]]:
     """Start `count` jobs at once; poll statuses until all end. Returns (wall, GET ms)."""
     started = time.perf_counter()
@@ -133,7 +143,9 @@ async def main_async(args: argparse.Namespace) -> None:
             try:
                 await wait_up(client)
                 one, _ = await run_jobs(client, 1)
+                cpu_before = cpu_seconds(proc.pid)
                 many, gets = await run_jobs(client, args.jobs)
+                cpu_after = cpu_seconds(proc.pid)
                 gets.sort()
                 print(f"1. one job of {args.rounds} rounds at {args.latency * 1000:.0f} ms/call: "
                       f"{one:.2f} s; {args.jobs} at once: {many:.2f} s; ratio "
@@ -141,6 +153,9 @@ async def main_async(args: argparse.Namespace) -> None:
                 print(f"   GET status while they ran: p50 {statistics.median(gets):.1f} ms, "
                       f"p99 {gets[int(len(gets) * 0.99) - 1]:.1f} ms over {len(gets)} "
                       f"requests (target p99 < 50 ms)")
+                if cpu_before is not None and cpu_after is not None:
+                    print(f"   server CPU for the {args.jobs} jobs: {cpu_after - cpu_before:.2f} s "
+                          f"({(cpu_after - cpu_before) / args.jobs * 1000:.1f} ms per job)")
                 firsts = sorted([await first_event_ms(client) for _ in range(10)])
                 print(f"2. first SSE event after POST: median {statistics.median(firsts):.1f} ms,"
                       f" worst {firsts[-1]:.1f} ms (target < 100 ms)")
