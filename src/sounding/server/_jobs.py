@@ -107,6 +107,22 @@ class JobManager:
         self._resources: dict[str, AgentResources] = {}
         self._stack = contextlib.AsyncExitStack()
         self._lock = asyncio.Lock()
+        self._inbox: collections.deque[Callable[[], None]] = collections.deque()
+        self._inbox_waking = False
+        """Wake-ups from the runner thread: one thread handoff for all the jobs that have
+        events at that moment, not one per job."""
+
+    def _wake_soon(self, loop: asyncio.AbstractEventLoop, wake: Callable[[], None]) -> None:
+        """(On the runner thread) run `wake` on `loop` soon."""
+        self._inbox.append(wake)
+        if not self._inbox_waking:
+            self._inbox_waking = True
+            loop.call_soon_threadsafe(self._drain_inbox)
+
+    def _drain_inbox(self) -> None:
+        self._inbox_waking = False  # first: a wake-up added from here on calls again
+        while self._inbox:
+            self._inbox.popleft()()
 
     async def start(self) -> list[str]:
         """Open the store; jobs left active by a process that died become `interrupted`."""
@@ -210,14 +226,13 @@ class JobManager:
             ready.set()
 
         def emit(item: _Item) -> None:
-            # deque.append is thread-safe; one wake-up covers a burst of events, rather
-            # than one thread handoff per event.
+            # deque.append is thread-safe; one wake-up covers a burst of events.
             items.append(item)
             if self.runner is None:
                 ready.set()
             elif not waking[0]:
                 waking[0] = True
-                loop.call_soon_threadsafe(wake)
+                self._wake_soon(loop, wake)
 
         await self.store.update(job_id, "running")
         drive = self._drive(request, settings, emit)
