@@ -139,8 +139,8 @@ class SQLiteStore:
             self._writer.execute("PRAGMA busy_timeout=5000")
 
     async def close(self) -> None:
-        if self._flusher is not None:
-            await asyncio.wait([self._flusher])
+        if self._flusher is not None and not self._flusher.done():
+            await asyncio.wait([self._flusher])  # the last events in flight
         for db in (self._writer, self._db):
             if db is not None:
                 db.close()
