@@ -6,7 +6,8 @@ The server runs as a real `sounding serve` process (SQLite store) over the offli
 the scripted model runs in a third process at `--latency` seconds per call. Prints:
 1. wall time of one job of `--rounds` rounds, then of `--jobs` such jobs started at once,
    and their ratio (target < 1.5), with the p50/p99 of `GET /v1/research/{id}` polled
-   meanwhile (target p99 < 50 ms);
+   meanwhile (target p99 < 50 ms), and the server's CPU time for them (Linux: a steadier
+   measure than wall time when the machine is shared);
 2. first SSE event after `POST`: the median and worst over 10 jobs (target < 100 ms);
 3. kill -9 of the server while `--kill-jobs` jobs run, then a restart: every job finished
    or `interrupted`; the interrupted ones re-run to the end; no event lost or repeated.
