@@ -6,7 +6,8 @@ The server runs as a real `sounding serve` process (SQLite store) over the offli
 the scripted model runs in a third process at `--latency` seconds per call. Prints:
 1. wall time of one job of `--rounds` rounds, then of `--jobs` such jobs started at once,
    and their ratio (target < 1.5), with the p50/p99 of `GET /v1/research/{id}` polled
-   meanwhile (target p99 < 50 ms);
+   meanwhile (target p99 < 50 ms), and the server's CPU time for them (Linux: a steadier
+   measure than wall time when the machine is shared);
 2. first SSE event after `POST`: the median and worst over 10 jobs (target < 100 ms);
 3. kill -9 of the server while `--kill-jobs` jobs run, then a restart: every job finished
    or `interrupted`; the interrupted ones re-run to the end; no event lost or repeated.
@@ -54,6 +55,16 @@ async def wait_up(client: httpx.AsyncClient) -> None:
             pass
         await asyncio.sleep(0.1)
     raise SystemExit("the server did not start")
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) of a process so far, from /proc (None elsewhere): on a
+    shared machine a steadier before/after measure than wall time."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def run_jobs(client: httpx.AsyncClient, count: int) -> tuple[float, list[float]]:
@@ -133,7 +144,9 @@ async def main_async(args: argparse.Namespace) -> None:
             try:
                 await wait_up(client)
                 one, _ = await run_jobs(client, 1)
+                cpu_before = cpu_seconds(proc.pid)
                 many, gets = await run_jobs(client, args.jobs)
+                cpu_after = cpu_seconds(proc.pid)
                 gets.sort()
                 print(f"1. one job of {args.rounds} rounds at {args.latency * 1000:.0f} ms/call: "
                       f"{one:.2f} s; {args.jobs} at once: {many:.2f} s; ratio "
@@ -141,6 +154,9 @@ async def main_async(args: argparse.Namespace) -> None:
                 print(f"   GET status while they ran: p50 {statistics.median(gets):.1f} ms, "
                       f"p99 {gets[int(len(gets) * 0.99) - 1]:.1f} ms over {len(gets)} "
                       f"requests (target p99 < 50 ms)")
+                if cpu_before is not None and cpu_after is not None:
+                    print(f"   server CPU for the {args.jobs} jobs: {cpu_after - cpu_before:.2f} s "
+                          f"({(cpu_after - cpu_before) / args.jobs * 1000:.1f} ms per job)")
                 firsts = sorted([await first_event_ms(client) for _ in range(10)])
                 print(f"2. first SSE event after POST: median {statistics.median(firsts):.1f} ms,"
                       f" worst {firsts[-1]:.1f} ms (target < 100 ms)")

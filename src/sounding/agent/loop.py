@@ -58,7 +58,7 @@ from ..trace.trajectory import (
     ToolCallRecord,
     Trajectory,
 )
-from ..types import JSON, JSONObject, Message, ToolCall, estimate_tokens
+from ..types import JSON, JSONObject, Message, ToolCall
 from ._context import TokenCache, fit_messages, prompt_tokens, shrink_factor
 from ._guards import TurnGuard
 
@@ -392,7 +392,8 @@ class RunContext:
 
     def note_added(self, messages: Sequence[Message]) -> None:
         """Count messages appended since the last call toward the context estimate."""
-        self.context_tokens += sum(estimate_tokens(m.content) + 4 for m in messages)
+        # Through the run's cache: the next `fits` then finds these messages counted.
+        self.context_tokens += sum(self._sizes(m) for m in messages)
 
     # -- tools -----------------------------------------------------------------
     async def act(self, turn: Turn) -> list[str]:

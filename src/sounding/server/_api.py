@@ -51,8 +51,9 @@ async def start_job(state: ServerState, name: str, body: ResearchBody) -> JobRow
         raise HTTPException(422, str(exc)) from None
 
 
-async def own_job(state: ServerState, name: str, job_id: str) -> JobRow:
-    job = await state.jobs.store.get(job_id)
+async def own_job(state: ServerState, name: str, job_id: str, *,
+                  trajectory: bool = False) -> JobRow:
+    job = await state.jobs.store.get(job_id, trajectory=trajectory)
     if job is None or (job.owner != name and not state.config.no_auth):
         raise HTTPException(404, "no such job")
     return job
@@ -108,7 +109,7 @@ async def rerun(job_id: str, request: Request, name: Caller) -> dict[str, Any]:
 @router.get("/{job_id}/trajectory")
 async def trajectory(job_id: str, request: Request, name: Caller) -> JSONResponse:
     """The full trajectory record, as a JSON download."""
-    job = await own_job(state_of(request), name, job_id)
+    job = await own_job(state_of(request), name, job_id, trajectory=True)
     if job.trajectory is None:
         raise HTTPException(404, f"the job is {job.status}: no trajectory yet")
     return JSONResponse(job.trajectory, headers={

@@ -74,7 +74,8 @@ class _End:
     error: str | None
 
 
-_Item: TypeAlias = "JSONObject | _End"
+_Item: TypeAlias = "str | _End"
+"""An event as encoded JSON (encoded on the runner loop), or the end of the run."""
 
 
 class JobManager:
@@ -106,6 +107,22 @@ class JobManager:
         self._resources: dict[str, AgentResources] = {}
         self._stack = contextlib.AsyncExitStack()
         self._lock = asyncio.Lock()
+        self._inbox: collections.deque[Callable[[], None]] = collections.deque()
+        self._inbox_waking = False
+        """Wake-ups from the runner thread: one thread handoff for all the jobs that have
+        events at that moment, not one per job."""
+
+    def _wake_soon(self, loop: asyncio.AbstractEventLoop, wake: Callable[[], None]) -> None:
+        """(On the runner thread) run `wake` on `loop` soon."""
+        self._inbox.append(wake)
+        if not self._inbox_waking:
+            self._inbox_waking = True
+            loop.call_soon_threadsafe(self._drain_inbox)
+
+    def _drain_inbox(self) -> None:
+        self._inbox_waking = False  # first: a wake-up added from here on calls again
+        while self._inbox:
+            self._inbox.popleft()()
 
     async def start(self) -> list[str]:
         """Open the store; jobs left active by a process that died become `interrupted`."""
@@ -202,16 +219,20 @@ class JobManager:
         items: collections.deque[_Item] = collections.deque()
         ready = asyncio.Event()
         loop = asyncio.get_running_loop()
+        waking = [False]  # a wake-up is on its way to this loop
 
-        def put(item: _Item) -> None:
-            items.append(item)
+        def wake() -> None:
+            waking[0] = False
             ready.set()
 
         def emit(item: _Item) -> None:
+            # deque.append is thread-safe; one wake-up covers a burst of events.
+            items.append(item)
             if self.runner is None:
-                put(item)
-            else:
-                loop.call_soon_threadsafe(put, item)
+                ready.set()
+            elif not waking[0]:
+                waking[0] = True
+                self._wake_soon(loop, wake)
 
         await self.store.update(job_id, "running")
         drive = self._drive(request, settings, emit)
@@ -236,11 +257,26 @@ class JobManager:
         (for a few seconds: a run cancelled before it began sends none)."""
         deadline: float | None = None
         while True:
-            while items:
+            # The runner thread may append meanwhile: take the items there are now.
+            batch: list[str] = []
+            end: _End | None = None
+            for _ in range(len(items)):
                 item = items.popleft()
                 if isinstance(item, _End):
-                    return item
-                await self._append(job_id, item)
+                    end = item
+                    break
+                batch.append(item)
+            if batch:
+                try:
+                    await self._append_many(job_id, batch)
+                except BaseException as exc:
+                    if end is not None:
+                        items.appendleft(end)
+                    if not isinstance(exc, asyncio.CancelledError):  # (then: stored)
+                        items.extendleft(reversed(batch))  # not stored: they stay
+                    raise
+            if end is not None:
+                return end
             if run.done():
                 now = asyncio.get_running_loop().time()
                 deadline = deadline or now + 5.0
@@ -268,7 +304,7 @@ class JobManager:
                                           environment=res.environment, stream=request.stream):
                 if isinstance(event, RunFinished) and event.branch is None:
                     finished = event
-                emit(event_to_dict(event))
+                emit(json.dumps(event_to_dict(event)))
         except Exception as exc:  # the boundary of one job: it fails, the server goes on
             error = f"{type(exc).__name__}: {exc}"
         finally:
@@ -284,11 +320,27 @@ class JobManager:
         await self._append(job_id, {"kind": "job_finished", "status": status, **result})
 
     async def _append(self, job_id: str, data: JSONObject) -> None:
-        # Numbers are kept here so an append is one statement; the first append of a job
+        await self._append_many(job_id, [json.dumps(data)])
+
+    async def _append_many(self, job_id: str, batch: list[str]) -> None:
+        # Numbers are kept here so a batch is one transaction; the first append of a job
         # this process did not start (a re-run after a restart) reads the last number.
         seq = self._seq.get(job_id) or await self.store.last_seq(job_id)
-        self._seq[job_id] = seq + 1
-        await self.store.append(job_id, seq + 1, data)
+        self._seq[job_id] = seq + len(batch)
+        write = asyncio.ensure_future(self.store.append_many(
+            job_id, [(seq + 1 + i, data) for i, data in enumerate(batch)]))
+        try:
+            await asyncio.shield(write)
+        except asyncio.CancelledError:
+            # The rows are in a transaction shared with other jobs: let it end, so that
+            # a cancelled job's events are stored all the same (and not stored twice).
+            await asyncio.wait([write])
+            if not write.cancelled() and write.exception() is None:
+                self._announce(job_id)
+            raise
+        self._announce(job_id)
+
+    def _announce(self, job_id: str) -> None:
         wake = self._wake.pop(job_id, None)
         if wake is not None:
             wake.set()
@@ -308,14 +360,14 @@ class JobManager:
             # A job ends with `job_finished`; a re-run appends more after it, so only the
             # last event counts, and only once the job is no longer active.
             if batch and json.loads(batch[-1][1]).get("kind") == "job_finished":
-                row = await self.store.get(job_id)
+                row = await self.store.get(job_id, trajectory=False)
                 if row is None or row.status not in ACTIVE:
                     return
             if wake is not None:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), self.poll_s)
             else:
-                row = await self.store.get(job_id)
+                row = await self.store.get(job_id, trajectory=False)
                 if row is None or (row.status not in ACTIVE and job_id not in self._tasks
                                    and not await self.store.events(job_id, after)):
                     return
