@@ -53,13 +53,22 @@ class TokenCounter(Protocol):
     def count(self, text: str) -> int: ...
 
 
+@functools.lru_cache(maxsize=8192)
+def _cached_estimate(text: str) -> int:
+    return estimate_tokens(text)
+
+
 class EstimateCounter:
-    """The calibrated estimate (`estimate_tokens`): never loads anything."""
+    """The calibrated estimate (`estimate_tokens`): never loads anything.
+
+    Counts are memoised per text: a growing ReAct prompt (and a server counting it, like
+    the scripted doubles) sees the same messages again on every call, and hashing a
+    string is far cheaper than estimating it."""
 
     exact = False
 
     def count(self, text: str) -> int:
-        return estimate_tokens(text)
+        return _cached_estimate(text) if len(text) > 64 else estimate_tokens(text)
 
     def __repr__(self) -> str:
         return "EstimateCounter()"
