@@ -16,6 +16,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from ..config import load_settings
 from ..corpus import BuildReport, Corpus, CorpusBuilder, open_default_corpus
 from ..errors import SoundingError
+from ._console import fail
 from ._corpus_dense import (
     embed_after_build,
     print_embed_report,
@@ -32,8 +33,7 @@ err = Console(stderr=True, highlight=False)
 
 
 def _fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}")
-    return typer.Exit(2)
+    return fail(message)  # plain text: brackets in paths and extras survive
 
 
 @app.command()

@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from ..errors import SoundingError
+from ._console import fail
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -28,8 +29,7 @@ err = Console(stderr=True, highlight=False)
 
 
 def _fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}")
-    return typer.Exit(2)
+    return fail(message)  # plain text: brackets in paths and extras survive
 
 
 def _report(name: str, counts: Mapping[str, object], out: Path) -> None:

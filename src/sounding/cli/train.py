@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from ..errors import SoundingError
+from ._console import fail
 
 if TYPE_CHECKING:
     from ..train.rollouts import Rollout
@@ -17,14 +18,13 @@ if TYPE_CHECKING:
 __all__ = ["app"]
 
 app = typer.Typer(name="train", help="Supervised fine-tuning and agentic RL on Sounding's "
-                  "trajectories (pip install 'sounding[train]').", no_args_is_help=True,
+                  "trajectories (pip install -e '.\\[train]').", no_args_is_help=True,
                   add_completion=False, pretty_exceptions_enable=False)
 err = Console(stderr=True, highlight=False)
 
 
 def _fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}")
-    return typer.Exit(2)
+    return fail(message)  # plain text: brackets in paths and extras survive
 
 
 def _need_extra() -> None:
