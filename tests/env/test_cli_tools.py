@@ -58,3 +58,23 @@ def test_ask_with_a_python_tool_and_an_mcp_server(vital_cache: Path, tmp_path: P
         # Upstream's PythonInterpreter line holds raw newlines, so read names, not JSON lines.
         names = re.findall(r'"function": \{"name": "(\w+)"', first["messages"][0]["content"])
     assert {"shout", "add", "server_pid"} <= set(names)
+
+
+@pytest.mark.parametrize("protocol", ["tags", "native"])
+def test_python_api_takes_the_same_tool_and_mcp_names(vital_cache: Path, protocol: str,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """`sounding.ask(..., tool=[...], mcp=[...])`: the CLI's names, the same toolsets."""
+    import sounding
+    from sounding.llm.testing import ScriptedModel
+
+    monkeypatch.setenv("SOUNDING_CACHE_DIR", str(vital_cache))
+    model = ScriptedModel([turn(protocol, "shout", {"text": "hi"}),
+                           turn(protocol, "add", {"a": 1, "b": 2}),
+                           "<think>done</think>\n<answer>HI! and 3</answer>"])
+    result = sounding.ask("Shout and add", model=model, protocol=protocol,
+                          tool=[f"{HERE / 'sample_tools.py'}:shout"],
+                          mcp=[f"{sys.executable} {HERE / 'mcp_server.py'}"])
+    assert (result.answer, result.termination) == ("HI! and 3", "answer")
+    shout, add = result.trajectory.tool_calls
+    assert (shout.observation, add.observation) == ("HI!", "3")
+    assert add.provider == "mcp:mcp_server.py"
