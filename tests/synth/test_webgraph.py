@@ -160,6 +160,15 @@ async def test_web_graph_feeds_formal_and_walks(served: CorpusServer, tmp_path: 
     resumed, _ = await _grow(_web(served, tmp_path), tmp_path / "g", ScriptedModel([]))
     assert resumed.kept == stage.kept and resumed.llm_calls == stage.llm_calls
 
+    # a run killed mid-row: the cut row is dropped and that entity crawled again
+    log = tmp_path / "g" / ENTITIES
+    log.write_text(log.read_text()[:-20], encoding="utf-8")
+    cut, _ = await _grow(_web(served, tmp_path, **{"web.replay_dir": record}), tmp_path / "g",
+                         ScriptedModel.cycle([reader]))
+    rows = [json.loads(x) for x in log.read_text().splitlines()]
+    assert [r["entity"] for r in rows] == ["Marie Curie", "Warsaw", "Paris"]
+    assert cut.kept == stage.kept
+
 
 def test_cli_web_graph(served: CorpusServer, tmp_path: Path) -> None:
     (tmp_path / "seeds.txt").write_text("# people\nMarie Curie\n")

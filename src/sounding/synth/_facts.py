@@ -97,9 +97,14 @@ def sentences(text: str) -> list[str]:
 
 
 def _evidence(text: str, needle: str) -> str:
-    """The sentence of `text` containing `needle` (case-insensitive), or ""."""
+    """The sentence of the page's head containing `needle` (case-insensitive), or ""."""
+    return sentence_with(text[:3000], needle)
+
+
+def sentence_with(text: str, needle: str) -> str:
+    """The first sentence of `text` containing `needle` (case-insensitive), or ""."""
     low = needle.lower()
-    for sentence in sentences(text[:3000]):
+    for sentence in sentences(text):
         if low in sentence.lower():
             return sentence
     return ""

@@ -12,20 +12,20 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..types import is_cjk
 from .stage import Progress, Stage, read_jsonl
 from .trajectories import question_of
 
 __all__ = ["NearDuplicates", "jaccard", "minhash", "run_dedup", "shingles"]
 
 _WORD = re.compile(r"\w+", re.UNICODE)
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff]")
 _MASK = (1 << 64) - 1
 
 
 def shingles(text: str, n: int = 3) -> set[str]:
     """Word n-grams, or character n-grams for text written without spaces."""
     low = text.lower()
-    if _CJK.search(low):
+    if is_cjk(low):
         chars = [c for c in low if not c.isspace()]
         return {"".join(chars[i:i + n]) for i in range(max(1, len(chars) - n + 1))}
     words = _WORD.findall(low)

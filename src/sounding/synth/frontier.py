@@ -20,7 +20,7 @@ from .._templates import render
 from ..llm.base import ChatModel
 from ..types import JSON
 from .executor import Check, Executor, KnowledgeBase, check
-from .items import make_item
+from .items import aliases_of, make_item
 from .obfuscate import entity_to_class
 from .spec import Const, Spec, Triple, Var
 from .stage import Progress, Stage, read_jsonl
@@ -156,7 +156,7 @@ async def _word(model: ChatModel, kb: KnowledgeBase, item: Mapping[str, JSON],
     question = reply.get("question") if reply else None
     if not isinstance(question, str) or not question.strip():
         return None, "bad_reply", 1
-    names = [str(item["answer"]), *(str(a) for a in item.get("aliases") or [])]  # type: ignore[union-attr]
+    names = [str(item["answer"]), *aliases_of(item)]
     if leaks(question, [*names, esc.answer]):
         return question, "leak", 1
     return question.strip(), "ok", 1

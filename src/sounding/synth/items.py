@@ -14,7 +14,13 @@ from .executor import Check, KnowledgeBase
 from .render import constraint_phrases, template_question
 from .spec import Const, OneOf, Spec, Var
 
-__all__ = ["make_item", "provenance"]
+__all__ = ["aliases_of", "make_item", "provenance"]
+
+
+def aliases_of(item: Mapping[str, JSON]) -> list[str]:
+    """The item's aliases of its answer, as strings."""
+    aliases = item.get("aliases")
+    return [str(a) for a in aliases] if isinstance(aliases, list) else []
 
 
 def _names(kb: KnowledgeBase, spec: Spec, grounding: Mapping[str, int]) -> list[str]:

@@ -84,8 +84,9 @@ def run_walks(graph_dir: Path, out_dir: Path, *, n: int, config: WalkConfig | No
             f"`class` fact and 1 to {cfg.max_in} incoming mentions; build a larger graph "
             "or use the formal stage (`sounding synth formal`)")
     with Stage(out_dir, "walks", params, progress) as stage:
-        seen = {(row["answer_id"], row["shape"]) for row in stage.items()}
-        shapes = Counter(str(row["shape"]) for row in stage.items())
+        kept = stage.items()  # a resumed run knows its seeds and shapes
+        seen = {(row["answer_id"], row["shape"]) for row in kept}
+        shapes = Counter(str(row["shape"]) for row in kept)
         for index in range(n):
             key = f"walk-{cfg.seed}-{index}"
             if key in stage.done:

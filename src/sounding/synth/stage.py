@@ -8,18 +8,19 @@ reasons for each rejection.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
 from ..errors import ConfigError
 from ..types import JSON
 
-__all__ = ["MANIFEST", "Progress", "Stage", "read_jsonl"]
+__all__ = ["MANIFEST", "Progress", "Stage", "passed", "read_jsonl", "trim_partial"]
 
 MANIFEST = "manifest.json"
 ITEMS = "items.jsonl"
@@ -80,8 +81,8 @@ class Stage:
         calls = counts.get("llm_calls") if isinstance(counts, dict) else 0
         self.llm_calls = calls if isinstance(calls, int) else 0
         self.seen = len(self.done)
-        _trim_partial(self.dir / ITEMS)
-        _trim_partial(self.dir / REJECTED)
+        trim_partial(self.dir / ITEMS)
+        trim_partial(self.dir / REJECTED)
         self._items = (self.dir / ITEMS).open("a", encoding="utf-8")
         self._rejected = (self.dir / REJECTED).open("a", encoding="utf-8")
         self._write_manifest("running")
@@ -127,6 +128,14 @@ class Stage:
     def items(self) -> list[dict[str, JSON]]:
         return list(read_jsonl(self.dir / ITEMS))
 
+    def todo(self, items_path: Path, limit: int | None = None
+             ) -> Iterator[tuple[str, dict[str, JSON]]]:
+        """(key, item) for the first `limit` items of `items_path` not yet done."""
+        for item in itertools.islice(read_jsonl(items_path), limit):
+            key = str(item["key"])
+            if key not in self.done:
+                yield key, item
+
     def _append(self, fh: IO[str] | None, row: Mapping[str, JSON]) -> None:
         if fh is None:
             raise RuntimeError("a Stage writes only inside its `with` block")
@@ -158,6 +167,16 @@ GROWABLE = frozenset({"n", "limit"})
 """Parameters a resumed run may change: more candidates or items extend the run."""
 
 
+def passed(item: Mapping[str, JSON], checks: Sequence[str],
+           extra: Mapping[str, JSON] | None = None) -> dict[str, JSON]:
+    """The row a filter stage keeps: `item` less its key, `checks` appended to its
+    provenance, then `extra`."""
+    prov = dict(item["provenance"])  # type: ignore[arg-type]
+    prov["checks"] = [*prov.get("checks", []), *checks]  # type: ignore[misc]
+    return {**{k: v for k, v in item.items() if k != "key"}, "provenance": prov,
+            **(extra or {})}
+
+
 def _same(old: JSON, new: Mapping[str, JSON]) -> bool:
     if not isinstance(old, dict):
         return False
@@ -165,7 +184,7 @@ def _same(old: JSON, new: Mapping[str, JSON]) -> bool:
             == {k: v for k, v in new.items() if k not in GROWABLE})
 
 
-def _trim_partial(path: Path) -> None:
+def trim_partial(path: Path) -> None:
     """Cut a partial last line left by a killed writer, so appends start on a new line."""
     if not path.is_file() or path.stat().st_size == 0:
         return

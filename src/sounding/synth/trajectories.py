@@ -30,7 +30,8 @@ from ..llm.base import ChatModel
 from ..trace.trajectory import Trajectory
 from ..types import JSON, estimate_tokens
 from .checker import accept_with_judge
-from .stage import Progress, Stage, read_jsonl
+from .items import aliases_of
+from .stage import Progress, Stage
 
 __all__ = [
     "SampleConfig",
@@ -174,7 +175,7 @@ async def _sample_item(item: dict[str, JSON], cfg: SampleConfig, rollout: SynthR
                        gate: asyncio.Semaphore, judge: Judge | None) -> _Sampled:
     question = question_of(item, cfg.lang)
     answer = str(item["answer"])
-    aliases = [str(a) for a in item.get("aliases") or []]  # type: ignore[union-attr]
+    aliases = aliases_of(item)
 
     async def one(mode: str, index: int) -> Trajectory:
         async with gate:
@@ -240,12 +241,9 @@ async def run_trajectories(items_path: Path, out_dir: Path, settings: Settings, 
     gate = asyncio.Semaphore(cfg.concurrency)
     ahead = max(1, cfg.concurrency // cfg.k)  # items in flight; 1 keeps today's order
     with Stage(out_dir, "trajectories", params, progress) as stage:
-        todo = itertools.islice(read_jsonl(items_path), limit)
         pending: dict[asyncio.Task[_Sampled], dict[str, JSON]] = {}
         try:
-            for item in todo:
-                if str(item["key"]) in stage.done:
-                    continue
+            for _key, item in stage.todo(items_path, limit):
                 while len(pending) >= ahead:
                     await _write_finished(stage, cfg, pending)
                 pending[asyncio.create_task(_sample_item(item, cfg, rollout, gate,

@@ -7,7 +7,6 @@ match the spec's, one for one (code compares). English and Chinese.
 
 from __future__ import annotations
 
-import json
 import re
 import unicodedata
 from collections import Counter
@@ -18,15 +17,15 @@ from pathlib import Path
 from .._templates import render
 from ..config import Sampling
 from ..eval.judges import normalize_answer
+from ..eval.judges._parse import json_object
 from ..llm.base import ChatModel, ChatRequest
-from ..types import JSON, Message
-from .stage import Progress, Stage, read_jsonl
+from ..types import JSON, Message, is_cjk
+from .items import aliases_of
+from .stage import Progress, Stage, passed
 
 __all__ = ["LANGUAGES", "ask_json", "leaks", "readback_matches", "run_verbalize", "verbalize"]
 
 LANGUAGES = {"en": "English", "zh": "Chinese (简体中文)"}
-_OBJECT = re.compile(r"\{.*\}", re.S)
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff]")
 _NUMBER = re.compile(r"-?\d+(\.\d+)?")
 
 
@@ -34,16 +33,7 @@ async def ask_json(model: ChatModel, prompt: str, purpose: str) -> dict[str, JSO
     """One user-turn call whose reply should hold a JSON object; None if it does not."""
     request = ChatRequest(messages=[Message("user", prompt)], purpose=purpose,
                           sampling=Sampling(temperature=0.7))
-    completion = await model.complete(request)
-    text = re.sub(r"<think>.*?</think>", "", completion.text, flags=re.S)
-    match = _OBJECT.search(text)
-    if match is None:
-        return None
-    try:
-        data = json.loads(match.group(0))
-    except json.JSONDecodeError:
-        return None
-    return data if isinstance(data, dict) else None
+    return json_object((await model.complete(request)).text)
 
 
 def leaks(question: str, names: Sequence[str]) -> str | None:
@@ -56,12 +46,10 @@ def leaks(question: str, names: Sequence[str]) -> str | None:
             if re.search(rf"(?<![\d.,]){re.escape(name.strip())}(?![\d])", question):
                 return name
             continue
-        if len(norm) < 3 and not _CJK.search(name):
-            continue  # "US", "FR": too short to tell a leak from a word
-        if _CJK.search(name):
+        if is_cjk(name):
             if unicodedata.normalize("NFKC", name).lower() in raw:
                 return name
-        elif f" {norm} " in text:
+        elif len(norm) >= 3 and f" {norm} " in text:  # "US", "FR": too short to tell
             return name
     return None
 
@@ -111,7 +99,7 @@ async def verbalize(model: ChatModel, item: Mapping[str, JSON], lang: str) -> Ve
     question = reply.get("question") if reply else None
     if not isinstance(question, str) or not question.strip():
         return Verbalized(None, "bad_reply", 1)
-    names = [str(a) for a in item.get("aliases") or []]  # type: ignore[union-attr]
+    names = aliases_of(item)
     if leaks(question, [str(item["answer"]), *names]):
         return Verbalized(question, "leak", 1)
     relations = [str(t["r"]) for t in _triples(item)]
@@ -135,12 +123,7 @@ async def run_verbalize(items_path: Path, out_dir: Path, model: ChatModel, *,
     """Verbalise every item in each language; an item is kept when all languages pass."""
     params: dict[str, JSON] = {"items": str(items_path), "langs": list(langs)}
     with Stage(out_dir, "verbalize", params, progress) as stage:
-        for n, item in enumerate(read_jsonl(items_path)):
-            if limit is not None and n >= limit:
-                break
-            key = str(item["key"])
-            if key in stage.done:
-                continue
+        for key, item in stage.todo(items_path, limit):
             texts: dict[str, JSON] = {}
             reason = "ok"
             for lang in langs:
@@ -153,9 +136,6 @@ async def run_verbalize(items_path: Path, out_dir: Path, model: ChatModel, *,
             if reason != "ok":
                 stage.reject(key, reason)
                 continue
-            prov = dict(item["provenance"])  # type: ignore[arg-type]
-            prov["checks"] = [*prov.get("checks", []), "no_leak", "readback_match"]  # type: ignore[misc]
-            stage.keep(key, {**{k: v for k, v in item.items() if k != "key"},
-                             "text": texts, "provenance": prov})
+            stage.keep(key, passed(item, ["no_leak", "readback_match"], {"text": texts}))
     return stage
 

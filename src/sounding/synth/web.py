@@ -20,7 +20,8 @@ from ..llm.base import ChatModel
 from ..tools.base import ToolContext
 from ..types import JSON
 from .checker import accept
-from .stage import Progress, Stage, read_jsonl
+from .items import aliases_of
+from .stage import Progress, Stage, passed
 from .trajectories import question_of
 from .verbalize import ask_json
 
@@ -97,12 +98,7 @@ async def run_web_verify(items_path: Path, out_dir: Path, settings: Settings, *,
     """Keep items whose every claim has `need` agreeing sources and no second answer."""
     params: dict[str, JSON] = {"items": str(items_path), "need": need, "lang": lang}
     with Stage(out_dir, "web_verify", params, progress) as stage:
-        for n, item in enumerate(read_jsonl(items_path)):
-            if limit is not None and n >= limit:
-                break
-            key = str(item["key"])
-            if key in stage.done:
-                continue
+        for key, item in stage.todo(items_path, limit):
             sources: dict[str, JSON] = {}
             reason = None
             for s, r, o in _claims(item):
@@ -113,7 +109,7 @@ async def run_web_verify(items_path: Path, out_dir: Path, settings: Settings, *,
                     reason = "too_few_sources"
                     break
             if reason is None:
-                aliases = [str(a) for a in item.get("aliases") or []]  # type: ignore[union-attr]
+                aliases = aliases_of(item)
                 other, calls = await alternative_answer(
                     model, settings, environment, question_of(item, lang), str(item["answer"]),
                     aliases)
@@ -123,9 +119,6 @@ async def run_web_verify(items_path: Path, out_dir: Path, settings: Settings, *,
             if reason:
                 stage.reject(key, reason, {"sources": sources})
                 continue
-            prov = dict(item["provenance"])  # type: ignore[arg-type]
-            prov["checks"] = [*prov.get("checks", []), f"sources>={need}",  # type: ignore[misc]
-                              "no_alternative_answer"]
-            stage.keep(key, {**{k: v for k, v in item.items() if k != "key"},
-                             "provenance": prov, "sources": sources})
+            stage.keep(key, passed(item, [f"sources>={need}", "no_alternative_answer"],
+                                   {"sources": sources}))
     return stage

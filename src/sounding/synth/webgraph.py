@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import sqlite3
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
@@ -25,9 +24,10 @@ from ..eval.judges import normalize_answer
 from ..llm.base import ChatModel
 from ..tools.base import ToolContext
 from ..types import JSON
+from ._facts import Fact
 from ._webagree import Claim, agree, parse_claims
-from .graph import GRAPH_DB, SCHEMA, GraphStats
-from .stage import Progress, Stage, read_jsonl
+from .graph import GraphStats, insert_fact, write_graph
+from .stage import Progress, Stage, read_jsonl, trim_partial
 from .verbalize import ask_json
 
 __all__ = ["ENTITIES", "WebGraphConfig", "read_entity", "run_web_graph", "write_store"]
@@ -123,6 +123,7 @@ async def run_web_graph(seeds: Sequence[str], out_dir: Path, *, model: ChatModel
         queue = deque((s, 0) for s in dict.fromkeys(seeds))
         seen = {_key(s) for s in seeds}
         crawled = 0
+        trim_partial(out_dir / ENTITIES)  # a killed run's cut row is crawled again
         with (out_dir / ENTITIES).open("a", encoding="utf-8") as fh:
             while queue and crawled < cfg.max_entities:
                 entity, layer = queue.popleft()
@@ -146,23 +147,10 @@ async def run_web_graph(seeds: Sequence[str], out_dir: Path, *, model: ChatModel
 
 def write_store(out_dir: Path, rows: Iterable[dict[str, JSON]]) -> GraphStats:
     """graph.sqlite from kept triples (built aside and renamed, like `build_graph`)."""
-    tmp = out_dir / f".{GRAPH_DB}.{os.getpid()}.tmp"
-    tmp.unlink(missing_ok=True)
-    conn = sqlite3.connect(tmp)
-    try:
-        conn.executescript(SCHEMA)
-        stats = _fill(conn, rows)
-        conn.executemany("INSERT INTO meta VALUES (?, ?)", [
-            ("corpus", "web"), ("stats", json.dumps(stats.as_dict()))])
-        conn.commit()
-    finally:
-        conn.close()
-    tmp.replace(out_dir / GRAPH_DB)
-    return stats
+    return write_graph(out_dir, "web", lambda conn, stats: _fill(conn, rows, stats))
 
 
-def _fill(conn: sqlite3.Connection, rows: Iterable[dict[str, JSON]]) -> GraphStats:
-    stats = GraphStats()
+def _fill(conn: sqlite3.Connection, rows: Iterable[dict[str, JSON]], stats: GraphStats) -> None:
     nodes: dict[str, tuple[int, str, str]] = {}
     kinds: dict[str, str] = {}
     done: set[tuple[int, str, str]] = set()
@@ -198,16 +186,9 @@ def _fill(conn: sqlite3.Connection, rows: Iterable[dict[str, JSON]]) -> GraphSta
                                  (src, dst, evidence, source))
                     stats.mention_edges += 1
             continue
-        numeric = kind in ("year", "number")
-        conn.execute("INSERT INTO facts VALUES (?, ?, ?, ?, ?, ?, ?)", (
-            src, rel, kind, float(obj) if numeric else None,  # type: ignore[arg-type]
-            None if numeric else str(obj), evidence, source))
-        stats.facts += 1
+        literal = obj if isinstance(obj, int | float) else str(obj)
+        insert_fact(conn, src, Fact(rel, literal, kind, evidence, source))
     for key, (ident, title, url) in nodes.items():
         conn.execute("INSERT INTO nodes VALUES (?, ?, ?, ?, '', '', '')", (ident, key, title, url))
         conn.execute("INSERT INTO aliases VALUES (?, ?, 'title')", (ident, title))
-    stats.nodes = stats.aliases = len(nodes)
-    stats.by_relation = dict(conn.execute(
-        "SELECT relation, count(*) FROM (SELECT relation FROM edges UNION ALL "
-        "SELECT relation FROM facts) GROUP BY relation ORDER BY relation").fetchall())
-    return stats
+    stats.nodes = len(nodes)

@@ -6,7 +6,7 @@ Sounding's own runtime (`arun`) in any mode. Both are graded by the checker.
 
 from __future__ import annotations
 
-import re
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,15 +14,16 @@ from .._templates import render
 from ..agent import arun
 from ..config import Sampling, Settings, override_settings
 from ..env import Environment
+from ..eval.judges._parse import strip_think
 from ..llm.base import ChatModel, ChatRequest
+from ..llm.protocols.base import find_answer
 from ..types import JSON, Message
 from .checker import accept
-from .stage import Progress, Stage, read_jsonl
+from .items import aliases_of
+from .stage import Progress, Stage, passed
 from .trajectories import question_of
 
 __all__ = ["ZPDConfig", "closed_book", "run_zpd"]
-
-_ANSWER = re.compile(r"<answer>(.*?)(?:</answer>|$)", re.S)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,9 +42,9 @@ async def closed_book(model: ChatModel, question: str) -> str:
     completion = await model.complete(ChatRequest(
         messages=[Message("user", prompt)], purpose="synth_closed_book",
         sampling=Sampling(temperature=1.0)))
-    text = re.sub(r"<think>.*?</think>", "", completion.text, flags=re.S)
-    match = _ANSWER.search(text)
-    return (match.group(1) if match else text).strip()
+    text = strip_think(completion.text)
+    answer = find_answer(text)
+    return text if answer is None else answer
 
 
 async def run_zpd(items_path: Path, out_dir: Path, settings: Settings, *, solver: ChatModel,
@@ -52,20 +53,13 @@ async def run_zpd(items_path: Path, out_dir: Path, settings: Settings, *, solver
                   progress: Progress | None = None) -> Stage:
     """Keep the items the closed-book solver never answers and the agent does."""
     cfg = config or ZPDConfig()
-    params: dict[str, JSON] = {"items": str(items_path), "closed_book": cfg.closed_book,
-                               "agent_tries": cfg.agent_tries, "mode": cfg.mode,
-                               "lang": cfg.lang}
+    params: dict[str, JSON] = {"items": str(items_path), **dataclasses.asdict(cfg)}
     agent_settings = override_settings(settings, {"mode": cfg.mode})
     with Stage(out_dir, "zpd", params, progress) as stage:
-        for n, item in enumerate(read_jsonl(items_path)):
-            if limit is not None and n >= limit:
-                break
-            key = str(item["key"])
-            if key in stage.done:
-                continue
+        for key, item in stage.todo(items_path, limit):
             question = question_of(item, cfg.lang)
             answer = str(item["answer"])
-            aliases = [str(a) for a in item.get("aliases") or []]  # type: ignore[union-attr]
+            aliases = aliases_of(item)
             solved = 0
             for _ in range(cfg.closed_book):
                 stage.llm_calls += 1
@@ -84,10 +78,6 @@ async def run_zpd(items_path: Path, out_dir: Path, settings: Settings, *, solver
             if not right:
                 stage.reject(key, "agent_failed")
                 continue
-            prov = dict(item["provenance"])  # type: ignore[arg-type]
-            prov["checks"] = [*prov.get("checks", []), "zpd"]  # type: ignore[misc]
-            stage.keep(key, {**{k: v for k, v in item.items() if k != "key"},
-                             "provenance": prov,
-                             "zpd": {"closed_book": f"0/{cfg.closed_book}",
-                                     "agent": f"{right}/{cfg.agent_tries}"}})
+            stage.keep(key, passed(item, ["zpd"], {"zpd": {
+                "closed_book": f"0/{cfg.closed_book}", "agent": f"{right}/{cfg.agent_tries}"}}))
     return stage
