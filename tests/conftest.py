@@ -57,17 +57,12 @@ def _no_real_model_requests() -> object:
 
 
 @pytest.fixture(autouse=True)
-def _strict_tool_boundary(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A bug of ours inside a tool fails the test instead of becoming an observation."""
+def _strict(monkeypatch: pytest.MonkeyPatch) -> object:
+    """A bug of ours fails the test: in a run (raised after the run closed its record) and
+    in a tool called outside a run (an Environment's own default)."""
+    from sounding.agent import strict_runs
     from sounding.env import Environment
 
     monkeypatch.setattr(Environment, "strict_default", True)
-
-
-@pytest.fixture(autouse=True)
-def _strict_runs() -> object:
-    """A bug of ours in a run is raised in tests (after the run closed its record)."""
-    from sounding.agent import strict_runs
-
     with strict_runs():
         yield
