@@ -25,6 +25,7 @@ observation text in exactly one place.
     │   └── SandboxError         the code sandbox is unavailable or misconfigured
     ├── CorpusError              the offline corpus is missing, corrupt or unbuildable
     ├── DatasetError             an evaluation dataset cannot be read
+    ├── StoreWriteError          an eval run directory cannot be written (disk full)
     └── ExecutorError            the rollout executor failed (Ray missing, cluster unreachable)
         └── WorkerLostError      a rollout outlived its retries on workers that died
 """
@@ -49,6 +50,7 @@ __all__ = [
     "ReplayMissError",
     "SandboxError",
     "SoundingError",
+    "StoreWriteError",
     "ToolArgumentError",
     "ToolCallParseError",
     "ToolError",
@@ -154,6 +156,10 @@ class CorpusError(SoundingError):
 
 class DatasetError(SoundingError):
     """An evaluation dataset cannot be read or decrypted."""
+
+
+class StoreWriteError(SoundingError):
+    """The run directory cannot be written (disk full): the run stops, resumable."""
 
 
 class ExecutorError(SoundingError):

@@ -55,10 +55,7 @@ def setup(tmp: Path, latency: float) -> Iterator[tuple[ScriptedServer, list[str]
     data.write_text("".join(json.dumps({"id": i.id, "question": i.question,
                                         "answer": i.answer}) + "\n"
                             for i in make_items(N_ITEMS)))
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("SOUNDING_") and not k.endswith("_API_KEY")}
-    env.update(XDG_CONFIG_HOME=str(tmp / "config"), XDG_CACHE_HOME=str(tmp / "cache"),
-               PYTHONUNBUFFERED="1")
+    env = clean_env(tmp)
     with ScriptedServer.cycle([reply], latency=latency) as server:
         cmd = [sys.executable, "-m", "sounding", "eval", str(data), "--out", str(tmp / "run"),
                "--rollouts", str(K), "--concurrency", "4", "--base-url", server.base_url,
@@ -72,27 +69,50 @@ def start(cmd: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[st
                             stderr=subprocess.PIPE, text=True)
 
 
+def clean_env(tmp: Path) -> dict[str, str]:
+    """This environment without Sounding settings or API keys, config and cache in `tmp`."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("SOUNDING_") and not k.endswith("_API_KEY")}
+    env.update(XDG_CONFIG_HOME=str(tmp / "config"), XDG_CACHE_HOME=str(tmp / "cache"),
+               PYTHONUNBUFFERED="1")
+    return env
+
+
+def kill_when(proc: subprocess.Popen[str], ready: Callable[[], bool], what: str,
+              timeout: float = 20.0) -> None:
+    """SIGKILL `proc` once `ready()` holds (or it has exited), and check it died of it."""
+    try:
+        wait_until(lambda: ready() or proc.poll() is not None, what, timeout=timeout)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.communicate(timeout=timeout)
+    assert proc.returncode == -signal.SIGKILL
+
+
+def rerun(server: ScriptedServer, cmd: list[str], env: dict[str, str], cwd: Path,
+          timeout: float = 60.0) -> tuple[subprocess.CompletedProcess[str], int]:
+    """Once the killed run's requests have drained, run `cmd` again at full speed; the
+    finished process and the count of requests the server had before it started."""
+    wait_until(lambda: server.in_flight == 0, "the dead run's requests to drain")
+    before = len(server.requests)
+    server.latency = 0.0
+    again = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True,
+                           timeout=timeout)
+    assert again.returncode == 0, again.stderr
+    return again, before
+
+
 def test_sigkill_then_resume(tmp_path: Path) -> None:
     out = tmp_path / "run"
     with setup(tmp_path, latency=0.25) as (server, cmd, env):
         proc = start(cmd, env, tmp_path)
-        try:
-            # Some rows written and the next rollouts already asked for: those die in flight.
-            wait_until(lambda: ((n := len(rows(out))) >= 4 and len(server.requests) > n)
-                       or proc.poll() is not None, "first rows")
-            proc.send_signal(signal.SIGKILL)
-        finally:
-            proc.communicate(timeout=20)
-        assert proc.returncode == -signal.SIGKILL
+        # Some rows written and the next rollouts already asked for: those die in flight.
+        kill_when(proc, lambda: (n := len(rows(out))) >= 4 and len(server.requests) > n,
+                  "first rows")
         kept = rows(out)
         assert 4 <= len(kept) < N_ITEMS * K and not (out / "metrics.json").exists()
-        wait_until(lambda: server.in_flight == 0, "the dead run's requests to drain")
-        before = len(server.requests)
+        _again, before = rerun(server, cmd, env, tmp_path)
         assert before > len(kept)  # rollouts were in flight when it died
-        server.latency = 0.0
-        again = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True,
-                               timeout=60)
-        assert again.returncode == 0, again.stderr
         resumed = keys(server.requests[before:])
     done = {(r["item_id"], r["rollout"]) for r in kept}
     assert not done & set(resumed)  # finished rows were not run again

@@ -4,11 +4,9 @@ SIGKILLed mid-run, then started again, it resumes with no duplicate and no missi
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
 from pathlib import Path
 
-from ..eval.test_kill import N_ITEMS, K, keys, rows, setup, start, wait_until
+from ..eval.test_kill import N_ITEMS, K, keys, kill_when, rerun, rows, setup, start
 
 
 def test_driver_killed_then_restarted_resumes(ray_cluster: str, tmp_path: Path) -> None:
@@ -17,21 +15,11 @@ def test_driver_killed_then_restarted_resumes(ray_cluster: str, tmp_path: Path) 
         cmd = [*cmd, "--executor", "ray", "--ray-address", ray_cluster, "--workers", "2",
                "--worker-concurrency", "2"]
         proc = start(cmd, env, tmp_path)
-        try:
-            wait_until(lambda: ((n := len(rows(out))) >= 4 and len(server.requests) > n)
-                       or proc.poll() is not None, "first rows", timeout=60)
-            proc.send_signal(signal.SIGKILL)
-        finally:
-            proc.communicate(timeout=30)
-        assert proc.returncode == -signal.SIGKILL
+        kill_when(proc, lambda: (n := len(rows(out))) >= 4 and len(server.requests) > n,
+                  "first rows", timeout=60)
         kept = rows(out)
         assert 4 <= len(kept) < N_ITEMS * K
-        wait_until(lambda: server.in_flight == 0, "the dead run's requests to drain")
-        before = len(server.requests)
-        server.latency = 0.0
-        again = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True,
-                               timeout=120)
-        assert again.returncode == 0, again.stderr
+        again, before = rerun(server, cmd, env, tmp_path, timeout=120)
         resumed = keys(server.requests[before:])
         assert server.max_in_flight <= 4  # 2 workers x 2 rollouts each
     assert "worker-1:" in again.stderr and "worker-2:" in again.stderr  # per-worker lines

@@ -9,7 +9,6 @@ import json
 import os
 import re
 import signal
-import subprocess
 import sys
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from sounding.synth.stage import read_jsonl
 from sounding.synth.trajectories import SampleConfig, SynthRolloutFactory, run_trajectories
 
 from ..eval.test_e2e import answer_from, corpus
-from ..eval.test_kill import wait_until
+from ..eval.test_kill import clean_env, kill_when, rerun, start
 
 RAY = ExecutorSettings(kind="ray", workers=2, worker_concurrency=2, max_retries=2)
 CFG = SampleConfig(k=2, modes=("react",), min_tool_calls=0, concurrency=4)
@@ -127,10 +126,7 @@ def test_driver_killed_then_restarted_gives_every_item_once(ray_cluster: str,
                                                             tmp_path: Path) -> None:
     n, out = 12, tmp_path / "t"
     items = write_items(tmp_path, n)
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("SOUNDING_") and not k.endswith("_API_KEY")}
-    env.update(XDG_CONFIG_HOME=str(tmp_path / "config"), XDG_CACHE_HOME=str(tmp_path / "cache"),
-               PYTHONUNBUFFERED="1")
+    env = clean_env(tmp_path)
 
     def done() -> list[str]:
         return [str(r["key"]) for name in ("items.jsonl", "rejected.jsonl")
@@ -142,25 +138,13 @@ def test_driver_killed_then_restarted_gives_every_item_once(ray_cluster: str,
                "--base-url", server.base_url, "--model", "scripted",
                "--corpus", str(corpus(tmp_path)), "--executor", "ray", "--ray-address",
                ray_cluster, "--workers", "2", "--worker-concurrency", "2"]
-        proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
-        try:
-            # Some items written and later ones asked for: those die in flight.
-            wait_until(lambda: (len(d := done()) >= 2 and any(
-                asked(r) not in d for r in server.requests)) or proc.poll() is not None,
-                "first items", timeout=60)
-            proc.send_signal(signal.SIGKILL)
-        finally:
-            proc.communicate(timeout=30)
-        assert proc.returncode == -signal.SIGKILL
+        proc = start(cmd, env, tmp_path)
+        # Some items written and later ones asked for: those die in flight.
+        kill_when(proc, lambda: len(d := done()) >= 2 and any(
+            asked(r) not in d for r in server.requests), "first items", timeout=60)
         first = done()
         assert 2 <= len(first) < n
-        wait_until(lambda: server.in_flight == 0, "the dead run's requests to drain")
-        before = len(server.requests)
-        server.latency = 0.0
-        again = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True,
-                               timeout=120)
-        assert again.returncode == 0, again.stderr
+        again, before = rerun(server, cmd, env, tmp_path, timeout=120)
         resumed = [asked(r) for r in server.requests[before:]]
     assert "worker-1:" in again.stderr and "worker-2:" in again.stderr
     assert not set(first) & set(resumed)  # finished items were not sampled again

@@ -18,6 +18,7 @@ from .judges.citations import CitationJudge
 from .judges.drb_criteria import CriteriaJudge
 from .metrics import bootstrap_interval
 from .runner import now
+from .store import write_json
 
 __all__ = ["REPORTS", "RESULTS", "WriteReport", "drb_metrics", "read_rows", "run_drb",
            "write_drb_metrics"]
@@ -132,7 +133,5 @@ def write_drb_metrics(run_dir: Path, item_ids: Sequence[str] | None = None) -> J
         manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
         item_ids = [str(i) for i in manifest.get("item_ids") or []]
     metrics = drb_metrics(read_rows(run_dir), item_ids)
-    tmp = run_dir / f".{METRICS}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(metrics, ensure_ascii=False, indent=2), encoding="utf-8")
-    os.replace(tmp, run_dir / METRICS)
+    write_json(run_dir / METRICS, metrics)
     return metrics

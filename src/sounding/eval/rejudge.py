@@ -8,7 +8,6 @@ be scored by the official judge and by another, then compared with `report --com
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 from dataclasses import replace
@@ -20,8 +19,9 @@ from ..types import JSONObject
 from .costs import Prices
 from .datasets import Item
 from .judges import Judge
+from .progress import NullProgress, Tally
 from .rows import ResultRow, read_rows
-from .runner import RunConfig, RunOutcome, _Runner, now, write_metrics
+from .runner import RunConfig, Runner, RunOutcome, now, write_metrics
 from .store import MANIFEST, RunStore, check_manifest, read_manifest
 
 __all__ = ["rejudge_run"]
@@ -46,27 +46,21 @@ async def rejudge_run(source: Path, out: Path, judge: Judge, *, facts: JSONObjec
     # Graded rows and copied rollout failures are final; judge failures are graded again.
     done = {k for k, r in store.load().items() if r.status != "judge_error"}
     todo = [r for k, r in sorted(read_rows(source).items()) if k not in done]
-    from .progress import NullProgress, Tally
+    runner = Runner(store, _no_rollout, judge, config, Tally(), NullProgress())
 
-    runner = _Runner(store, _no_rollout, judge, config, Tally(), NullProgress())
+    async def regrade(row: ResultRow) -> None:
+        await runner.emit(await _grade(runner, row), None)
+
     store.open()
     try:
-        queue = iter(todo)
-
-        async def worker() -> None:
-            for row in queue:
-                await runner.emit(await _grade(runner, row), None)
-
-        async with asyncio.TaskGroup() as group:
-            for _ in range(max(1, concurrency)):
-                group.create_task(worker())
+        await runner.pool(iter(todo), regrade)
     finally:
         store.close()
     store.compact()
     return RunOutcome(runner.written, write_metrics(out), skipped_lines=store.skipped)
 
 
-async def _grade(runner: _Runner, row: ResultRow) -> ResultRow:
+async def _grade(runner: Runner, row: ResultRow) -> ResultRow:
     if row.status == "error":
         return row  # the rollout failed: nothing to grade, it stays a failure
     item = Item(row.item_id, row.question, row.gold)

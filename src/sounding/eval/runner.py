@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
-import os
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 from ..errors import SoundingError
 from ..trace.trajectory import RunError, Trajectory
@@ -26,12 +25,13 @@ from .judges import Judge, Verdict, gaia_score, grade_answer
 from .metrics import compute_metrics
 from .progress import NullProgress, Progress, Tally
 from .rows import ResultRow, read_rows, skipped_lines
-from .store import RunStore, Shard, check_manifest, read_manifest
+from .store import RunStore, Shard, check_manifest, read_manifest, write_json
 
 __all__ = [
     "Rollout",
     "RunConfig",
     "RunOutcome",
+    "Runner",
     "build_manifest",
     "item_category",
     "rollout_seed",
@@ -39,6 +39,8 @@ __all__ = [
     "select_items",
     "write_metrics",
 ]
+
+_J = TypeVar("_J")
 
 Rollout = Callable[[Item, int], Awaitable[Trajectory]]
 """Runs the agent once on an item (rollout index given) and returns its trajectory."""
@@ -133,9 +135,7 @@ def write_metrics(run_dir: Path, *, skipped_on_resume: int = 0) -> JSONObject:
         ask_confidence=bool(manifest.get("ask_confidence")),
     )
     metrics["skipped_lines"] = max(skipped_lines(run_dir), skipped_on_resume)
-    tmp = run_dir / f".metrics.json.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(metrics, ensure_ascii=False, indent=2), encoding="utf-8")
-    os.replace(tmp, run_dir / "metrics.json")
+    write_json(run_dir / "metrics.json", metrics)
     return metrics
 
 
@@ -148,7 +148,7 @@ async def run_eval(items: Sequence[Item], manifest: JSONObject, *, config: RunCo
     jobs = [(it, r, existing.get((it.id, r))) for it in items for r in range(config.rollouts)]
     todo = [j for j in jobs if j[2] is None or not j[2].done]
     tally = Tally.from_rows([j[2] for j in jobs if j[2] is not None and j[2].done])
-    runner = _Runner(store, rollout, judge, config, tally, progress or NullProgress())
+    runner = Runner(store, rollout, judge, config, tally, progress or NullProgress())
     runner.progress.start(len(jobs), tally)
     store.open()
     try:
@@ -182,12 +182,14 @@ def _first_sounding(group: BaseExceptionGroup[BaseException]) -> SoundingError |
     return None
 
 
-def _close(store: RunStore, runner: _Runner) -> None:
+def _close(store: RunStore, runner: Runner) -> None:
     store.close()  # idempotent, as is stopping the progress display
     runner.progress.stop()
 
 
-class _Runner:
+class Runner:
+    """Runs, judges and appends rows of one run; `rejudge` reuses its judging and pool."""
+
     def __init__(self, store: RunStore, rollout: Rollout, judge: Judge, config: RunConfig,
                  tally: Tally, progress: Progress) -> None:
         self.store, self.rollout, self.judge, self.config = store, rollout, judge, config
@@ -196,10 +198,14 @@ class _Runner:
         self.shard = config.shard.tag if config.shard else None
 
     async def drain(self, jobs: Iterator[tuple[Item, int, ResultRow | None]]) -> None:
+        await self.pool(jobs, lambda job: self.one(*job))
+
+    async def pool(self, jobs: Iterator[_J], work: Callable[[_J], Awaitable[None]]) -> None:
+        """`work` on every job by `concurrency` workers pulling from one shared iterator
+        (at most `concurrency` rows in flight)."""
         async def worker() -> None:
-            # Workers pull from one shared iterator: at most `concurrency` rows in flight.
-            for item, r, prev in jobs:
-                await self.one(item, r, prev)
+            for job in jobs:
+                await work(job)
 
         async with asyncio.TaskGroup() as group:
             for _ in range(max(1, self.config.concurrency)):

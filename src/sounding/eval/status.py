@@ -43,15 +43,16 @@ def incomplete_lines(run_dir: Path, metrics: JSONObject) -> list[str]:
 def missing_by_shard(run_dir: Path) -> dict[tuple[int, int], tuple[int, bool]]:
     """(shard index, count) -> (rows not yet written, whether that shard wrote a file),
     for a run made of shards; empty when the run is not sharded or nothing is missing."""
-    counts = {int(m.group(2)) for p in run_dir.iterdir() if (m := _SHARD_FILE.match(p.name))}
+    found = {(int(m.group(1)), int(m.group(2))) for p in run_dir.iterdir()
+             if (m := _SHARD_FILE.match(p.name))}
+    counts = {count for _, count in found}
     manifest = read_manifest(run_dir) or {}
     ids = manifest.get("item_ids")
     k = manifest.get("rollouts")
     if len(counts) != 1 or not isinstance(ids, list) or not isinstance(k, int):
         return {}
     n = counts.pop()
-    seen = {int(m.group(1)) for p in run_dir.iterdir()
-            if (m := _SHARD_FILE.match(p.name)) and int(m.group(2)) == n}
+    seen = {index for index, _ in found}  # every file found is "of n"
     have = read_rows(run_dir)
     lacking: Counter[int] = Counter()
     for pos, item in enumerate(ids):

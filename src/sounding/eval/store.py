@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import ConfigError, SoundingError
+from ..errors import ConfigError, StoreWriteError
 from ..trace.trajectory import Trajectory
 from ..types import JSON, JSONObject
 from .rows import ResultRow, iter_rows, latest_rows, results_files
@@ -31,6 +31,7 @@ __all__ = [
     "manifest_diffs",
     "merge_runs",
     "read_manifest",
+    "write_json",
     "write_rows",
     "write_trajectories",
 ]
@@ -107,9 +108,14 @@ def check_manifest(run_dir: Path, manifest: JSONObject) -> None:
                 f"{lines}\nUse another --out directory, or the original settings."
             )
     run_dir.mkdir(parents=True, exist_ok=True)
-    tmp = run_dir / f".{MANIFEST}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
-    os.replace(tmp, run_dir / MANIFEST)
+    write_json(run_dir / MANIFEST, manifest)
+
+
+def write_json(path: Path, data: JSON) -> None:
+    """Write `data` as indented JSON through a temporary file (a kill never leaves half)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def _short(value: JSON | None) -> str:
@@ -118,10 +124,6 @@ def _short(value: JSON | None) -> str:
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False,
                                                             sort_keys=True)
     return text if len(text) <= 120 else text[:120] + "..."
-
-
-class StoreWriteError(SoundingError):
-    """The run directory cannot be written (disk full): the run stops, resumable."""
 
 
 class RunStore:

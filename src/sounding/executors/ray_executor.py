@@ -77,12 +77,7 @@ class RayExecutor(Generic[ItemT]):
         try:
             self._connect()
             if limits is not None:
-                name = f"limiter-{uuid.uuid4().hex[:12]}"
-                # Every waiting request is a call in flight on the actor: allow plenty.
-                self._limiter = _ray().remote(num_cpus=0, max_concurrency=100_000)(
-                    _limiter_class()).options(name=name, namespace=NAMESPACE).remote(
-                    limits.rates, limits.concurrency)
-                factory = factory.for_cluster(f"ray:{name}")
+                factory = factory.for_cluster(f"ray:{self._start_limiter(limits)}")
             self._factory = factory
             await asyncio.gather(*(self._spawn() for _ in range(max(1, settings.workers))))
         except BaseException:
@@ -107,6 +102,15 @@ class RayExecutor(Generic[ItemT]):
             raise ExecutorError(f"cannot reach the Ray cluster at {address or 'local'}: "
                                 f"{exc}") from exc
         self._owns_ray = True
+
+    def _start_limiter(self, limits: SharedLimits) -> str:
+        """Start the named limiter actor; its name, for the workers to find it by."""
+        name = f"limiter-{uuid.uuid4().hex[:12]}"
+        # Every waiting request is a call in flight on the actor: allow plenty.
+        self._limiter = _ray().remote(num_cpus=0, max_concurrency=100_000)(
+            _limiter_class()).options(name=name, namespace=NAMESPACE).remote(
+            limits.rates, limits.concurrency)
+        return name
 
     async def _spawn(self) -> None:
         self._serial += 1
@@ -203,18 +207,19 @@ class RayExecutor(Generic[ItemT]):
     async def aclose(self) -> None:
         for task in list(self._tasks):
             task.cancel()
-        ray = _ray() if self._slots or self._limiter is not None or self._owns_ray else None
+        if not (self._slots or self._limiter is not None or self._owns_ray):
+            return  # Ray was never reached (it may not even be installed)
+        ray = _ray()
         for slot in self._slots:
             if slot.stats.alive:
                 try:
                     await slot.handle.stop.remote()
                 except Exception:  # a worker dying at the end changes nothing now
                     log.debug("worker %s did not stop cleanly", slot.stats.name)
-            if ray is not None:
-                ray.kill(slot.handle)
-        if ray is not None and self._limiter is not None:
+            ray.kill(slot.handle)
+        if self._limiter is not None:
             ray.kill(self._limiter)
-        if ray is not None and self._owns_ray:
+        if self._owns_ray:
             ray.shutdown()
 
 

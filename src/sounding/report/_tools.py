@@ -143,20 +143,21 @@ async def verify_cited(state: PlannerState, ids: list[str]) -> None:
 def _chunks(evidence: str) -> list[str]:
     """Evidence text cut into quotable passages of a few sentences each."""
     out: list[str] = []
-    for para in (p.strip() for p in re.split(r"\n\s*\n|\n", evidence)):
+    for para in (p.strip() for p in evidence.split("\n")):
         if not para:
             continue
-        sents = sentences(para)
-        limit = 120 if has_cjk(para) else 60  # characters of Chinese vs words of English
+        cjk = has_cjk(para)
+        sep, limit = ("", 120) if cjk else (" ", 60)  # characters of Chinese vs words
         group: list[str] = []
-        for s in sents:
+        size = 0
+        for s in sentences(para):
             group.append(s)
-            size = len("".join(group)) if has_cjk(para) else len(" ".join(group).split())
+            size += len(s) if cjk else len(s.split())
             if size >= limit:
-                out.append(("" if has_cjk(para) else " ").join(group))
-                group = []
+                out.append(sep.join(group))
+                group, size = [], 0
         if group:
-            out.append(("" if has_cjk(para) else " ").join(group))
+            out.append(sep.join(group))
     return out
 
 

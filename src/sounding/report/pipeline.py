@@ -196,21 +196,20 @@ class _Pipeline:
         self.ctx.trajectory.append_to(self.run_dir.file("trajectory.jsonl"))
 
 
-def _outline_topic(path: Path) -> str | None:
-    """The topic an outline file names in its `# Outline: TOPIC` line, if any."""
+def _outline_text(path: Path) -> str:
     try:
-        head = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read the outline {path}: {exc}") from exc
-    return Outline.from_markdown(head).topic or None
+
+
+def _outline_topic(path: Path) -> str | None:
+    """The topic an outline file names in its `# Outline: TOPIC` line, if any."""
+    return Outline.from_markdown(_outline_text(path)).topic or None
 
 
 def _read_outline(path: Path, topic: str, bank: EvidenceBank) -> Outline:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read the outline {path}: {exc}") from exc
-    outline = Outline.from_markdown(text, topic)
+    outline = Outline.from_markdown(_outline_text(path), topic)
     unknown = [i for i in outline.evidence() if i not in bank]
     if unknown:
         raise ConfigError(f"{path} cites evidence this run does not hold: {', '.join(unknown)} "
@@ -221,11 +220,9 @@ def _read_outline(path: Path, topic: str, bank: EvidenceBank) -> Outline:
 def report_json(doc: Document, claims: list[CheckedClaim],
                 calls: dict[str, int] | None = None) -> JSONObject:
     """`report.json`: sections, claims with verdicts, references and all evidence."""
-    texts = [t for _, t in doc.sections]
     return {
         "topic": doc.topic,
-        "sections": [{"title": t, "text": x} for t, x in zip(
-            [t for t, _ in doc.sections], texts, strict=True)],
+        "sections": [{"title": t, "text": x} for t, x in doc.sections],
         "claims": [c.to_dict() for c in claims],
         "check": doc.stats.to_dict() if doc.stats else None,
         "references": [{"n": n, "evidence": ev.id, "url": ev.url, "title": ev.title,

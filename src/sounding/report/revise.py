@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from ..types import JSONObject
@@ -70,13 +70,11 @@ class CheckStats:
     @property
     def precision(self) -> float | None:
         """Supported share of the checked cited sentences as published."""
-        checked = sum(self.final.get(k, 0) for k in ("supported", "partly", "unsupported"))
-        return self.final.get("supported", 0) / checked if checked else None
+        return _precision(self.final)
 
     @property
     def initial_precision(self) -> float | None:
-        checked = sum(self.initial.get(k, 0) for k in ("supported", "partly", "unsupported"))
-        return self.initial.get("supported", 0) / checked if checked else None
+        return _precision(self.initial)
 
     def sentence(self, chinese: bool = False) -> str:
         i, f, o = self.initial, self.final, self.outcomes
@@ -107,6 +105,11 @@ class CheckStats:
         return cls(dict(Counter(str(c.label) for c in claims)),
                    {str(k): v for k, v in final.items()},
                    dict(Counter(c.outcome for c in claims)))
+
+
+def _precision(counts: dict[str, int]) -> float | None:
+    checked = sum(counts.get(k, 0) for k in ("supported", "partly", "unsupported"))
+    return counts.get("supported", 0) / checked if checked else None
 
 
 async def check_sections(texts: Sequence[str], bank: EvidenceBank, judge: ClaimJudge,
@@ -151,15 +154,12 @@ def _rewritten(c: Claim, v: Verdict) -> Claim | None:
 
 def _outcome(c: Claim, v: Verdict, action: Action, new: Claim | None,
              again: Verdict | None) -> CheckedClaim:
-    base = dict(id=c.id, section=c.section, text=c.text, evidence=c.evidence, label=v.label,
-                reason=v.reason)
+    kept = CheckedClaim(c.id, c.section, c.text, c.evidence, v.label, v.reason, "kept",
+                        final_text=c.text, final_label=v.label)
     if v.label != "unsupported":
-        return CheckedClaim(**base, outcome="kept", final_text=c.text,  # type: ignore[arg-type]
-                            final_label=v.label)
+        return kept
     if action == "flag":
-        return CheckedClaim(**base, outcome="flagged",  # type: ignore[arg-type]
-                            final_text=f"{c.text} {FLAG}", final_label="unsupported")
+        return replace(kept, outcome="flagged", final_text=f"{c.text} {FLAG}")
     if new is not None and again is not None and again.label in ("supported", "partly"):
-        return CheckedClaim(**base, outcome="rewritten",  # type: ignore[arg-type]
-                            final_text=new.text, final_label=again.label)
-    return CheckedClaim(**base, outcome="removed")  # type: ignore[arg-type]
+        return replace(kept, outcome="rewritten", final_text=new.text, final_label=again.label)
+    return replace(kept, outcome="removed", final_text="", final_label=None)

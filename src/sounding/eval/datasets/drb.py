@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ...errors import DatasetError
-from ...types import JSON
+from ...types import JSON, is_cjk
 from .base import Item, make_items, read_json_records
 
 __all__ = ["NAME", "load", "load_criteria", "sniff"]
@@ -59,4 +59,4 @@ def load(path: Path) -> list[Item]:
 
 
 def _language(text: str) -> str:
-    return "zh" if any("\u4e00" <= ch <= "\u9fff" for ch in text) else "en"
+    return "zh" if is_cjk(text, han_only=True) else "en"

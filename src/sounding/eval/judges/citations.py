@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from ..._templates import render
 from ...errors import LLMResponseError, SoundingError
 from ...llm.base import ChatModel, ChatRequest
-from ...types import JSONObject, Message, Usage
+from ...types import JSONObject, Message, Usage, cjk_count
 from ._parse import json_object
 from .llm import JUDGE_SAMPLING
 
@@ -100,7 +100,7 @@ def _sentences(line: str, refs: dict[int, str]) -> list[tuple[str, list[str]]]:
         urls = [refs[n] for g in _NUM_CITE.findall(sent) for n in _numbers(g) if n in refs]
         urls += [links[int(k)] for k in _MARK.findall(sent)]
         text = _MARK.sub("", re.sub(r"\s*" + _NUM_CITE.pattern, "", sent)).strip(" -*")
-        long_enough = len(text.split()) >= 3 or len(re.findall(r"[\u4e00-\u9fff]", text)) >= 4
+        long_enough = len(text.split()) >= 3 or cjk_count(text) >= 4
         if urls and long_enough:
             out.append((text, urls))
     return out

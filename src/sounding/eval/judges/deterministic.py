@@ -84,6 +84,10 @@ def token_f1(predicted: str, gold: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
+def _verdict(ok: bool, score: float, predicted: str) -> Verdict:
+    return Verdict(ok, "correct" if ok else "incorrect", score, extracted=predicted)
+
+
 class GaiaScorerJudge:
     """GAIA's leaderboard scorer as a judge (`--judge gaia`)."""
 
@@ -93,7 +97,7 @@ class GaiaScorerJudge:
 
     async def grade(self, question: str, gold: str, predicted: str) -> Verdict:
         ok = gaia_score(predicted, gold)
-        return Verdict(ok, "correct" if ok else "incorrect", float(ok), extracted=predicted)
+        return _verdict(ok, float(ok), predicted)
 
 
 class ExactMatchJudge:
@@ -105,7 +109,7 @@ class ExactMatchJudge:
 
     async def grade(self, question: str, gold: str, predicted: str) -> Verdict:
         ok = exact_match(predicted, gold)
-        return Verdict(ok, "correct" if ok else "incorrect", float(ok), extracted=predicted)
+        return _verdict(ok, float(ok), predicted)
 
 
 class TokenF1Judge:
@@ -120,5 +124,4 @@ class TokenF1Judge:
 
     async def grade(self, question: str, gold: str, predicted: str) -> Verdict:
         f1 = token_f1(predicted, gold)
-        ok = f1 >= self.threshold
-        return Verdict(ok, "correct" if ok else "incorrect", f1, extracted=predicted)
+        return _verdict(f1 >= self.threshold, f1, predicted)
