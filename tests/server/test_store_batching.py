@@ -5,13 +5,25 @@ trajectory out."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sqlite3
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from sounding.server._store import JobRow, SQLiteStore
+
+
+@contextlib.asynccontextmanager
+async def _opened(path: Path | str) -> AsyncIterator[SQLiteStore]:
+    store = SQLiteStore(path)
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
 
 
 async def _append_rounds(store: SQLiteStore, job_id: str, rounds: int) -> None:
@@ -22,22 +34,16 @@ async def _append_rounds(store: SQLiteStore, job_id: str, rounds: int) -> None:
 
 @pytest.mark.parametrize("where", ["file", "memory"])
 async def test_concurrent_jobs_keep_their_events_in_order(tmp_path: Path, where: str) -> None:
-    store = SQLiteStore(tmp_path / "jobs.db" if where == "file" else ":memory:")
-    await store.open()
-    try:
+    async with _opened(tmp_path / "jobs.db" if where == "file" else ":memory:") as store:
         await asyncio.gather(*(_append_rounds(store, f"j{i}", 5) for i in range(50)))
         for i in range(50):
             events = await store.events(f"j{i}", 0)
             assert [seq for seq, _ in events] == list(range(1, 11))
             assert [json.loads(data)["n"] for _, data in events] == list(range(1, 11))
-    finally:
-        await store.close()
 
 
 async def test_a_bad_row_fails_only_its_own_job(tmp_path: Path) -> None:
-    store = SQLiteStore(tmp_path / "jobs.db")
-    await store.open()
-    try:
+    async with _opened(tmp_path / "jobs.db") as store:
         await store.append_many("bad", [(1, "{}")])
         results = await asyncio.gather(
             store.append_many("bad", [(1, "{}")]),  # the number is taken
@@ -47,14 +53,10 @@ async def test_a_bad_row_fails_only_its_own_job(tmp_path: Path) -> None:
         assert results[1:] == [None] * 5
         for i in range(5):
             assert len(await store.events(f"ok{i}", 0)) == 1
-    finally:
-        await store.close()
 
 
 async def test_a_status_read_leaves_the_trajectory_out(tmp_path: Path) -> None:
-    store = SQLiteStore(tmp_path / "jobs.db")
-    await store.open()
-    try:
+    async with _opened(tmp_path / "jobs.db") as store:
         await store.create(JobRow("j", "k", "queued", "q", {"question": "q"}))
         await store.update("j", "finished", {"answer": "a"}, {"messages": ["m"]})
         light = await store.get("j", trajectory=False)
@@ -62,5 +64,3 @@ async def test_a_status_read_leaves_the_trajectory_out(tmp_path: Path) -> None:
         assert light is not None and full is not None
         assert light.trajectory is None and light.result == {"answer": "a"}
         assert full.trajectory == {"messages": ["m"]}
-    finally:
-        await store.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
@@ -129,8 +130,6 @@ async def events(job_id: str, request: Request, name: Caller,
 
 
 async def sse(state: ServerState, job_id: str, after: int) -> AsyncIterator[str]:
-    import json
-
     yield "retry: 1000\n\n"
     async for seq, data in state.jobs.follow(job_id, after):
         kind = json.loads(data).get("kind", "message")

@@ -188,8 +188,16 @@ class JobManager:
         task.add_done_callback(functools.partial(self._forget, job.id))
         return job
 
-    def _forget(self, job_id: str, _task: object) -> None:
-        self._tasks.pop(job_id, None)
+    def _forget(self, job_id: str, task: asyncio.Task[None]) -> None:
+        """A job's task is done: drop what this process kept for it (a later append, such
+        as a re-run's, reads the last number from the store) and wake its readers."""
+        if self._tasks.get(job_id) is not task:  # (a re-run has a task of its own)
+            return
+        del self._tasks[job_id]
+        self._seq.pop(job_id, None)
+        wake = self._wake.pop(job_id, None)
+        if wake is not None:
+            wake.set()
 
     async def rerun(self, job: JobRow) -> JobRow:
         """Start an `interrupted` (or failed, cancelled) job again under the same id."""

@@ -4,6 +4,7 @@ the default) or PostgreSQL (`postgresql://...`, several server instances sharing
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import sqlite3
 import time
@@ -91,6 +92,81 @@ class Store(Protocol):
     async def key_name(self, digest: str) -> str | None: ...
 
 
+class _SQLStore:
+    """The statements both databases share, written once with `?` marks; each store says
+    how it runs one (`_exec`, `_one`, `_all`)."""
+
+    async def _exec(self, sql: str, *args: object) -> None:
+        raise NotImplementedError
+
+    async def _one(self, sql: str, *args: object) -> Sequence[Any] | None:
+        raise NotImplementedError
+
+    async def _all(self, sql: str, *args: object) -> list[Sequence[Any]]:
+        raise NotImplementedError
+
+    async def create(self, job: JobRow) -> None:
+        await self._exec(f"INSERT INTO jobs ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)",
+                         job.id, job.owner, job.status, job.question, json.dumps(job.request),
+                         None, None, job.created, job.updated)
+
+    async def update(self, job_id: str, status: str, result: JSONObject | None = None,
+                     trajectory: JSONObject | None = None) -> None:
+        await self._exec(
+            "UPDATE jobs SET status=?, result=COALESCE(?, result), "
+            "trajectory=COALESCE(?, trajectory), updated=? WHERE id=?",
+            status, None if result is None else json.dumps(result),
+            None if trajectory is None else json.dumps(trajectory), time.time(), job_id)
+
+    async def get(self, job_id: str, *, trajectory: bool = True) -> JobRow | None:
+        columns = _COLUMNS if trajectory else _LIGHT
+        row = await self._one(f"SELECT {columns} FROM jobs WHERE id=?", job_id)
+        return None if row is None else _row(row)
+
+    async def list_jobs(self, owner: str | None, limit: int, offset: int) -> list[JobRow]:
+        where, args = ("WHERE owner=?", (owner,)) if owner is not None else ("", ())
+        rows = await self._all(
+            f"SELECT {_LIGHT} FROM jobs {where} ORDER BY created DESC, id LIMIT ? OFFSET ?",
+            *args, limit, offset)
+        return [_row(r) for r in rows]
+
+    async def append(self, job_id: str, seq: int, data: JSONObject) -> None:
+        await self.append_many(job_id, [(seq, json.dumps(data))])
+
+    async def append_many(self, job_id: str, rows: Sequence[tuple[int, str]]) -> None:
+        raise NotImplementedError
+
+    async def events(self, job_id: str, after: int) -> list[tuple[int, str]]:
+        rows = await self._all("SELECT seq, data FROM events WHERE job_id=? AND seq>? "
+                               "ORDER BY seq", job_id, after)
+        return [(int(r[0]), str(r[1])) for r in rows]
+
+    async def last_seq(self, job_id: str) -> int:
+        row = await self._one("SELECT MAX(seq) FROM events WHERE job_id=?", job_id)
+        return int(row[0] or 0) if row is not None else 0
+
+    async def claim(self, job_id: str, instance: str) -> None:
+        await self._exec("UPDATE jobs SET instance=? WHERE id=?", instance, job_id)
+
+    async def heartbeat(self, instance: str) -> None:
+        await self._exec("INSERT INTO instances VALUES (?,?) ON CONFLICT (id) DO UPDATE "
+                         "SET seen=EXCLUDED.seen", instance, time.time())
+
+    async def interrupt_orphans(self, instance: str, stale_s: float | None) -> list[str]:
+        sql, args = _orphans(stale_s)
+        rows = await self._all(f"UPDATE jobs SET status='interrupted', updated=? WHERE {sql} "
+                               "RETURNING id", time.time(), instance, *args)
+        return [str(r[0]) for r in rows]
+
+    async def add_key(self, digest: str, name: str) -> None:
+        await self._exec("INSERT INTO api_keys VALUES (?,?,?) ON CONFLICT (hash) DO UPDATE "
+                         "SET name=EXCLUDED.name", digest, name, time.time())
+
+    async def key_name(self, digest: str) -> str | None:
+        row = await self._one("SELECT name FROM api_keys WHERE hash=?", digest)
+        return None if row is None else str(row[0])
+
+
 def _insert(db: sqlite3.Connection, rows: list[tuple[str, int, str]]) -> None:
     db.execute("BEGIN")
     try:
@@ -101,7 +177,7 @@ def _insert(db: sqlite3.Connection, rows: list[tuple[str, int, str]]) -> None:
     db.execute("COMMIT")
 
 
-class SQLiteStore:
+class SQLiteStore(_SQLStore):
     """SQLite in WAL mode. Calls run on the event loop: each is a single indexed statement
     of tens of microseconds (synchronous=NORMAL, no fsync per commit), cheaper than a thread
     hop. Events are the exception: those that all running jobs append at one moment are
@@ -122,6 +198,26 @@ class SQLiteStore:
         if self._db is None:
             raise RuntimeError("the store is not open")
         return self._db
+
+    async def _exec(self, sql: str, *args: object) -> None:
+        self.db.execute(sql, args)
+
+    async def _one(self, sql: str, *args: object) -> Sequence[Any] | None:
+        row: Sequence[Any] | None = self.db.execute(sql, args).fetchone()
+        return row
+
+    async def _all(self, sql: str, *args: object) -> list[Sequence[Any]]:
+        return list(self.db.execute(sql, args).fetchall())
+
+    async def interrupt_orphans(self, instance: str, stale_s: float | None) -> list[str]:
+        """(Not UPDATE ... RETURNING: that needs SQLite 3.35, newer than some systems'.)"""
+        sql, args = _orphans(stale_s)
+        ids = [str(r[0]) for r in self.db.execute(f"SELECT id FROM jobs WHERE {sql}",
+                                                  (instance, *args)).fetchall()]
+        now = time.time()
+        self.db.executemany("UPDATE jobs SET status='interrupted', updated=? WHERE id=?",
+                            [(now, job_id) for job_id in ids])
+        return ids
 
     async def open(self) -> None:
         if self.path != ":memory:":
@@ -145,34 +241,6 @@ class SQLiteStore:
             if db is not None:
                 db.close()
         self._db = self._writer = None
-
-    async def create(self, job: JobRow) -> None:
-        self.db.execute(f"INSERT INTO jobs ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)",
-                        (job.id, job.owner, job.status, job.question, json.dumps(job.request),
-                         None, None, job.created, job.updated))
-
-    async def update(self, job_id: str, status: str, result: JSONObject | None = None,
-                     trajectory: JSONObject | None = None) -> None:
-        self.db.execute(
-            "UPDATE jobs SET status=?, result=COALESCE(?, result), "
-            "trajectory=COALESCE(?, trajectory), updated=? WHERE id=?",
-            (status, None if result is None else json.dumps(result),
-             None if trajectory is None else json.dumps(trajectory), time.time(), job_id))
-
-    async def get(self, job_id: str, *, trajectory: bool = True) -> JobRow | None:
-        columns = _COLUMNS if trajectory else _LIGHT
-        row = self.db.execute(f"SELECT {columns} FROM jobs WHERE id=?", (job_id,)).fetchone()
-        return None if row is None else _row(row)
-
-    async def list_jobs(self, owner: str | None, limit: int, offset: int) -> list[JobRow]:
-        where, args = ("WHERE owner=?", (owner,)) if owner is not None else ("", ())
-        rows = self.db.execute(
-            f"SELECT {_LIGHT} FROM jobs {where} ORDER BY created DESC, id LIMIT ? OFFSET ?",
-            (*args, limit, offset)).fetchall()
-        return [_row(r) for r in rows]
-
-    async def append(self, job_id: str, seq: int, data: JSONObject) -> None:
-        await self.append_many(job_id, [(seq, json.dumps(data))])
 
     async def append_many(self, job_id: str, rows: Sequence[tuple[int, str]]) -> None:
         """Events already encoded; returns once they are committed, together with those
@@ -210,40 +278,8 @@ class SQLiteStore:
         else:
             await asyncio.to_thread(_insert, self._writer, rows)
 
-    async def events(self, job_id: str, after: int) -> list[tuple[int, str]]:
-        return list(self.db.execute(
-            "SELECT seq, data FROM events WHERE job_id=? AND seq>? ORDER BY seq",
-            (job_id, after)).fetchall())
 
-    async def last_seq(self, job_id: str) -> int:
-        row = self.db.execute("SELECT MAX(seq) FROM events WHERE job_id=?", (job_id,)).fetchone()
-        return int(row[0] or 0)
-
-    async def claim(self, job_id: str, instance: str) -> None:
-        self.db.execute("UPDATE jobs SET instance=? WHERE id=?", (instance, job_id))
-
-    async def heartbeat(self, instance: str) -> None:
-        self.db.execute("INSERT OR REPLACE INTO instances VALUES (?,?)", (instance, time.time()))
-
-    async def interrupt_orphans(self, instance: str, stale_s: float | None) -> list[str]:
-        sql, args = _orphans(stale_s, "?")
-        ids = [r[0] for r in self.db.execute(f"SELECT id FROM jobs WHERE {sql}",
-                                             (instance, *args)).fetchall()]
-        for job_id in ids:
-            self.db.execute("UPDATE jobs SET status='interrupted', updated=? WHERE id=?",
-                            (time.time(), job_id))
-        return ids
-
-    async def add_key(self, digest: str, name: str) -> None:
-        self.db.execute("INSERT OR REPLACE INTO api_keys VALUES (?,?,?)",
-                        (digest, name, time.time()))
-
-    async def key_name(self, digest: str) -> str | None:
-        row = self.db.execute("SELECT name FROM api_keys WHERE hash=?", (digest,)).fetchone()
-        return None if row is None else str(row[0])
-
-
-class PostgresStore:
+class PostgresStore(_SQLStore):
     """The same tables in PostgreSQL through asyncpg (a connection pool)."""
 
     def __init__(self, url: str) -> None:
@@ -264,88 +300,37 @@ class PostgresStore:
             self._pool = None
 
     async def _exec(self, sql: str, *args: object) -> None:
-        await self._pool.execute(sql, *args)
+        await self._pool.execute(_numbered(sql), *args)
 
-    async def create(self, job: JobRow) -> None:
-        await self._exec(f"INSERT INTO jobs ({_COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
-                         job.id, job.owner, job.status, job.question, json.dumps(job.request),
-                         None, None, job.created, job.updated)
+    async def _one(self, sql: str, *args: object) -> Sequence[Any] | None:
+        row = await self._pool.fetchrow(_numbered(sql), *args)
+        return None if row is None else tuple(row)
 
-    async def update(self, job_id: str, status: str, result: JSONObject | None = None,
-                     trajectory: JSONObject | None = None) -> None:
-        await self._exec(
-            "UPDATE jobs SET status=$1, result=COALESCE($2, result), "
-            "trajectory=COALESCE($3, trajectory), updated=$4 WHERE id=$5",
-            status, None if result is None else json.dumps(result),
-            None if trajectory is None else json.dumps(trajectory), time.time(), job_id)
-
-    async def get(self, job_id: str, *, trajectory: bool = True) -> JobRow | None:
-        columns = _COLUMNS if trajectory else _LIGHT
-        row = await self._pool.fetchrow(f"SELECT {columns} FROM jobs WHERE id=$1", job_id)
-        return None if row is None else _row(tuple(row))
-
-    async def list_jobs(self, owner: str | None, limit: int, offset: int) -> list[JobRow]:
-        if owner is None:
-            rows = await self._pool.fetch(f"SELECT {_LIGHT} FROM jobs ORDER BY created DESC,"
-                                          " id LIMIT $1 OFFSET $2", limit, offset)
-        else:
-            rows = await self._pool.fetch(f"SELECT {_LIGHT} FROM jobs WHERE owner=$1 ORDER BY"
-                                          " created DESC, id LIMIT $2 OFFSET $3",
-                                          owner, limit, offset)
-        return [_row(tuple(r)) for r in rows]
-
-    async def append(self, job_id: str, seq: int, data: JSONObject) -> None:
-        await self.append_many(job_id, [(seq, json.dumps(data))])
+    async def _all(self, sql: str, *args: object) -> list[Sequence[Any]]:
+        return [tuple(r) for r in await self._pool.fetch(_numbered(sql), *args)]
 
     async def append_many(self, job_id: str, rows: Sequence[tuple[int, str]]) -> None:
         """Events already encoded; `executemany` runs them in one transaction."""
         await self._pool.executemany("INSERT INTO events (job_id, seq, data) VALUES ($1,$2,$3)",
                                      [(job_id, seq, data) for seq, data in rows])
 
-    async def events(self, job_id: str, after: int) -> list[tuple[int, str]]:
-        rows = await self._pool.fetch("SELECT seq, data FROM events WHERE job_id=$1 AND seq>$2"
-                                      " ORDER BY seq", job_id, after)
-        return [(int(r[0]), str(r[1])) for r in rows]
 
-    async def last_seq(self, job_id: str) -> int:
-        value = await self._pool.fetchval("SELECT MAX(seq) FROM events WHERE job_id=$1", job_id)
-        return int(value or 0)
-
-    async def claim(self, job_id: str, instance: str) -> None:
-        await self._exec("UPDATE jobs SET instance=$1 WHERE id=$2", instance, job_id)
-
-    async def heartbeat(self, instance: str) -> None:
-        await self._exec("INSERT INTO instances VALUES ($1,$2) ON CONFLICT (id) DO UPDATE "
-                         "SET seen=EXCLUDED.seen", instance, time.time())
-
-    async def interrupt_orphans(self, instance: str, stale_s: float | None) -> list[str]:
-        sql, args = _orphans(stale_s, "$")
-        rows = await self._pool.fetch(
-            f"UPDATE jobs SET status='interrupted', updated=${len(args) + 2} WHERE {sql} "
-            "RETURNING id", instance, *args, time.time())
-        return [str(r[0]) for r in rows]
-
-    async def add_key(self, digest: str, name: str) -> None:
-        await self._exec("INSERT INTO api_keys VALUES ($1,$2,$3) ON CONFLICT (hash) DO UPDATE "
-                         "SET name=EXCLUDED.name", digest, name, time.time())
-
-    async def key_name(self, digest: str) -> str | None:
-        value = await self._pool.fetchval("SELECT name FROM api_keys WHERE hash=$1", digest)
-        return None if value is None else str(value)
+@functools.lru_cache(maxsize=64)
+def _numbered(sql: str) -> str:
+    """`?` marks as PostgreSQL's `$1, $2, ...` (no statement here has a `?` in a literal)."""
+    parts = sql.split("?")
+    return "".join(f"{part}${i}" for i, part in enumerate(parts[:-1], 1)) + parts[-1]
 
 
-def _orphans(stale_s: float | None, mark: str) -> tuple[str, tuple[object, ...]]:
-    """The WHERE clause of active jobs that no live instance runs (first argument: our
-    own instance id). `stale_s=None`: this process is the store's only user, so every
-    active job not ours is an orphan; otherwise, those whose instance went quiet."""
-    def p(i: int) -> str:
-        return "?" if mark == "?" else f"${i}"
-
-    base = f"status IN ('queued', 'running') AND (instance IS NULL OR instance <> {p(1)})"
+def _orphans(stale_s: float | None) -> tuple[str, tuple[object, ...]]:
+    """The WHERE clause of active jobs that no live instance runs (its first mark: our own
+    instance id). `stale_s=None`: this process is the store's only user, so every active
+    job not ours is an orphan; otherwise, those whose instance went quiet."""
+    base = "status IN ('queued', 'running') AND (instance IS NULL OR instance <> ?)"
     if stale_s is None:
         return base, ()
     return (f"{base} AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.id = jobs.instance "
-            f"AND i.seen > {p(2)})", (time.time() - stale_s,))
+            "AND i.seen > ?)", (time.time() - stale_s,))
 
 
 def open_store(database: str) -> SQLiteStore | PostgresStore:

@@ -4,6 +4,7 @@ the web page at `/`, and the eval reports the page opens."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import ipaddress
 from collections.abc import AsyncIterator
 from importlib.resources import files
@@ -90,8 +91,14 @@ def create_app(settings: Settings, config: ServeConfig | None = None, *,
     return app
 
 
+@functools.cache
+def _index_html() -> str:
+    """The page, read once: it is a packaged file."""
+    return (STATIC / "index.html").read_text(encoding="utf-8")
+
+
 async def index() -> HTMLResponse:
-    return HTMLResponse((STATIC / "index.html").read_text(encoding="utf-8"))
+    return HTMLResponse(_index_html())
 
 
 def _reports_dir(request: Request) -> Path:

@@ -62,7 +62,7 @@ class PolicyChatModel:
         finally:
             model.train(was_training)
         ids = out.sequences[0, len(prompt):].tolist()
-        lps = [float(torch.log_softmax(score[0].float() / 1.0, -1)[tid])
+        lps = [float(torch.log_softmax(score[0].float(), -1)[tid])
                for score, tid in zip(out.scores, ids, strict=False)]
         if end in ids:  # cut what follows the end of the turn
             ids = ids[:ids.index(end) + 1]

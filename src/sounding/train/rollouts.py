@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,7 +102,3 @@ async def grade(judge: Judge, item: RLItem, traj: Trajectory) -> float:
         if best >= 1.0:
             break
     return best
-
-
-def by_prompt(items: Sequence[RLItem]) -> dict[str, RLItem]:
-    return {it.prompt: it for it in items}

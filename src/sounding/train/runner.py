@@ -20,6 +20,7 @@ from .tokenizers import Tokenizer
 __all__ = ["RLRun", "run_rl_command"]
 
 MakeRollout = Callable[[Any, Tokenizer], Rollout]
+_RL = RLOptions()  # the defaults the two share are RLOptions'
 
 
 @dataclass(slots=True)
@@ -30,21 +31,21 @@ class RLRun:
     model: Path
     out: Path
     mode: str = "react"
-    group: int = 8
-    prompts_per_step: int = 4
-    steps: int = 200
-    lr: float = 1e-6
-    max_new_tokens: int = 1024
+    group: int = _RL.group
+    prompts_per_step: int = _RL.prompts_per_step
+    steps: int = _RL.steps
+    lr: float = _RL.learning_rate
+    max_new_tokens: int = _RL.max_new_tokens
     max_rounds: int = 20
-    judge: str = "exact"
-    refill: bool = False
-    staleness: int = 1
+    judge: str = _RL.judge
+    refill: bool = _RL.refill
+    staleness: int = _RL.staleness
     curriculum: int = 0
-    drop_mastered: int = 0
+    drop_mastered: int = _RL.drop_mastered
     eval_data: Path | None = None
     eval_every: int = 50
-    save_steps: int = 100
-    report_to: tuple[str, ...] = ("tensorboard",)
+    save_steps: int = _RL.save_steps
+    report_to: tuple[str, ...] = _RL.report_to
 
 
 def run_rl_command(run: RLRun, make: MakeRollout, say: Callable[[str], None]) -> list[float]:

@@ -3,18 +3,16 @@ and a tiny byte-level one built in memory for tests and toy models."""
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 from ..errors import ConfigError
+from ..llm.tokens import QWEN_PATTERN, QWEN_SPECIAL_TOKENS
 
 __all__ = ["CHATML_SPECIALS", "QWEN_PATTERN", "HFTokenizer", "TiktokenTokenizer", "Tokenizer",
            "qwen_tokenizer", "tiny_hf_tokenizer"]
 
-QWEN_PATTERN = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}|"
-                r" ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
 # Qwen's special tokens in their published order (ids follow the 151,643 regular ranks).
 _QWEN_SPECIALS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|object_ref_start|>",
                   "<|object_ref_end|>", "<|box_start|>", "<|box_end|>", "<|quad_start|>",
@@ -23,8 +21,8 @@ _QWEN_SPECIALS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|object_ref_s
                   "<|fim_prefix|>", "<|fim_middle|>", "<|fim_suffix|>", "<|fim_pad|>",
                   "<|repo_name|>", "<|file_sep|>", "<tool_response>", "</tool_response>",
                   "<think>", "</think>")
-CHATML_SPECIALS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<tool_call>",
-                   "</tool_call>", "<tool_response>", "</tool_response>", "<think>", "</think>")
+CHATML_SPECIALS = tuple(QWEN_SPECIAL_TOKENS)
+"""The specials a ChatML transcript uses (the tiny tokenizer's whole-token vocabulary)."""
 
 
 class Tokenizer(Protocol):
@@ -55,14 +53,11 @@ def qwen_tokenizer(path: Path) -> TiktokenTokenizer:
     """The exact Qwen2/2.5/3 tokenizer from a `qwen.tiktoken` rank file (no download)."""
     try:
         import tiktoken
+        from tiktoken.load import load_tiktoken_bpe
     except ImportError as exc:  # pragma: no cover - tiktoken is in the tokens extra
         raise ConfigError("the Qwen tokenizer needs tiktoken: pip install 'sounding[tokens]'") \
             from exc
-    ranks: dict[bytes, int] = {}
-    for line in path.read_text().splitlines():
-        if line:
-            tok, rank = line.split()
-            ranks[base64.b64decode(tok)] = int(rank)
+    ranks = load_tiktoken_bpe(str(path))
     specials = {tok: len(ranks) + i for i, tok in enumerate(_QWEN_SPECIALS)}
     enc = tiktoken.Encoding(name="qwen", pat_str=QWEN_PATTERN, mergeable_ranks=ranks,
                             special_tokens=specials)
