@@ -117,6 +117,29 @@ def test_help_shows_choices_and_defaults_not_type_tags() -> None:
         assert tag not in out
 
 
+def test_shared_endpoint_and_executor_flags_keep_their_env_hints() -> None:
+    """The one set of endpoint and executor flags: their `[env ...]` hints are escaped
+    (console markup would swallow them) and `eval run` and `synth trajectories` share them."""
+    from sounding.cli import eval as eval_cli
+    from sounding.cli import report, synth
+
+    apps = {"synth": synth.app, "eval": eval_cli.app, "report": report.app}
+
+    def help_of(group: str, command: str) -> str:
+        result = CliRunner().invoke(apps[group], [command, "--help"], env={"COLUMNS": "300"})
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    for path in (("synth", "relations"), ("synth", "trajectories"), ("report", "bench")):
+        out = help_of(*path)
+        for hint in ("[env SOUNDING_BASE_URL]", "[env SOUNDING_MODEL]", "[env SOUNDING_API_KEY]"):
+            assert hint in out, (path, hint)
+    executor_flags = ("--executor", "--ray-address", "--workers", "--worker-concurrency")
+    for path in (("eval", "run"), ("synth", "trajectories")):
+        out = help_of(*path)
+        assert all(flag in out for flag in executor_flags), path
+
+
 def test_python_names_map_to_settings_and_unknown_names_are_listed() -> None:
     flags = flags_from_options({"max_rounds": 5, "files": Path("/tmp"), "no_cache": False,
                                 "web.results": 3, "cache_dir": "/c"})

@@ -17,10 +17,10 @@ from ..eval.runner import now
 from ..eval.store import check_manifest
 from ..llm.base import ChatModel
 from ..types import JSONObject
+from ._console import err, fail
 
 __all__ = ["check_drb_flags", "check_judge_endpoint", "drb_judge", "run_drb_command"]
 
-err = Console(stderr=True, highlight=False, soft_wrap=True)
 JUDGE = "drb-criteria+drb-citations"
 
 
@@ -113,8 +113,7 @@ def run_drb_command(dataset: Path, items: list[Item], settings: Settings, out: P
         check_judge_endpoint(endpoint)
         check_manifest(out, _manifest(dataset, items, settings, str(endpoint.model), limit))
     except SoundingError as exc:
-        err.print(f"error: {exc}", markup=False)
-        raise typer.Exit(2) from None
+        raise fail(str(exc)) from None
     err.print(f"{len(items)} DRB tasks, one report each, judge {JUDGE} -> {out}",
               markup=False)
     try:
@@ -125,8 +124,7 @@ def run_drb_command(dataset: Path, items: list[Item], settings: Settings, out: P
                   "resume.", markup=False)
         raise typer.Exit(130) from None
     except SoundingError as exc:
-        err.print(f"error: {type(exc).__name__}: {exc}", markup=False)
-        raise typer.Exit(1) from None
+        raise fail(f"{type(exc).__name__}: {exc}", code=1) from None
     con = Console(highlight=False)
     con.print(f"overall {metrics.get('overall')} {metrics.get('overall_ci95') or ''}  "
               f"citation accuracy {metrics.get('citation_accuracy')}  effective citations "

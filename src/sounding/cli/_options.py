@@ -17,16 +17,40 @@ from pathlib import Path
 from typing import Annotated, Any, Optional, TypeVar, overload
 
 import typer
+from typer.core import TyperGroup
 
 from ..config import Settings
 from ..run_options import RUN_OPTIONS, RunOption, setting_default, settings_from_options
 
-__all__ = ["RunOptions", "choice_type", "choice_value", "with_run_options"]
+__all__ = ["ApiKey", "BaseUrl", "ConfigFile", "DefaultRun", "ModelName", "RunOptions",
+           "choice_type", "choice_value", "with_run_options"]
 
 R = TypeVar("R")
 
 _TYPES: dict[str, type] = {"str": str, "int": int, "float": float, "path": Path}
 _CONFIG = "config"
+
+# The endpoint flags of the commands that take only these few (synth, report score and
+# bench). Brackets are escaped: help text is console markup.
+BaseUrl = Annotated[Optional[str], typer.Option(  # noqa: UP045
+    help="Model endpoint \\[env SOUNDING_BASE_URL]")]
+ModelName = Annotated[Optional[str], typer.Option(  # noqa: UP045
+    "--model", help="Model \\[env SOUNDING_MODEL]")]
+ApiKey = Annotated[Optional[str], typer.Option(  # noqa: UP045
+    help="Model key \\[env SOUNDING_API_KEY]")]
+ConfigFile = Annotated[Optional[Path], typer.Option(  # noqa: UP045
+    "--config", help="sounding.toml to read")]
+
+
+class DefaultRun(TyperGroup):
+    """A command group whose first argument, when not a subcommand, goes to `run`:
+    `sounding eval DATASET ...` and `sounding report "TOPIC" ...`."""
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
+        known = set(self.list_commands(ctx))
+        if args and args[0] not in known and args[0] not in ("--help", "-h"):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
 
 
 @dataclass(frozen=True)

@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
-from typer.core import TyperGroup
 
 from ..config import LLMSettings, Settings, load_settings
 from ..errors import ConfigError, SoundingError
 from ..llm.base import ChatModel
 from ..run_options import flags_from_options
 from ._console import check_endpoint, fail
+from ._options import DefaultRun
 
 __all__ = ["_flags", "_settings", "app", "execute", "judge_client"]
 
@@ -27,17 +27,7 @@ def _flags(**values: object) -> dict[str, object]:
     return flags_from_options(values)
 
 
-class _DefaultRun(TyperGroup):
-    """Routes `sounding report "TOPIC" ...` to the `run` command."""
-
-    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
-        known = set(self.list_commands(ctx))
-        if args and args[0] not in known and args[0] not in ("--help", "-h"):
-            args = ["run", *args]
-        return super().parse_args(ctx, args)
-
-
-app = typer.Typer(cls=_DefaultRun, no_args_is_help=True, add_completion=False,
+app = typer.Typer(cls=DefaultRun, no_args_is_help=True, add_completion=False,
                   pretty_exceptions_enable=False,
                   help="Long research reports whose every citation is checked: "
                        "`sounding report \"TOPIC\" --out DIR`, then `verify`, `score`.")

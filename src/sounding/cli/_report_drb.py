@@ -20,6 +20,7 @@ from ..eval.datasets import drb
 from ..eval.datasets.base import Item
 from ..llm.base import ChatModel
 from ._console import err, fail
+from ._options import ApiKey, BaseUrl, ConfigFile, ModelName
 from ._report_common import _flags, _settings, app, execute, judge_client
 
 
@@ -74,6 +75,8 @@ def _print(rows: list[Any], out: Path, as_json: bool) -> None:
 
 
 JudgeModel = Annotated[str | None, typer.Option(help="Judge model (default: --model)")]
+JudgeBaseUrl = Annotated[str | None, typer.Option(help="Judge endpoint")]
+JudgeApiKey = Annotated[str | None, typer.Option(help="Judge key")]
 Tasks = Annotated[Path, typer.Option(help="DRB query.jsonl (criteria.jsonl beside it) or "
                                      "the folder holding both")]
 
@@ -88,15 +91,15 @@ def score(
     no_criteria: Annotated[bool, typer.Option("--no-criteria")] = False,
     no_citations: Annotated[bool, typer.Option("--no-citations")] = False,
     judge_model: JudgeModel = None,
-    judge_base_url: Annotated[str | None, typer.Option(help="Judge endpoint")] = None,
-    judge_api_key: Annotated[str | None, typer.Option(help="Judge key")] = None,
-    base_url: Annotated[str | None, typer.Option(help="Endpoint \\[env SOUNDING_BASE_URL]")] = None,
-    model: Annotated[str | None, typer.Option(help="Model \\[env SOUNDING_MODEL]")] = None,
-    api_key: Annotated[str | None, typer.Option(help="Key \\[env SOUNDING_API_KEY]")] = None,
+    judge_base_url: JudgeBaseUrl = None,
+    judge_api_key: JudgeApiKey = None,
+    base_url: BaseUrl = None,
+    model: ModelName = None,
+    api_key: ApiKey = None,
     env: Annotated[str | None, typer.Option(help="Where cited pages are read: offline or "
                    "web")] = None,
     corpus: Annotated[Path | None, typer.Option(help="Corpus for --env offline")] = None,
-    config: Annotated[Path | None, typer.Option(help="sounding.toml to read")] = None,
+    config: ConfigFile = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON")] = False,
 ) -> None:
     """Score reports on DeepResearch Bench: criteria (per dimension) and citation accuracy."""
@@ -129,15 +132,15 @@ def bench(
     max_sections: Annotated[int, typer.Option(min=1)] = 8,
     on_unsupported: Annotated[str, typer.Option(help="rewrite, remove or flag")] = "rewrite",
     judge_model: JudgeModel = None,
-    judge_base_url: Annotated[str | None, typer.Option(help="Judge endpoint")] = None,
-    judge_api_key: Annotated[str | None, typer.Option(help="Judge key")] = None,
-    base_url: Annotated[str | None, typer.Option(help="Endpoint \\[env SOUNDING_BASE_URL]")] = None,
-    model: Annotated[str | None, typer.Option(help="Model \\[env SOUNDING_MODEL]")] = None,
-    api_key: Annotated[str | None, typer.Option(help="Key \\[env SOUNDING_API_KEY]")] = None,
+    judge_base_url: JudgeBaseUrl = None,
+    judge_api_key: JudgeApiKey = None,
+    base_url: BaseUrl = None,
+    model: ModelName = None,
+    api_key: ApiKey = None,
     env: Annotated[str | None, typer.Option(help="offline or web")] = None,
     corpus: Annotated[Path | None, typer.Option(help="Corpus for --env offline")] = None,
     max_rounds: Annotated[int | None, typer.Option(help="Research rounds per report")] = None,
-    config: Annotated[Path | None, typer.Option(help="sounding.toml to read")] = None,
+    config: ConfigFile = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON")] = False,
 ) -> None:
     """Write a report for each DRB task (`sounding report`), then score them all."""

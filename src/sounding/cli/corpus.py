@@ -16,7 +16,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from ..config import load_settings
 from ..corpus import BuildReport, Corpus, CorpusBuilder, open_default_corpus
 from ..errors import SoundingError
-from ._console import fail
+from ._console import err, fail
 from ._corpus_dense import (
     embed_after_build,
     print_embed_report,
@@ -29,11 +29,6 @@ __all__ = ["app"]
 app = typer.Typer(name="corpus", help="Build, serve and search offline corpora.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
-
-
-def _fail(message: str) -> typer.Exit:
-    return fail(message)  # plain text: brackets in paths and extras survive
 
 
 @app.command()
@@ -74,7 +69,7 @@ def build(
         changed = bool(report.added or report.updated)
         embedded = embed_after_build(out_dir, dense, changed=changed, console=err)
     except SoundingError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     if as_json:
         typer.echo(json.dumps({**report.as_dict(), **(
             {"embeddings": embedded.as_dict()} if embedded else {})}, indent=2,
@@ -120,7 +115,7 @@ def stats(
         with _open(corpus_dir) as corpus:
             typer.echo(json.dumps(corpus.stats().as_dict(), indent=2, ensure_ascii=False))
     except SoundingError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
 
 
 class SearchMode(StrEnum):
@@ -147,7 +142,7 @@ def search(
         with _open(corpus_dir) as corpus:
             hits = search_by_mode(corpus, query, num, mode.value)
     except SoundingError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     if as_json:
         typer.echo(json.dumps([{"title": h.title, "url": h.url, "snippet": h.snippet}
                                for h in hits], indent=2, ensure_ascii=False))
@@ -171,7 +166,7 @@ def embed(
             directory = corpus.db_path.parent
         report = run_embed(directory, batch_size=batch_size, console=err)
     except SoundingError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     if as_json:
         typer.echo(json.dumps(report.as_dict(), indent=2))
     else:
@@ -201,7 +196,7 @@ def serve(
         corpus = _open(corpus_dir)
         server = CorpusServer(corpus, host, port, search=search)
     except (SoundingError, OSError) as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     err.print(f"serving {corpus.name} on {server.url}  (GET /search?q=...&format=json, "
               "POST /search, GET /page?url=...; Ctrl-C to stop)", soft_wrap=True)
     try:
@@ -232,4 +227,4 @@ def _serve_workers(corpus_dir: Path | None, host: str, port: int, workers: int,
 
         serve_workers(path, host, port, workers, ready, search)
     except (SoundingError, OSError) as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc

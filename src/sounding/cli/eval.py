@@ -15,15 +15,13 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.text import Text
-from typer.core import TyperGroup
 
 from ..config import Settings, load_settings, override_settings
 from ..errors import ConfigError, SoundingError
 from ..eval.costs import Price, Prices
 from ..eval.datasets import FORMATS, Item, file_sha256, load_dataset
 from ..eval.judges import JUDGES, Judge, JudgeClient, JudgeParams, check_judge_name
-from ..eval.judging import CONFIDENCE_INSTRUCTION, JudgeEndpoint, choose_judge
+from ..eval.judging import CONFIDENCE_INSTRUCTION, JudgeChoice, JudgeEndpoint, choose_judge
 from ..eval.progress import NullProgress, Progress, RichProgress
 from ..eval.runner import (
     RunConfig,
@@ -37,32 +35,22 @@ from ..eval.status import incomplete_lines
 from ..eval.store import Shard, merge_runs
 from ..eval.subsets import dataset_release, select_subset
 from ..types import JSONObject
-from ._options import RunOptions, with_run_options
+from ._console import err, fail
+from ._executor import (
+    ExecutorKind,
+    RayAddress,
+    WorkerConcurrency,
+    Workers,
+    executor_flags,
+    started_executor,
+)
+from ._options import DefaultRun, RunOptions, with_run_options
 
 __all__ = ["app"]
 
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-class _DefaultRun(TyperGroup):
-    """Routes `sounding eval DATASET ...` to the `run` command."""
-
-    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
-        known = set(self.list_commands(ctx))
-        if args and args[0] not in known and args[0] not in ("--help", "-h"):
-            args = ["run", *args]
-        return super().parse_args(ctx, args)
-
-
-app = typer.Typer(cls=_DefaultRun, help="Benchmark runs with the official judges: "
+app = typer.Typer(cls=DefaultRun, help="Benchmark runs with the official judges: "
                   "`sounding eval DATASET --out RUN_DIR`, then `merge` and `report`.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    # The message is plain text: brackets in it (`sounding[hle]`, paths) must survive.
-    err.print(Text.assemble(("error:", "bold red"), " ", message))
-    return typer.Exit(code)
 
 
 @app.command()
@@ -110,31 +98,24 @@ def run(
     text_only: Annotated[bool, typer.Option("--text-only", help="Skip questions with an "
                          "attached file (GAIA's text-only subset)")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar")] = False,
-    executor: Annotated[str | None, typer.Option(help="local (asyncio, the default) or "
-                        "ray (worker actors); sounding.toml: executor.kind")] = None,
-    ray_address: Annotated[str | None, typer.Option(help="Ray cluster to join (auto, "
-                           "HOST:PORT; default: start a local one)")] = None,
-    workers: Annotated[int | None, typer.Option(min=1, help="Ray worker actors")] = None,
-    worker_concurrency: Annotated[int | None, typer.Option(min=1, help="Rollouts in flight "
-                                  "per Ray worker")] = None,
+    executor: ExecutorKind = None,
+    ray_address: RayAddress = None,
+    workers: Workers = None,
+    worker_concurrency: WorkerConcurrency = None,
     *,
     run_options: RunOptions,
 ) -> None:
     """Run (or resume) a benchmark: K rollouts per question, judged, with metrics.json."""
-    executor_flags = {"executor.kind": executor, "executor.ray_address": ray_address,
-                      "executor.workers": workers,
-                      "executor.worker_concurrency": worker_concurrency}
-    params = JudgeParams(temperature=judge_temperature, max_tokens=judge_max_tokens,
-                         token_param=judge_token_param)
     try:
         # Everything checkable is checked before any work starts.
-        check_judge_name(judge)
-        if judge_token_param not in ("auto", "max_tokens", "max_completion_tokens"):
-            raise ConfigError(f"--judge-token-param {judge_token_param!r}: choose auto, "
-                              "max_tokens or max_completion_tokens")
-        settings = override_settings(run_options.settings(), {
-            k: v for k, v in executor_flags.items() if v is not None})
+        _check_judge_flags(judge, judge_token_param)
+        settings = override_settings(run_options.settings(), executor_flags(
+            executor, ray_address, workers, worker_concurrency))
         name, items = load_dataset(dataset, fmt, text_only=text_only)
+        endpoint = _endpoint(settings, judge_model, judge_base_url, judge_api_key,
+                             JudgeParams(temperature=judge_temperature,
+                                         max_tokens=judge_max_tokens,
+                                         token_param=judge_token_param))
         if name == "drb":  # reports, not answers: written, then scored by two judges
             from ._eval_drb import check_drb_flags, run_drb_command
 
@@ -142,43 +123,84 @@ def run(
                              "--ask-confidence": ask_confidence, "--text-only": text_only,
                              "--executor ray": settings.executor.kind == "ray"})
             return run_drb_command(dataset, select_items(items, limit, None), settings, out,
-                                   endpoint=_endpoint(settings, judge_model, judge_base_url,
-                                                      judge_api_key, params),
-                                   limit=limit, concurrency=concurrency, quiet=quiet)
-        items = select_subset(name, items, subset, subset_ids)
-        if ask_confidence:
-            items = [dataclasses.replace(it, instruction=CONFIDENCE_INSTRUCTION) for it in items]
-        chosen = select_items(items, limit, None)
-        part = Shard.parse(shard) if shard else None
-        todo = select_items(chosen, None, part)
-        choice = choose_judge(judge, name, _endpoint(settings, judge_model, judge_base_url,
-                                                     judge_api_key, params))
-        table = _price_table(prices, settings.llm.model or "", choice.judge,
-                             (price_prompt, price_completion),
-                             (judge_price_prompt, judge_price_completion))
+                                   endpoint=endpoint, limit=limit, concurrency=concurrency,
+                                   quiet=quiet)
+        plan = _plan(name, items, settings, endpoint, judge=judge, subset=subset,
+                     subset_ids=subset_ids, ask_confidence=ask_confidence, limit=limit,
+                     shard=shard, prices=prices, agent_prices=(price_prompt, price_completion),
+                     judge_prices=(judge_price_prompt, judge_price_completion))
     except SoundingError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
+    _launch(plan, dataset, out, settings, rollouts=rollouts, concurrency=concurrency,
+            limit=limit, text_only=text_only, quiet=quiet)
+
+
+def _check_judge_flags(judge: str, token_param: str) -> None:
+    check_judge_name(judge)
+    if token_param not in ("auto", "max_tokens", "max_completion_tokens"):
+        raise ConfigError(f"--judge-token-param {token_param!r}: choose auto, "
+                          "max_tokens or max_completion_tokens")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Plan:
+    """What `run` works on, every part of it checked before any work starts."""
+
+    name: str  # the dataset format
+    chosen: list[Item]  # the run's questions (--subset, --ask-confidence, --limit)
+    part: Shard | None
+    todo: list[Item]  # this shard's share of `chosen`
+    choice: JudgeChoice
+    prices: Prices
+    subset: str | None
+    ask_confidence: bool
+
+
+def _plan(name: str, items: list[Item], settings: Settings, endpoint: JudgeEndpoint, *,
+          judge: str, subset: str | None, subset_ids: Path | None, ask_confidence: bool,
+          limit: int | None, shard: str | None, prices: Path | None,
+          agent_prices: tuple[float | None, float | None],
+          judge_prices: tuple[float | None, float | None]) -> _Plan:
+    """The questions, this shard's part of them, the judge and the prices."""
+    items = select_subset(name, items, subset, subset_ids)
+    if ask_confidence:
+        items = [dataclasses.replace(it, instruction=CONFIDENCE_INSTRUCTION) for it in items]
+    chosen = select_items(items, limit, None)
+    part = Shard.parse(shard) if shard else None
+    todo = select_items(chosen, None, part)
+    choice = choose_judge(judge, name, endpoint)
+    table = _price_table(prices, settings.llm.model or "", choice.judge, agent_prices,
+                         judge_prices)
+    return _Plan(name, chosen, part, todo, choice, table, subset, ask_confidence)
+
+
+def _launch(plan: _Plan, dataset: Path, out: Path, settings: Settings, *, rollouts: int,
+            concurrency: int, limit: int | None, text_only: bool, quiet: bool) -> None:
+    """Stage the attachments, write the manifest and run the rollouts."""
     from ..eval.agent_rollout import agent_identity, files_settings
 
     try:
-        settings = files_settings(settings, todo, out / "attachments")
+        settings = files_settings(settings, plan.todo, out / "attachments")
     except (OSError, SoundingError) as exc:
-        raise _fail(f"cannot stage the attachments: {exc}") from None
+        raise fail(f"cannot stage the attachments: {exc}") from None
+    name, choice = plan.name, plan.choice
     sha = file_sha256(dataset)
     manifest = build_manifest(
         dataset=dataset, dataset_sha256=sha, fmt=name, judge=choice.judge,
         agent=agent_identity(settings), rollouts=rollouts, limit=limit,
-        item_ids=[it.id for it in chosen], text_only=text_only,
-        extra={**choice.facts, "subset": subset, "release": dataset_release(name, dataset, sha),
-               "ask_confidence": ask_confidence})
+        item_ids=[it.id for it in plan.chosen], text_only=text_only,
+        extra={**choice.facts, "subset": plan.subset,
+               "release": dataset_release(name, dataset, sha),
+               "ask_confidence": plan.ask_confidence})
     cfg = RunConfig(out=out, rollouts=rollouts, concurrency=concurrency, limit=limit,
-                    shard=part, prices=table, gaia_scorer=name == "gaia")
+                    shard=plan.part, prices=plan.prices, gaia_scorer=name == "gaia")
     for warning in choice.warnings:
         err.print(f"warning: {warning}", markup=False)
     progress: Progress = NullProgress() if quiet else RichProgress(f"{name} k={rollouts}")
-    err.print(f"{len(todo)} questions x {rollouts} rollouts, judge {choice.judge.name} "
+    err.print(f"{len(plan.todo)} questions x {rollouts} rollouts, judge {choice.judge.name} "
               f"{choice.judge.model}".rstrip() + f" -> {out}", markup=False)
-    _execute(_run(settings, todo, manifest, cfg, choice.judge, choice.client, progress), out)
+    _execute(_run(settings, plan.todo, manifest, cfg, choice.judge, choice.client, progress),
+             out)
 
 
 def _endpoint(settings: Settings, model: str | None, base_url: str | None,
@@ -213,9 +235,9 @@ def _execute(work: Coroutine[object, object, RunOutcome], out: Path) -> None:
                   "resume.", markup=False)
         raise typer.Exit(130) from None
     except ConfigError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     except SoundingError as exc:  # a full disk included: one line, the run stays resumable
-        raise _fail(f"{type(exc).__name__}: {exc}", code=1) from None
+        raise fail(f"{type(exc).__name__}: {exc}", code=1) from None
     if outcome.skipped_lines:
         err.print(f"skipped {outcome.skipped_lines} unreadable line(s) in the results; their "
                   "rows were run again", markup=False)
@@ -226,29 +248,16 @@ async def _run(settings: Settings, items: list[Item], manifest: JSONObject, cfg:
                judge: Judge, judge_client: JudgeClient | None,
                progress: Progress) -> RunOutcome:
     from ..eval.agent_rollout import AgentRolloutFactory
-    from ..executors import start_executor
-    from ..providers.ratelimit import parse_rates
 
     try:
-        executor = await start_executor(
-            AgentRolloutFactory(settings), settings.executor, concurrency=cfg.concurrency,
-            rates=parse_rates(settings.web.rate_limits),
-            provider_concurrency=settings.web.concurrency)
-    except BaseException:
-        if judge_client is not None:
-            await judge_client.aclose()
-        raise
-    if isinstance(progress, RichProgress):
-        progress.detail = lambda: executor.stats().summary()
-    try:
-        return await run_eval(items, manifest, progress=progress, judge=judge,
-                              config=dataclasses.replace(cfg, concurrency=executor.concurrency),
-                              rollout=executor.rollout)
+        async with started_executor(AgentRolloutFactory(settings), settings,
+                                    concurrency=cfg.concurrency) as executor:
+            if isinstance(progress, RichProgress):
+                progress.detail = lambda: executor.stats().summary()
+            return await run_eval(
+                items, manifest, progress=progress, judge=judge, rollout=executor.rollout,
+                config=dataclasses.replace(cfg, concurrency=executor.concurrency))
     finally:
-        if settings.executor.kind == "ray":
-            for line in executor.stats().lines():
-                err.print(line, markup=False)
-        await executor.aclose()
         if judge_client is not None:
             await judge_client.aclose()
 
@@ -299,7 +308,7 @@ def merge(
     try:
         n = merge_runs(run_dirs, target)
     except SoundingError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     metrics = write_metrics(target)
     err.print(f"merged {n} rows into {target / 'results.jsonl'}", markup=False)
     _summary(metrics, target)
@@ -336,7 +345,7 @@ def rejudge(
                               _endpoint(settings, judge_model, judge_base_url, judge_api_key,
                                         params))
     except SoundingError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     for warning in choice.warnings:
         err.print(f"warning: {warning}", markup=False)
 
@@ -361,7 +370,7 @@ def report(
 
     for d in (run_dir, compare):
         if d is not None and not (d / "manifest.json").is_file():
-            raise _fail(f"{d} is not a run directory (no manifest.json)")
+            raise fail(f"{d} is not a run directory (no manifest.json)")
     if _is_drb(run_dir):
         from ..eval.drb_summary import write_drb_summary
 

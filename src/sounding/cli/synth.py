@@ -11,10 +11,20 @@ import typer
 from rich.console import Console
 
 from ..errors import SoundingError
-from ._console import fail
+from ._console import err, fail
+from ._executor import (
+    ExecutorKind,
+    RayAddress,
+    WorkerConcurrency,
+    Workers,
+    executor_flags,
+    started_executor,
+)
+from ._options import ApiKey, BaseUrl, ConfigFile, ModelName
 
 if TYPE_CHECKING:
     from ..config import Settings
+    from ..env import Environment
     from ..llm.base import ChatModel
     from ..synth.stage import Stage
     from ..synth.trajectories import SampleConfig
@@ -25,11 +35,6 @@ T = TypeVar("T")
 app = typer.Typer(name="synth", help="Synthesize verifiable research questions and training "
                   "data from an offline corpus.", no_args_is_help=True, add_completion=False,
                   pretty_exceptions_enable=False)
-err = Console(stderr=True, highlight=False)
-
-
-def _fail(message: str) -> typer.Exit:
-    return fail(message)  # plain text: brackets in paths and extras survive
 
 
 def _report(name: str, counts: Mapping[str, object], out: Path) -> None:
@@ -66,7 +71,7 @@ def graph(
         with handle:
             stats = run_graph(handle, out, tables=not no_tables)
     except (SoundingError, ImportError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     _report("graph", stats, out)
 
 
@@ -87,7 +92,7 @@ def formal(
         stage = run_formal(graph_dir, out, n=n, config=FormalConfig(layers=layers, seed=seed),
                            progress=_progress(quiet, n))
     except SoundingError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     _report("formal", stage.counts(), out)
 
 
@@ -110,7 +115,7 @@ def walks(
                                                                  seed=seed),
                           progress=_progress(quiet, n))
     except SoundingError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     _report("walks", stage.counts(), out)
 
 
@@ -125,21 +130,17 @@ def trajectories(
     lang: Annotated[str, typer.Option(help="Question language: en or zh")] = "en",
     limit: Annotated[int | None, typer.Option(min=1, help="Only the first N items")] = None,
     concurrency: Annotated[int, typer.Option(min=1, help="Runs in flight")] = 4,
-    base_url: Annotated[str | None, typer.Option(help="Agent endpoint [env "
-                        "SOUNDING_BASE_URL]")] = None,
-    model: Annotated[str | None, typer.Option(help="Agent model [env SOUNDING_MODEL]")] = None,
-    api_key: Annotated[str | None, typer.Option(help="Agent key [env SOUNDING_API_KEY]")] = None,
+    base_url: BaseUrl = None,
+    model: ModelName = None,
+    api_key: ApiKey = None,
     env: Annotated[str | None, typer.Option(help="offline or web")] = None,
     corpus: Annotated[Path | None, typer.Option(help="Corpus for --env offline")] = None,
     max_rounds: Annotated[int | None, typer.Option(help="Most research rounds")] = None,
-    config: Annotated[Path | None, typer.Option(help="sounding.toml to read")] = None,
-    executor: Annotated[str | None, typer.Option(help="local (asyncio, the default) or "
-                        "ray (worker actors); sounding.toml: executor.kind")] = None,
-    ray_address: Annotated[str | None, typer.Option(help="Ray cluster to join (auto, "
-                           "HOST:PORT; default: start a local one)")] = None,
-    workers: Annotated[int | None, typer.Option(min=1, help="Ray worker actors")] = None,
-    worker_concurrency: Annotated[int | None, typer.Option(min=1, help="Rollouts in flight "
-                                  "per Ray worker")] = None,
+    config: ConfigFile = None,
+    executor: ExecutorKind = None,
+    ray_address: RayAddress = None,
+    workers: Workers = None,
+    worker_concurrency: WorkerConcurrency = None,
 ) -> None:
     """Rejection sampling: K agent runs per question, kept when checked and well formed."""
     import asyncio
@@ -149,8 +150,7 @@ def trajectories(
 
     flags = {"llm.base_url": base_url, "llm.model": model, "llm.api_key": api_key,
              "env": env, "corpus": corpus, "budgets.max_rounds": max_rounds,
-             "executor.kind": executor, "executor.ray_address": ray_address,
-             "executor.workers": workers, "executor.worker_concurrency": worker_concurrency}
+             **executor_flags(executor, ray_address, workers, worker_concurrency)}
     cfg = SampleConfig(k=k, modes=tuple(m.strip() for m in modes.split(",") if m.strip()),
                        min_tool_calls=min_tool_calls, lang=lang, concurrency=concurrency)
 
@@ -162,7 +162,7 @@ def trajectories(
     try:
         counts = asyncio.run(go())
     except SoundingError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     _report("trajectories", counts, out)
 
 
@@ -172,24 +172,14 @@ async def _sample(items: Path, out: Path, settings: Settings, cfg: SampleConfig,
     stays the one writer of the stage files (Ray workers only run rollouts)."""
     import dataclasses
 
-    from ..executors import start_executor
-    from ..providers.ratelimit import parse_rates
     from ..synth.trajectories import SynthRolloutFactory, run_trajectories
 
-    executor = await start_executor(
-        SynthRolloutFactory(settings), settings.executor, concurrency=cfg.concurrency,
-        rates=parse_rates(settings.web.rate_limits),
-        provider_concurrency=settings.web.concurrency)
-    try:
+    async with started_executor(SynthRolloutFactory(settings), settings,
+                                concurrency=cfg.concurrency) as executor:
         return await run_trajectories(
             items, out, settings, rollout=executor.rollout, limit=limit,
             config=dataclasses.replace(cfg, concurrency=executor.concurrency),
             progress=_progress(False, limit or 0))
-    finally:
-        if settings.executor.kind == "ray":
-            for line in executor.stats().lines():
-                err.print(line, markup=False)
-        await executor.aclose()
 
 
 @app.command("export")
@@ -205,27 +195,25 @@ def export_cmd(
     try:
         stage = export(traj_dir, out, drop_trivial=not keep_trivial)
     except (SoundingError, ValueError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     _report("export", stage.counts(), out)
 
 
-BaseUrl = Annotated[str | None, typer.Option(help="Model endpoint [env SOUNDING_BASE_URL]")]
-ModelName = Annotated[str | None, typer.Option("--model", help="Model [env SOUNDING_MODEL]")]
-ApiKey = Annotated[str | None, typer.Option(help="Model key [env SOUNDING_API_KEY]")]
-ConfigFile = Annotated[Path | None, typer.Option("--config", help="sounding.toml to read")]
 Limit = Annotated[int | None, typer.Option(min=1, help="Only the first N items")]
 
 
-def _llm_run(flags: Mapping[str, object], config: Path | None,
-             work: Callable[[Settings, ChatModel], Awaitable[T]]) -> T:
-    """Run `work(settings, model)` with a model client from flags, environment and config."""
+def _llm_run(config: Path | None, work: Callable[[Settings, ChatModel], Awaitable[T]],
+             **options: object) -> T:
+    """Run `work(settings, model)` with a model client from `options` (run options by
+    their CLI names: base_url, model, api_key, env, corpus), environment and config."""
     import asyncio
 
     from ..config import load_settings
     from ..llm.openai_client import OpenAIChatModel
+    from ..run_options import flags_from_options
 
     async def go() -> T:
-        settings = load_settings(dict(flags), config_file=config)
+        settings = load_settings(flags_from_options(options), config_file=config)
         settings.require_llm()
         model = OpenAIChatModel(settings.llm)
         try:
@@ -236,7 +224,23 @@ def _llm_run(flags: Mapping[str, object], config: Path | None,
     try:
         return asyncio.run(go())
     except SoundingError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
+
+
+def _llm_env_run(config: Path | None,
+                 work: Callable[[Settings, ChatModel, Environment], Awaitable[T]],
+                 **options: object) -> T:
+    """`_llm_run`, with the tool environment the settings name (closed after `work`)."""
+    from ..env import build_environment
+
+    async def with_environment(settings: Settings, model: ChatModel) -> T:
+        environment = build_environment(settings, summary_model=model)
+        try:
+            return await work(settings, model, environment)
+        finally:
+            await environment.aclose()
+
+    return _llm_run(config, with_environment, **options)
 
 
 @app.command()
@@ -249,8 +253,8 @@ def relations(
     """Type mention edges with the LLM; kept only when an entailment check passes (cached)."""
     from ..synth.relations import type_relations
 
-    flags = {"llm.base_url": base_url, "llm.model": model, "llm.api_key": api_key}
-    counts = _llm_run(flags, config, lambda _s, m: type_relations(graph_dir, m, limit=limit))
+    counts = _llm_run(config, lambda _s, m: type_relations(graph_dir, m, limit=limit),
+                      base_url=base_url, model=model, api_key=api_key)
     _report("relations", dict(counts), graph_dir)
 
 
@@ -266,9 +270,9 @@ def verbalize_cmd(
     from ..synth.verbalize import run_verbalize
 
     chosen = tuple(x.strip() for x in langs.split(",") if x.strip())
-    flags = {"llm.base_url": base_url, "llm.model": model, "llm.api_key": api_key}
-    stage = _llm_run(flags, config, lambda _s, m: run_verbalize(
-        items, out, m, langs=chosen, limit=limit, progress=_progress(False, limit or 0)))
+    stage = _llm_run(config, lambda _s, m: run_verbalize(
+        items, out, m, langs=chosen, limit=limit, progress=_progress(False, limit or 0)),
+        base_url=base_url, model=model, api_key=api_key)
     _report("verbalize", stage.counts(), out)
 
 
@@ -285,11 +289,11 @@ def frontier(
     from ..synth.frontier import run_frontier
     from ..synth.pipeline import load_kb
 
-    flags = {"llm.base_url": base_url, "llm.model": model, "llm.api_key": api_key}
     kb = load_kb(graph_dir)
-    stage = _llm_run(flags, config, lambda _s, m: run_frontier(
+    stage = _llm_run(config, lambda _s, m: run_frontier(
         items, graph_dir, out, m, kb=kb, lang=lang, limit=limit,
-        progress=_progress(False, 3 * (limit or 0))))
+        progress=_progress(False, 3 * (limit or 0))),
+        base_url=base_url, model=model, api_key=api_key)
     _report("frontier", stage.counts(), out)
 
 
@@ -306,23 +310,13 @@ def zpd(
     corpus: Annotated[Path | None, typer.Option(help="Corpus for the agent")] = None,
 ) -> None:
     """Keep questions a closed-book solver fails n times and the tool agent solves."""
-    from ..env import build_environment
     from ..synth.zpd import ZPDConfig, run_zpd
 
-    flags = {"llm.base_url": base_url, "llm.model": model, "llm.api_key": api_key,
-             "corpus": corpus}
     cfg = ZPDConfig(closed_book=closed_book, agent_tries=agent_tries, mode=mode, lang=lang)
-
-    async def work(settings: Settings, m: ChatModel) -> Stage:
-        env = build_environment(settings, summary_model=m)
-        try:
-            return await run_zpd(items, out, settings, solver=m, agent_model=m,
-                                 environment=env, config=cfg, limit=limit,
-                                 progress=_progress(False, limit or 0))
-        finally:
-            await env.aclose()
-
-    stage = _llm_run(flags, config, work)
+    stage = _llm_env_run(config, lambda settings, m, environment: run_zpd(
+        items, out, settings, solver=m, agent_model=m, environment=environment, config=cfg,
+        limit=limit, progress=_progress(False, limit or 0)),
+        base_url=base_url, model=model, api_key=api_key, corpus=corpus)
     _report("zpd", stage.counts(), out)
 
 
@@ -359,7 +353,6 @@ def run_cmd(
     """Every stage end to end: graph, formal, walks, verbalize, dedup, trajectories, export."""
     from ..corpus import Corpus as CorpusStore
     from ..corpus import open_default_corpus
-    from ..env import build_environment
     from ..synth.run import RunPlan, run_all
     from ..synth.trajectories import SampleConfig
 
@@ -368,20 +361,18 @@ def run_cmd(
                    limit=limit, sample=SampleConfig(
                        k=k, modes=tuple(m.strip() for m in modes.split(",") if m.strip()),
                        lang=chosen[0]))
-    flags = {"llm.base_url": base_url, "llm.model": model, "llm.api_key": api_key}
 
-    async def work(settings: Settings, m: ChatModel) -> Mapping[str, object]:
+    async def work(settings: Settings, m: ChatModel,
+                   environment: Environment) -> Mapping[str, object]:
         store = (open_default_corpus(settings.cache_dir) if corpus == "default"
                  else CorpusStore.open(corpus))
-        env = build_environment(settings, summary_model=m)
         try:
-            return await run_all(store, out, settings, model=m, environment=env, plan=plan,
-                                 progress=None)
+            return await run_all(store, out, settings, model=m, environment=environment,
+                                 plan=plan, progress=None)
         finally:
-            await env.aclose()
             store.close()
 
-    counts = _llm_run(flags, config, work)
+    counts = _llm_env_run(config, work, base_url=base_url, model=model, api_key=api_key)
     for name, value in counts.items():
         _report(name, value if isinstance(value, dict) else {}, out / name)
 
@@ -397,21 +388,12 @@ def web_verify(
     api_key: ApiKey = None, config: ConfigFile = None,
 ) -> None:
     """Every claim needs `need` agreeing sources; an agent hunts for a second answer."""
-    from ..env import build_environment
     from ..synth.web import run_web_verify
 
-    flags = {"llm.base_url": base_url, "llm.model": model, "llm.api_key": api_key, "env": env}
-
-    async def work(settings: Settings, m: ChatModel) -> Stage:
-        environment = build_environment(settings, summary_model=m)
-        try:
-            return await run_web_verify(items, out, settings, model=m, environment=environment,
-                                        need=need, lang=lang, limit=limit,
-                                        progress=_progress(False, limit or 0))
-        finally:
-            await environment.aclose()
-
-    stage = _llm_run(flags, config, work)
+    stage = _llm_env_run(config, lambda settings, m, environment: run_web_verify(
+        items, out, settings, model=m, environment=environment, need=need, lang=lang,
+        limit=limit, progress=_progress(False, limit or 0)),
+        base_url=base_url, model=model, api_key=api_key, env=env)
     _report("web-verify", stage.counts(), out)
 
 
@@ -429,7 +411,6 @@ def web_graph(
     config: ConfigFile = None,
 ) -> None:
     """Grow a knowledge graph from the web: triples read off pages, kept when two sites agree."""
-    from ..env import build_environment
     from ..synth.webgraph import WebGraphConfig, run_web_graph
 
     names = seeds
@@ -437,9 +418,8 @@ def web_graph(
         lines = Path(seeds[0]).read_text(encoding="utf-8").splitlines()
         names = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
     if not names:
-        raise _fail("no seed entities")
+        raise fail("no seed entities")
     cfg = WebGraphConfig(layers=layers, max_entities=max_entities, pages=pages, need=need)
-    flags = {"llm.base_url": base_url, "llm.model": model, "llm.api_key": api_key, "env": env}
 
     def crawled(row: Mapping[str, object]) -> None:
         read, found = (row.get(k) for k in ("pages", "found"))
@@ -448,16 +428,14 @@ def web_graph(
                   f"{row['candidates']} candidate triples, "
                   f"{len(found) if isinstance(found, list) else 0} new entities", markup=False)
 
-    async def work(settings: Settings, m: ChatModel) -> Mapping[str, object]:
-        environment = build_environment(settings, summary_model=m)
-        try:
-            stage, stats = await run_web_graph(names, out, model=m, environment=environment,
-                                               config=cfg, on_entity=crawled)
-        finally:
-            await environment.aclose()
+    async def work(_settings: Settings, m: ChatModel,
+                   environment: Environment) -> Mapping[str, object]:
+        stage, stats = await run_web_graph(names, out, model=m, environment=environment,
+                                           config=cfg, on_entity=crawled)
         return {**stage.counts(), "graph": stats.as_dict()}
 
-    counts = _llm_run(flags, config, work)
+    counts = _llm_env_run(config, work, base_url=base_url, model=model, api_key=api_key,
+                          env=env)
     _report("web-graph", counts, out)
 
 
@@ -472,7 +450,7 @@ def status(
 
     manifests = sorted(folder.glob(f"*/{MANIFEST}")) or sorted(folder.glob(MANIFEST))
     if not manifests:
-        raise _fail(f"no stage manifest under {folder}")
+        raise fail(f"no stage manifest under {folder}")
     table = Table("stage", "folder", "status", "in", "kept", "rejected (reason: n)",
                   "LLM calls / kept")
     for path in manifests:

@@ -6,10 +6,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 
 from ..errors import SoundingError
-from ._console import fail
+from ._console import err, fail
 
 if TYPE_CHECKING:
     from ..train.rollouts import Rollout
@@ -20,11 +19,6 @@ __all__ = ["app"]
 app = typer.Typer(name="train", help="Supervised fine-tuning and agentic RL on Sounding's "
                   "trajectories (pip install -e '.\\[train]').", no_args_is_help=True,
                   add_completion=False, pretty_exceptions_enable=False)
-err = Console(stderr=True, highlight=False)
-
-
-def _fail(message: str) -> typer.Exit:
-    return fail(message)  # plain text: brackets in paths and extras survive
 
 
 def _need_extra() -> None:
@@ -32,7 +26,7 @@ def _need_extra() -> None:
         import torch  # noqa: F401
         import trl  # noqa: F401
     except ImportError as exc:
-        raise _fail(f"training needs the train extra ({exc.name} is missing): "
+        raise fail(f"training needs the train extra ({exc.name} is missing): "
                     "pip install torch==2.13.0 'sounding[train]'") from exc
 
 
@@ -42,7 +36,7 @@ def _buckets(text: str) -> tuple[int, ...]:
     except ValueError:
         values = ()
     if not values or min(values) <= 0:
-        raise _fail(f"--buckets takes positive lengths separated by commas, not {text!r}")
+        raise fail(f"--buckets takes positive lengths separated by commas, not {text!r}")
     return values
 
 
@@ -79,7 +73,7 @@ def sft(
     try:
         history = run_sft(data, model, out, opts)
     except SoundingError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     losses = [h["loss"] for h in history if "loss" in h]
     if losses:
         err.print(f"sft: loss {losses[0]:.4g} -> {losses[-1]:.4g}; model in {out / 'final'}",
@@ -137,7 +131,7 @@ def rl(
 ) -> None:
     """Agentic GRPO: rollouts through Sounding's loop against the policy being trained."""
     if mode not in ("react", "iter", "single"):
-        raise _fail(f"--mode must be react, iter or single, not {mode!r}")
+        raise fail(f"--mode must be react, iter or single, not {mode!r}")
     _need_extra()
     from ..train.runner import RLRun, run_rl_command
 
@@ -150,7 +144,7 @@ def rl(
         rewards = run_rl_command(run, _rollout_factory(mode, max_rounds, max_new_tokens),
                                  lambda msg: err.print(msg, markup=False))
     except SoundingError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     if rewards:
         err.print(f"rl: mean reward {rewards[0]:.3f} -> {rewards[-1]:.3f}; model in "
                   f"{out / 'final'}", markup=False)
