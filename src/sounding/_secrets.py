@@ -117,8 +117,10 @@ class Scrubber:
                from_dict: Callable[[Mapping[str, object]], T]) -> T:
         """`record` (a trajectory, say) rebuilt with secrets masked, or itself unchanged when
         no secret appears in it (the common case costs one search over its JSON)."""
+        if self._pattern is None:  # no secret configured: nothing to serialise or search
+            return record
         data = to_dict(record)
-        if self._pattern is None or not self.found_in(json.dumps(data, ensure_ascii=False)):
+        if not self.found_in(json.dumps(data, ensure_ascii=False)):
             return record
         return from_dict(self.json(dict(data)))
 

@@ -4,7 +4,6 @@ equals the run's own trajectory."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 
 import pytest
 
@@ -12,7 +11,6 @@ import sounding
 from sounding.agent import arun, run_events
 from sounding.config import Settings
 from sounding.env import Environment
-from sounding.llm import base as llm_base
 from sounding.llm.base import ChatModel, ChatRequest, Completion
 from sounding.llm.testing import ScriptedModel
 from sounding.trace.events import (
@@ -166,19 +164,7 @@ def test_run_events_is_exported() -> None:
     assert sounding.run_events is run_events
 
 
-async def fake_streaming(model: ChatModel, request: ChatRequest,
-                         on_delta: Callable[[str, str], None]) -> Completion:
-    """Stands in for the llm branch's `complete_streaming` where it is not merged yet:
-    the whole completion, delivered in three-character deltas."""
-    completion = await model.complete(request)
-    for i in range(0, len(completion.text), 3):
-        on_delta(completion.text[i:i + 3], "content")
-    return completion
-
-
-async def test_stream_yields_deltas(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
-    if not hasattr(llm_base, "complete_streaming"):
-        monkeypatch.setattr(llm_base, "complete_streaming", fake_streaming, raising=False)
+async def test_stream_yields_deltas(settings: Settings) -> None:
     cfg = configure(settings, "react")
     events = await collect(QUESTION, cfg, two_rounds("tags"), fixed_env(), stream=True)
     deltas = [e for e in events if isinstance(e, ModelDelta)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import threading
 from pathlib import Path
@@ -13,7 +14,7 @@ from sounding.config import load_settings
 from sounding.env.extra import load_tool, user_toolset
 from sounding.errors import ConfigError
 from sounding.tools.base import ToolContext
-from sounding.tools.decorator import FunctionTool
+from sounding.tools.decorator import FunctionTool, parse_docstring
 
 from .sample_tools import plain, round_of, shout
 
@@ -58,6 +59,25 @@ def test_literal_becomes_an_enum_and_context_is_not_an_argument() -> None:
     assert round_of.schema.name == "where_am_i"
     assert round_of.schema.parameters["properties"] == {
         "unit": {"type": "string", "enum": ["round", "question"], "default": "round"}}
+
+
+def test_docstring_arguments_and_their_continuation_lines() -> None:
+    doc = """Look a word up.
+
+    Args:
+        word: The word, as written:
+            any script.
+        *extra: More words
+            to look up.
+        limit (int): How many senses.
+
+    Returns:
+        word: not an argument.
+    """
+    summary, args = parse_docstring(inspect.cleandoc(doc))
+    assert summary == "Look a word up."
+    assert args == {"word": "The word, as written: any script.",
+                    "extra": "More words to look up.", "limit": "How many senses."}
 
 
 def test_a_tool_needs_a_docstring_and_a_usable_name() -> None:

@@ -13,13 +13,12 @@ import re
 from collections.abc import Callable, Sequence
 
 from ..llm.base import ToolSchema
+from ..llm.tokens import PER_MESSAGE_TOKENS
 from ..types import Message, estimate_tokens
 
 __all__ = ["TokenCache", "clip", "fit_messages", "message_tokens", "prompt_tokens",
            "shrink_factor"]
 
-# Chat templates add a few tokens of framing per message (role markers, separators).
-PER_MESSAGE_TOKENS = 4
 _RESPONSE_CLOSE = "\n</tool_response>"
 _REPLACED = "[This result was removed: it does not fit in the context window.]"
 

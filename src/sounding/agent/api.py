@@ -54,12 +54,9 @@ def settings_snapshot(settings: Settings) -> dict[str, object]:
     """Settings as recorded in a trajectory: no secrets, paths as strings."""
     data = dataclasses.asdict(settings)
     data.pop("secrets", None)
-    for section in ("llm", "summary"):
-        if isinstance(data.get(section), dict):
-            data[section].pop("api_key", None)
 
     def clean(value: object) -> object:
-        if isinstance(value, dict):
+        if isinstance(value, dict):  # drops `api_key` and any other `*key*` field
             return {k: clean(v) for k, v in value.items() if "key" not in k.lower()}
         if isinstance(value, list | tuple):
             return [clean(v) for v in value]

@@ -15,13 +15,12 @@ context's `Recorder` builds the Trajectory from those same events.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from .._templates import load_template, render
 from ..config import Sampling, Settings
@@ -33,9 +32,15 @@ from ..errors import (
     ReplayMissError,
     SoundingError,
 )
-from ..llm import base as llm_base
 from ..llm._reply import context_limit
-from ..llm.base import ChatModel, ChatRequest, Completion, ToolSchema
+from ..llm.base import (
+    ChatModel,
+    ChatRequest,
+    Completion,
+    StreamChannel,
+    ToolSchema,
+    complete_streaming,
+)
 from ..llm.protocols import Turn, WireProtocol, get_protocol
 from ..llm.tokens import shared_counter
 from ..tools.base import ToolContext
@@ -85,17 +90,6 @@ _TERMINATION: dict[BudgetReason, Termination] = {
     "rounds": "max_rounds", "context": "max_tokens", "time": "max_time", "tokens": "max_tokens",
 }
 _FIT_ATTEMPTS = 4
-
-# Token-level fields that the llm branch adds to Completion and ModelCallRecord
-# (completion attribute -> record field); carried over where both sides have them.
-_RECORD_FIELDS = {f.name for f in dataclasses.fields(ModelCallRecord)}
-_TOKEN_FIELDS = [(c, r) for c, r in (("prompt_token_ids", "prompt_token_ids"),
-                                     ("raw_text", "raw_output")) if r in _RECORD_FIELDS]
-
-
-def _token_fields(completion: Completion) -> dict[str, Any]:
-    return {r: getattr(completion, c, None) for c, r in _TOKEN_FIELDS}
-
 
 def load_role(settings: Settings, default: str = "role.txt") -> str:
     """The role paragraph: the user's `--system-prompt` file, or our template `default`."""
@@ -262,13 +256,11 @@ class RunContext:
         return completion
 
     async def _complete(self, request: ChatRequest) -> Completion:
-        streaming = getattr(llm_base, "complete_streaming", None) if self.stream else None
-        if streaming is None:  # the llm branch adds complete_streaming; until then, whole
+        if not self.stream:
             return await self.model.complete(request)
-        completion: Completion = await streaming(self.model, request, self._delta)
-        return completion
+        return await complete_streaming(self.model, request, self._delta)
 
-    def _delta(self, text: str, channel: str = "content") -> None:
+    def _delta(self, text: str, channel: StreamChannel) -> None:
         self.emit(ModelDelta(self.round, text, "reasoning" if channel == "reasoning"
                              else "content", self.branch))
 
@@ -292,7 +284,9 @@ class RunContext:
         are scaled by how much they undercounted this prompt; without, ask for a quarter
         less."""
         numbers = context_limit(str(exc))
-        ours = prompt_tokens(sent, wire, text_count=self.counter.count) \
+        # Counted as `fits` counts (the run's counter, cached per message), so the scale
+        # learnt here applies to what `fits` measures.
+        ours = prompt_tokens(sent, wire, count=self._sizes, text_count=self.counter.count) \
             + self.sampling.max_tokens
         if numbers is None or numbers[1] <= 0:
             self._shrink *= shrink_factor(str(exc))
@@ -381,7 +375,7 @@ class RunContext:
             finish_reason=completion.finish_reason, retries=completion.retries,
             tool_calls=completion.tool_calls, branch=self.branch,
             token_ids=completion.token_ids, logprobs=completion.logprobs, error=error,
-            **_token_fields(completion),
+            prompt_token_ids=completion.prompt_token_ids, raw_output=completion.raw_text,
         )
         self.meter.add(completion.usage.total_tokens)
         self.emit(ModelCallFinished(record, self.branch, messages=new))
@@ -390,10 +384,14 @@ class RunContext:
         """Read a completion as a turn (calls, answer or problem) under this run's tools."""
         return self.protocol.parse(completion, list(self.env.tools))
 
+    def measure(self, messages: Sequence[Message]) -> int:
+        """The run's size of `messages` (cached per message, so the next `fits` finds
+        them counted; exact with `llm.tokenizer`)."""
+        return sum(self._sizes(m) for m in messages)
+
     def note_added(self, messages: Sequence[Message]) -> None:
         """Count messages appended since the last call toward the context estimate."""
-        # Through the run's cache: the next `fits` then finds these messages counted.
-        self.context_tokens += sum(self._sizes(m) for m in messages)
+        self.context_tokens += self.measure(messages)
 
     # -- tools -----------------------------------------------------------------
     async def act(self, turn: Turn) -> list[str]:

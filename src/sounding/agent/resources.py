@@ -47,17 +47,12 @@ async def open_agent(settings: Settings, *, model: ChatModel | None = None,
             if settings.summary.base_url or settings.summary.model:
                 summary = OpenAIChatModel(settings.summary_llm(), name="summary")
             env = build_environment(settings, summary_model=summary)
-            if hasattr(env, "__aenter__"):  # environments that start toolsets on entry
-                await env.__aenter__()
-        elif hasattr(env, "open"):
-            await env.open()  # a shared environment: idempotent, starts MCP servers once
+        if hasattr(env, "open"):  # idempotent: a shared environment starts MCP servers once
+            await env.open()
         yield AgentResources(model, env, summary)
     finally:
         if environment is None and env is not None:
-            if hasattr(env, "__aexit__"):
-                await env.__aexit__(None, None, None)
-            else:
-                await env.aclose()
+            await env.aclose()
         if summary is not model:
             await summary.aclose()
         if own_model:

@@ -9,7 +9,7 @@ import re
 from .._templates import render
 from ..errors import SoundingError
 from ..llm.protocols import split_think
-from ..types import JSON, Message, estimate_tokens
+from ..types import JSON, Message
 from .loop import RunContext
 from .react import Outcome, ReActAgent
 
@@ -102,7 +102,7 @@ class ResumAgent(ReActAgent):
         user = render("sounding.agent", "resum_restart.txt",
                       question=ctx.trajectory.question, summary=summary).rstrip()
         restarted = [messages[0], Message("user", user)]
-        ctx.context_tokens = sum(estimate_tokens(m.content) + 4 for m in restarted)
+        ctx.context_tokens = ctx.measure(restarted)
         return restarted
 
     def _keep_newest(self, messages: list[Message], before: int) -> list[Message] | None:
@@ -116,7 +116,7 @@ class ResumAgent(ReActAgent):
                                "summary": None, "kept_exchanges": KEEP_OBSERVATIONS})
         self.ctx.note(f"no usable summary: keeping the newest {KEEP_OBSERVATIONS} exchanges",
                       "warning")
-        self.ctx.context_tokens = sum(estimate_tokens(m.content) + 4 for m in kept)
+        self.ctx.context_tokens = self.ctx.measure(kept)
         return kept
 
     def before_finish(self) -> None:

@@ -67,7 +67,6 @@ MAX_BACKOFF_S = 60.0
 # Generous pool: heavy mode and eval runs put hundreds of calls in flight on one client.
 _MAX_CONNECTIONS = 1024
 _RETRY_STATUSES = frozenset({408, 409, 429})
-_LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 _real_requests_allowed = True
 
@@ -77,6 +76,11 @@ def set_real_requests_allowed(allowed: bool) -> bool:
     global _real_requests_allowed
     old, _real_requests_allowed = _real_requests_allowed, allowed
     return old
+
+
+def real_requests_allowed() -> bool:
+    """Whether calls to non-loopback endpoints are allowed (`set_real_requests_allowed`)."""
+    return _real_requests_allowed
 
 
 class _Transient(LLMError):
@@ -431,7 +435,7 @@ class OpenAIChatModel:
         if _real_requests_allowed:
             return
         host = urlsplit(self._base_url).hostname or ""
-        if host in _LOOPBACK_HOSTS or _is_loopback_ip(host):
+        if _is_loopback(host):
             return
         raise LLMConnectionError(
             f"real model requests are forbidden here (base_url {self._base_url}); "
@@ -497,7 +501,9 @@ def _int(value: object, default: int) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else default
 
 
-def _is_loopback_ip(host: str) -> bool:
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:

@@ -18,6 +18,7 @@ from ..errors import ConfigError
 from ..types import estimate_tokens
 
 __all__ = [
+    "PER_MESSAGE_TOKENS",
     "QWEN_PATTERN",
     "QWEN_SPECIAL_TOKENS",
     "EstimateCounter",
@@ -43,7 +44,7 @@ QWEN_SPECIAL_TOKENS: Mapping[str, int] = {
 """The Qwen3 special tokens that appear in Tongyi transcripts (one token each)."""
 
 # Chat templates add a few tokens of framing per message (<|im_start|>role\n ... <|im_end|>\n).
-_PER_MESSAGE_TOKENS = 4
+PER_MESSAGE_TOKENS = 4
 
 
 @runtime_checkable
@@ -53,7 +54,7 @@ class TokenCounter(Protocol):
     def count(self, text: str) -> int: ...
 
 
-@functools.lru_cache(maxsize=8192)
+@functools.lru_cache(maxsize=1024)  # bounded: at most ~1,000 texts held (tens of MB at worst)
 def _cached_estimate(text: str) -> int:
     return estimate_tokens(text)
 
@@ -172,5 +173,5 @@ def count_messages(messages: Sequence[Mapping[str, object]],
         calls = m.get("tool_calls")
         if calls:
             total += count(json.dumps(calls, ensure_ascii=False))
-        total += _PER_MESSAGE_TOKENS
+        total += PER_MESSAGE_TOKENS
     return total

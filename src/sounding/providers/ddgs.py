@@ -104,8 +104,8 @@ def _as_provider_error(exc: Exception) -> ProviderError | None:
 def _check_real_requests_allowed() -> None:
     # The package cannot be pointed at a loopback server, so under the tests' switch that
     # forbids real requests it must refuse outright rather than reach the internet.
-    from ..llm import openai_client
+    from ..llm.openai_client import real_requests_allowed
 
-    if not openai_client._real_requests_allowed:
+    if not real_requests_allowed():
         raise ProviderError("real web requests are forbidden here (tests): ddgs cannot run",
                             provider="ddgs")

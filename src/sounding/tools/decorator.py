@@ -162,12 +162,12 @@ def json_type(hint: Any) -> tuple[dict[str, JSON], bool]:
 
 def parse_docstring(doc: str) -> tuple[str, dict[str, str]]:
     """(description, {argument: description}) from a Google-style docstring."""
-    lines = doc.splitlines()
     summary: list[str] = []
     args: dict[str, str] = {}
     section: str | None = None
     current: str | None = None
-    for raw in lines:
+    current_indent = 0  # the indent of `current`'s own line; deeper lines continue it
+    for raw in doc.splitlines():
         line = raw.strip()
         heading = _SECTION.match(line)
         if heading:
@@ -178,19 +178,12 @@ def parse_docstring(doc: str) -> tuple[str, dict[str, str]]:
         elif section in ("Args", "Arguments", "Parameters") and line:
             match = _ARG_LINE.match(line)
             indent = len(raw) - len(raw.lstrip())
-            if match and (current is None or indent <= _indent_of(lines, current)):
-                current = match.group(1).lstrip("*")
+            if match and (current is None or indent <= current_indent):
+                current, current_indent = match.group(1).lstrip("*"), indent
                 args[current] = match.group(2).strip()
             elif current is not None:
                 args[current] = f"{args[current]} {line}".strip()
     return "\n".join(summary).strip(), args
-
-
-def _indent_of(lines: list[str], name: str) -> int:
-    for raw in lines:
-        if raw.strip().startswith(f"{name}:") or raw.strip().startswith(f"{name} ("):
-            return len(raw) - len(raw.lstrip())
-    return 0
 
 
 def _jsonable(value: object) -> bool:
