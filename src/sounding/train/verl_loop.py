@@ -1,127 +1,262 @@
-"""A verl `AgentLoop` running Sounding's loop against verl's token-in/token-out servers.
-
-Registered as `sounding_agent`. The verl import is guarded: without verl the same class
-runs on a stand-in base (what the CPU tests use, against a fake token server).
+"""verl's agent loop `sounding_agent`: Sounding's own loop (react mode, tags protocol) against
+verl's token-in/token-out servers, graded by the eval checker. Needs the `verl` extra (0.9).
 """
 
 from __future__ import annotations
 
+import time
 import uuid
-from collections.abc import Callable
+import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from ..config import Settings
+from ..config import Settings, load_settings
+from ..errors import ConfigError, LLMError
 from ..eval.judges import build_judge
 from ..llm.base import ChatRequest, Completion
-from ..types import Usage
-from .groups import rollout_tokens
+from ..types import Message, Usage
 from .rollouts import RLItem, agent_rollout, grade
 from .samples import render_prompt
 from .tokenizers import HFTokenizer, Tokenizer
 
-__all__ = ["HAVE_VERL", "SoundingAgentLoop", "TokenServerChatModel"]
-
-try:  # pragma: no cover - verl is installed on GPU nodes only
+with warnings.catch_warnings():
+    # verl's Ray helpers import `ray.experimental.state`, which Ray reports as deprecated.
+    warnings.simplefilter("ignore", DeprecationWarning)
     from verl.experimental.agent_loop.agent_loop import (
         AgentLoopBase,
+        AgentLoopMetrics,
         AgentLoopOutput,
         register,
     )
 
-    HAVE_VERL = True
-except ImportError:
-    HAVE_VERL = False
+__all__ = ["SoundingAgentLoop", "TokenRecord", "TokenServerChatModel"]
 
-    class AgentLoopBase:  # type: ignore[no-redef]
-        """verl's constructor signature: config, server manager, tokenizer, processor."""
+_DEFAULTS: dict[str, object] = {"env": "offline", "protocol": "tags", "mode": "react"}
 
-        def __init__(self, trainer_config: Any, server_manager: Any, tokenizer: Any,
-                     processor: Any = None, **kwargs: Any) -> None:
-            self.config = trainer_config
-            self.server_manager, self.tokenizer, self.processor = (server_manager, tokenizer,
-                                                                   processor)
 
-    @dataclass
-    class AgentLoopOutput:  # type: ignore[no-redef]
-        """The fields of verl's `AgentLoopOutput` that an agent loop fills."""
+class BudgetSpent(LLMError):
+    """The rollout's `rollout.response_length` is used up: the run ends here, as verl's
+    own tool agent ends at that length."""
 
-        prompt_ids: list[int]
-        response_ids: list[int]
-        response_mask: list[int]
-        response_logprobs: list[float] | None = None
-        reward_score: float | None = None
-        num_turns: int = 0
-        metrics: dict[str, Any] = field(default_factory=dict)
 
-    def register(name: str) -> Callable[[type], type]:
-        return lambda cls: cls
+@dataclass(slots=True)
+class TokenRecord:
+    """The rollout as one growing token sequence, exactly as the server saw and sampled it:
+    the first prompt, then model turns (mask 1, their log-probs) and whatever the loop
+    appended between them (mask 0: turn ends, tool observations, feedback)."""
+
+    prompt_ids: list[int] = field(default_factory=list)
+    response_ids: list[int] = field(default_factory=list)
+    response_mask: list[int] = field(default_factory=list)
+    response_logprobs: list[float] = field(default_factory=list)
+    messages: list[Message] = field(default_factory=list)
+    """The messages the sequence holds so far (the last turn's reply not among them)."""
+    turns: int = 0
+    """Chat turns in verl's sense (user, assistant and tool messages) so far."""
+    ends: list[tuple[int, int]] = field(default_factory=list)
+    """After each reply: the response's length and the turns so far."""
+    has_logprobs: bool = True
+
+    def add(self, ids: Sequence[int], trained: bool, logprobs: Sequence[float] = ()) -> None:
+        self.response_ids.extend(ids)
+        self.response_mask.extend([int(trained)] * len(ids))
+        self.response_logprobs.extend(logprobs if trained else [0.0] * len(ids))
+
+    def reply(self, ids: Sequence[int], logprobs: Sequence[float]) -> None:
+        self.add(ids, trained=True, logprobs=logprobs)
+        self.turns += 1
+        self.ends.append((len(self.response_ids), self.turns))
+
+    def drop_reply(self, start: int) -> None:
+        """Forget the last reply (the loop discarded it and asked again)."""
+        self.ends.pop()
+        self.turns -= 1
+        del self.response_ids[start:], self.response_mask[start:], self.response_logprobs[start:]
+
+    def finish(self, first_turns: int) -> None:
+        """End the sequence with the last reply, as verl's tool agent does: context added
+        after it (an observation that met the length limit) is no one's turn."""
+        n, self.turns = self.ends[-1] if self.ends else (0, first_turns)
+        del self.response_ids[n:], self.response_mask[n:], self.response_logprobs[n:]
 
 
 class TokenServerChatModel:
-    """A `ChatModel` over verl's `server_manager.generate(request_id, prompt_ids,
-    sampling_params)`: the prompt rendered with our template, token ids and log-probs back.
-    One request id per rollout keeps its turns on one server (prefix cache)."""
+    """A `ChatModel` over verl's `server_manager.generate(request_id, prompt_ids=,
+    sampling_params=)` (a `TokenOutput` back).
 
-    def __init__(self, server: Any, tok: Tokenizer, sampling_params: dict[str, Any],
-                 name: str = "verl") -> None:
+    The context is never re-tokenised: each call sends the previous sequence, the sampled
+    ids of the last reply and the new messages rendered with the ChatML template (verl's
+    continuous-token rule), so the trainer sees exactly what the policy saw. One request
+    id per rollout keeps its turns on one server (prefix cache). Each turn may sample at
+    most what is left of `response_length`; once it is spent the run ends (`BudgetSpent`).
+    """
+
+    def __init__(self, server: Any, tok: Tokenizer, sampling_params: Mapping[str, Any], *,
+                 prompt_length: int, response_length: int, request_id: str | None = None,
+                 priority: int = 0, name: str = "verl") -> None:
         self.server, self.tok, self.name = server, tok, name
-        self.sampling_params = sampling_params
-        self.request_id = uuid.uuid4().hex
+        self.sampling_params = dict(sampling_params)
+        self.prompt_length, self.response_length = prompt_length, response_length
+        self.request_id = request_id or uuid.uuid4().hex
+        self.priority = priority
+        self.record = TokenRecord()
+        self.first_turns = 0
+        self.problem: ConfigError | None = None
+        """A misconfiguration met inside the loop (which would only end the run quietly);
+        the agent loop raises it after the run."""
+        self.spent = False
+        self.generate_s = 0.0
+        self.num_preempted = 0
+        self.extra_fields: dict[str, Any] = {}
+        self._reply: tuple[int, list[int]] | None = None  # (response length before it, ids)
+        self._end = tok.special_id("<|im_end|>")
 
     async def aclose(self) -> None:
         return None
 
     async def complete(self, request: ChatRequest) -> Completion:
-        prompt = render_prompt(self.tok, request.messages)
+        if not self.spent:  # (a spent budget keeps the last reply, even one asked again)
+            prompt = self._extend(list(request.messages), bool(request.tools))
+            left = self.response_length - len(self.record.response_ids)
+            self.spent = left <= 0
+        if self.spent:
+            raise BudgetSpent(f"the rollout used its {self.response_length} response tokens "
+                              "(rollout.response_length)")
+        params = {**self.sampling_params, "max_tokens": min(left, request.sampling.max_tokens)}
+        t0 = time.monotonic()
         out = await self.server.generate(request_id=self.request_id, prompt_ids=prompt,
-                                         sampling_params=self.sampling_params)
-        ids = list(getattr(out, "token_ids", out))  # older verl returns the id list itself
-        lps = getattr(out, "log_probs", None)
-        end = self.tok.special_id("<|im_end|>")
-        stopped = bool(ids) and ids[-1] == end
+                                         sampling_params=params, priority=self.priority)
+        self.generate_s += time.monotonic() - t0
+        return self._sampled(prompt, out, left)
+
+    def _extend(self, messages: list[Message], native_tools: bool) -> list[int]:
+        """The prompt of this call: the first one rendered, later ones the sequence so far
+        plus the new messages; a turn asked again drops the reply it replaces."""
+        rec = self.record
+        if native_tools:
+            self._refuse("the verl loop renders ChatML prompts itself, without tool "
+                         "schemas: set protocol = \"tags\"")
+        if not rec.prompt_ids:
+            rec.prompt_ids = render_prompt(self.tok, messages)
+            rec.messages = messages
+            rec.turns = self.first_turns = sum(m.role != "system" for m in messages)
+            if len(rec.prompt_ids) > self.prompt_length:
+                self._refuse(f"Sounding's first prompt is {len(rec.prompt_ids)} tokens, more "
+                             f"than rollout.prompt_length = {self.prompt_length}: raise "
+                             "data.max_prompt_length")
+            return rec.prompt_ids
+        seen = len(rec.messages)
+        if messages[:seen] != rec.messages:
+            self._refuse("the loop rewrote earlier messages (trimmed or summarised context); "
+                         "one verl sequence holds only a context that grows")
+        if self._reply is not None:
+            start, ids = self._reply
+            if len(messages) == seen:  # the reply was discarded and the turn asked again
+                rec.drop_reply(start)
+            else:
+                if messages[seen].role != "assistant":
+                    self._refuse("the loop did not keep the model's reply in its context")
+                if ids[-1:] != [self._end]:  # cut by max_tokens: close the turn, untrained
+                    rec.add([self._end], trained=False)
+                new = messages[seen + 1:]
+                rec.add([*self.tok.encode("\n"), *render_prompt(self.tok, new)], trained=False)
+                rec.messages = messages
+                rec.turns += sum(m.role != "system" for m in new)
+            self._reply = None
+        return [*rec.prompt_ids, *rec.response_ids]
+
+    def _sampled(self, prompt: list[int], out: Any, left: int) -> Completion:
+        ids, lps = list(out.token_ids), out.log_probs
+        if lps is None or len(lps) != len(ids):
+            self.record.has_logprobs, lps = False, [0.0] * len(ids)
+        self._reply = (len(self.record.response_ids), ids)
+        self.record.reply(ids, lps)
+        self.num_preempted += out.num_preempted or 0
+        # Staleness bookkeeping as verl's tool agent keeps it: the first turn's fields, the
+        # last turn's `max_global_steps`.
+        extra = dict(out.extra_fields or {})
+        self.extra_fields = {**extra, **self.extra_fields}
+        if extra.get("max_global_steps") is not None:
+            self.extra_fields["max_global_steps"] = extra["max_global_steps"]
+        stopped = ids[-1:] == [self._end]
+        # verl's own loops stop at this length; a reply that fills the budget is the last
+        self.spent = not stopped and len(ids) >= left
         text = self.tok.decode(ids[:-1] if stopped else ids)
         return Completion(text=text, usage=Usage(len(prompt), len(ids)),
                           finish_reason="stop" if stopped else "length", token_ids=tuple(ids),
-                          logprobs=tuple(lps) if lps is not None else None,
-                          prompt_token_ids=tuple(prompt), raw_text=text)
+                          logprobs=tuple(lps), prompt_token_ids=tuple(prompt), raw_text=text)
+
+    def _refuse(self, why: str) -> None:
+        self.problem = ConfigError(f"sounding_agent: {why}")
+        raise self.problem
 
 
-def _cfg(config: Any, path: str, default: Any) -> Any:
-    node = config
-    for key in path.split("."):
-        node = node.get(key) if isinstance(node, dict) else getattr(node, key, None)
-        if node is None:
-            return default
-    return node
+def _gold(reward_model: Any, extra_info: Any) -> RLItem | None:
+    """verl's `reward_model.ground_truth` (a string, or the answer then its aliases)."""
+    truth = (reward_model or {}).get("ground_truth")
+    if truth is None:
+        truth = (extra_info or {}).get("answer")
+    if truth is None:
+        return None
+    truth = truth.tolist() if hasattr(truth, "tolist") else truth  # parquet lists: numpy
+    answers = [str(a) for a in truth] if isinstance(truth, Sequence) and not isinstance(
+        truth, str) else [str(truth)]
+    return RLItem("", answers[0], tuple(answers[1:])) if answers else None
 
 
 @register("sounding_agent")
-class SoundingAgentLoop(AgentLoopBase):  # type: ignore[misc]
-    """One rollout: the dataset row's question through Sounding's loop (the mode and budgets
-    `settings` holds), rewarded by the eval checker, tool observations masked out."""
+class SoundingAgentLoop(AgentLoopBase):  # type: ignore[misc,unused-ignore]
+    """One rollout per dataset row: the row's last user message through Sounding's loop,
+    rewarded by the eval checker (`reward_model.ground_truth`), observations masked out.
 
-    settings: Settings | None = None
-    judge_name: str = "exact"
+    Options come from the loop's entry in `agent_loop_config_path`: `config_file` (a
+    sounding.toml), `overrides` (dotted settings keys), `judge` (exact, gaia or f1).
+    """
 
-    async def run(self, sampling_params: dict[str, Any], **kwargs: Any) -> Any:
-        from ..config import load_settings
+    def __init__(self, *args: Any, config_file: str | None = None,
+                 overrides: Mapping[str, Any] | None = None, judge: str = "exact",
+                 **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        flags = {**_DEFAULTS, **dict(overrides or {})}
+        self.settings: Settings = load_settings(
+            flags, config_file=Path(config_file) if config_file else None)
+        if self.settings.mode != "react" or self.settings.protocol != "tags":
+            raise ConfigError("sounding_agent runs mode = react with protocol = tags: one "
+                              "context that only grows, as one verl sequence must")
+        self.judge = build_judge(judge)
 
-        raw = kwargs.get("raw_prompt") or []
-        question = str(raw[-1]["content"]) if raw else str(kwargs.get("question", ""))
-        reward_model = kwargs.get("reward_model") or {}
-        gold = str(reward_model.get("ground_truth", kwargs.get("answer", "")))
-        tok = HFTokenizer(self.tokenizer)
-        model = TokenServerChatModel(self.server_manager, tok, sampling_params)
-        settings = self.settings or load_settings({"env": "offline", "protocol": "tags"})
-        item = RLItem(question, gold)
-        traj = await agent_rollout(settings, model)(item)
-        reward = await grade(build_judge(self.judge_name), item, traj)
-        rt = rollout_tokens(tok, traj)
-        limit = int(_cfg(self.config, "actor_rollout_ref.rollout.response_length",
-                         len(rt.completion_ids)))
+    async def run(self, sampling_params: dict[str, Any], **kwargs: Any) -> AgentLoopOutput:
+        rollout = self.rollout_config
+        priority = int(kwargs.get("priority", 0))
+        model = TokenServerChatModel(
+            self.server_manager, HFTokenizer(self.tokenizer), sampling_params,
+            prompt_length=int(rollout.prompt_length),
+            response_length=int(rollout.response_length), priority=priority,
+            request_id=f"det-{priority}" if rollout.get("full_determinism") else None)
+        messages = list(kwargs.get("raw_prompt") or [])
+        gold = _gold(kwargs.get("reward_model"), kwargs.get("extra_info"))
+        if not messages or gold is None:
+            raise ConfigError("sounding_agent needs rows with `prompt` (raw_prompt) and "
+                              "`reward_model.ground_truth`")
+        item = RLItem(str(messages[-1]["content"]), gold.answer, gold.aliases)
+        t0 = time.monotonic()
+        traj = await agent_rollout(self.settings, model)(item)
+        t1 = time.monotonic()
+        if model.problem is not None:
+            raise model.problem
+        reward = await grade(self.judge, item, traj)
+        rec, limit = model.record, int(rollout.response_length)
+        rec.finish(model.first_turns)
         return AgentLoopOutput(
-            prompt_ids=rt.prompt_ids, response_ids=rt.completion_ids[:limit],
-            response_mask=rt.env_mask[:limit], response_logprobs=rt.logprobs[:limit],
-            reward_score=reward, num_turns=len(traj.model_calls) * 2,
-            metrics={})
+            prompt_ids=rec.prompt_ids, response_ids=rec.response_ids[:limit],
+            response_mask=rec.response_mask[:limit],
+            response_logprobs=rec.response_logprobs[:limit] if rec.has_logprobs else None,
+            reward_score=reward, num_turns=rec.turns,
+            metrics=AgentLoopMetrics(generate_sequences=model.generate_s,
+                                     tool_calls=max(t1 - t0 - model.generate_s, 0.0),
+                                     compute_score=time.monotonic() - t1,
+                                     num_preempted=model.num_preempted),
+            extra_fields={**model.extra_fields, "turn_scores": [], "tool_rewards": [],
+                          "termination": traj.termination, "budget_spent": model.spent})
