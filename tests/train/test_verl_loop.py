@@ -198,17 +198,21 @@ async def test_registry_loop_masks_observations_and_grades(worker: AgentLoopWork
     assert out.metrics.generate_sequences > 0
 
 
-async def test_response_length_ends_the_rollout(worker: AgentLoopWorker) -> None:
+@pytest.mark.parametrize("exclude", [True, False])
+async def test_response_length_ends_the_rollout(worker: AgentLoopWorker, exclude: bool) -> None:
     tok = HFTokenizer(worker.tokenizer)
     worker.config.actor_rollout_ref.rollout.response_length = 40
+    _agent_loop_registry["sounding_agent"]["exclude_overlong_negatives"] = exclude
     server, balancer = client(worker.config, tok, [SEARCH, ANSWER])
     out = await instantiate(worker, server).run(
         {"logprobs": True}, raw_prompt=QUESTION, reward_model={"ground_truth": "Danube"})
     # The first reply is cut at 40 tokens; the run ends there, unanswered, no observation.
     assert len(balancer.replica.calls) == 1
-    assert out.response_ids == tok.encode(SEARCH)[:40] and set(out.response_mask) == {1}
-    assert out.reward_score == 0.0 and out.extra_fields["budget_spent"] is True
+    assert out.response_ids == tok.encode(SEARCH)[:40]
+    assert out.reward_score == 0.0 and out.extra_fields["overlong"] is True
     assert out.num_turns == 2
+    # A wrong rollout cut by the limit counts in the group's baseline, not in the loss.
+    assert set(out.response_mask) == ({0} if exclude else {1})
 
 
 async def test_a_prompt_longer_than_prompt_length_is_refused(worker: AgentLoopWorker) -> None:

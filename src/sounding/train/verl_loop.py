@@ -111,7 +111,7 @@ class TokenServerChatModel:
         self.num_preempted = 0
         self.extra_fields: dict[str, Any] = {}
         self._reply: tuple[int, list[int]] | None = None  # (response length before it, ids)
-        self._end = tok.special_id("<|im_end|>")
+        self.end = tok.special_id("<|im_end|>")
 
     async def aclose(self) -> None:
         return None
@@ -158,8 +158,8 @@ class TokenServerChatModel:
             else:
                 if messages[seen].role != "assistant":
                     self._refuse("the loop did not keep the model's reply in its context")
-                if ids[-1:] != [self._end]:  # cut by max_tokens: close the turn, untrained
-                    rec.add([self._end], trained=False)
+                if ids[-1:] != [self.end]:  # cut by max_tokens: close the turn, untrained
+                    rec.add([self.end], trained=False)
                 new = messages[seen + 1:]
                 rec.add([*self.tok.encode("\n"), *render_prompt(self.tok, new)], trained=False)
                 rec.messages = messages
@@ -180,7 +180,7 @@ class TokenServerChatModel:
         self.extra_fields = {**extra, **self.extra_fields}
         if extra.get("max_global_steps") is not None:
             self.extra_fields["max_global_steps"] = extra["max_global_steps"]
-        stopped = ids[-1:] == [self._end]
+        stopped = ids[-1:] == [self.end]
         # verl's own loops stop at this length; a reply that fills the budget is the last
         self.spent = not stopped and len(ids) >= left
         text = self.tok.decode(ids[:-1] if stopped else ids)
@@ -193,17 +193,7 @@ class TokenServerChatModel:
         raise self.problem
 
 
-def _gold(reward_model: Any, extra_info: Any) -> RLItem | None:
-    """verl's `reward_model.ground_truth` (a string, or the answer then its aliases)."""
-    truth = (reward_model or {}).get("ground_truth")
-    if truth is None:
-        truth = (extra_info or {}).get("answer")
-    if truth is None:
-        return None
-    truth = truth.tolist() if hasattr(truth, "tolist") else truth  # parquet lists: numpy
-    answers = [str(a) for a in truth] if isinstance(truth, Sequence) and not isinstance(
-        truth, str) else [str(truth)]
-    return RLItem("", answers[0], tuple(answers[1:])) if answers else None
+_OVER_BUDGET = ("max_tokens", "max_rounds", "max_time")
 
 
 @register("sounding_agent")
@@ -212,12 +202,14 @@ class SoundingAgentLoop(AgentLoopBase):  # type: ignore[misc,unused-ignore]
     rewarded by the eval checker (`reward_model.ground_truth`), observations masked out.
 
     Options come from the loop's entry in `agent_loop_config_path`: `config_file` (a
-    sounding.toml), `overrides` (dotted settings keys), `judge` (exact, gaia or f1).
+    sounding.toml), `overrides` (dotted settings keys), `judge` (exact, gaia or f1) and
+    `exclude_overlong_negatives` (a wrong rollout cut by a length or budget limit keeps its
+    reward in the group's baseline but none of its tokens in the loss, as on one node).
     """
 
     def __init__(self, *args: Any, config_file: str | None = None,
                  overrides: Mapping[str, Any] | None = None, judge: str = "exact",
-                 **kwargs: Any) -> None:
+                 exclude_overlong_negatives: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         flags = {**_DEFAULTS, **dict(overrides or {})}
         self.settings: Settings = load_settings(
@@ -226,37 +218,54 @@ class SoundingAgentLoop(AgentLoopBase):  # type: ignore[misc,unused-ignore]
             raise ConfigError("sounding_agent runs mode = react with protocol = tags: one "
                               "context that only grows, as one verl sequence must")
         self.judge = build_judge(judge)
+        self.exclude_overlong_negatives = exclude_overlong_negatives
 
     async def run(self, sampling_params: dict[str, Any], **kwargs: Any) -> AgentLoopOutput:
-        rollout = self.rollout_config
-        priority = int(kwargs.get("priority", 0))
+        item = _item(kwargs)
+        rollout, priority = self.rollout_config, int(kwargs.get("priority", 0))
         model = TokenServerChatModel(
             self.server_manager, HFTokenizer(self.tokenizer), sampling_params,
             prompt_length=int(rollout.prompt_length),
             response_length=int(rollout.response_length), priority=priority,
             request_id=f"det-{priority}" if rollout.get("full_determinism") else None)
-        messages = list(kwargs.get("raw_prompt") or [])
-        gold = _gold(kwargs.get("reward_model"), kwargs.get("extra_info"))
-        if not messages or gold is None:
-            raise ConfigError("sounding_agent needs rows with `prompt` (raw_prompt) and "
-                              "`reward_model.ground_truth`")
-        item = RLItem(str(messages[-1]["content"]), gold.answer, gold.aliases)
         t0 = time.monotonic()
         traj = await agent_rollout(self.settings, model)(item)
         t1 = time.monotonic()
         if model.problem is not None:
             raise model.problem
         reward = await grade(self.judge, item, traj)
-        rec, limit = model.record, int(rollout.response_length)
+        metrics = AgentLoopMetrics(generate_sequences=model.generate_s,
+                                   tool_calls=max(t1 - t0 - model.generate_s, 0.0),
+                                   compute_score=time.monotonic() - t1,
+                                   num_preempted=model.num_preempted)
+        return self._output(model, reward, metrics, traj.termination)
+
+    def _output(self, model: TokenServerChatModel, reward: float, metrics: AgentLoopMetrics,
+                termination: str | None) -> AgentLoopOutput:
+        rec, limit = model.record, int(self.rollout_config.response_length)
         rec.finish(model.first_turns)
+        cut = bool(rec.response_ids) and rec.response_ids[-1] != model.end
+        overlong = model.spent or cut or termination in _OVER_BUDGET
+        mask = rec.response_mask[:limit]
+        if overlong and reward <= 0 and self.exclude_overlong_negatives:
+            mask = [0] * len(mask)
         return AgentLoopOutput(
             prompt_ids=rec.prompt_ids, response_ids=rec.response_ids[:limit],
-            response_mask=rec.response_mask[:limit],
+            response_mask=mask,
             response_logprobs=rec.response_logprobs[:limit] if rec.has_logprobs else None,
-            reward_score=reward, num_turns=rec.turns,
-            metrics=AgentLoopMetrics(generate_sequences=model.generate_s,
-                                     tool_calls=max(t1 - t0 - model.generate_s, 0.0),
-                                     compute_score=time.monotonic() - t1,
-                                     num_preempted=model.num_preempted),
+            reward_score=reward, num_turns=rec.turns, metrics=metrics,
             extra_fields={**model.extra_fields, "turn_scores": [], "tool_rewards": [],
-                          "termination": traj.termination, "budget_spent": model.spent})
+                          "termination": termination, "overlong": overlong})
+
+
+def _item(kwargs: Mapping[str, Any]) -> RLItem:
+    """The RL item of a verl row: the last message of `raw_prompt` (the dataset's `prompt`
+    column) and `reward_model.ground_truth` (the answer, or the answer then its aliases)."""
+    messages = list(kwargs.get("raw_prompt") or [])
+    truth = (kwargs.get("reward_model") or {}).get("ground_truth")
+    if not messages or truth is None:
+        raise ConfigError("sounding_agent needs rows with `prompt` and "
+                          "`reward_model.ground_truth`")
+    truth = truth.tolist() if hasattr(truth, "tolist") else truth  # parquet lists: numpy
+    answers = [str(truth)] if isinstance(truth, str) else [str(a) for a in truth]
+    return RLItem(str(messages[-1]["content"]), answers[0], tuple(answers[1:]))
