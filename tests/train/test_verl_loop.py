@@ -161,7 +161,9 @@ def spans(out: AgentLoopOutput, tok: HFTokenizer, trained: int) -> str:
 async def test_registry_loop_masks_observations_and_grades(worker: AgentLoopWorker) -> None:
     tok = HFTokenizer(worker.tokenizer)
     server, balancer = client(worker.config, tok, [SEARCH, ANSWER])
-    out = await instantiate(worker, server).run(
+    loop = instantiate(worker, server)
+    assert loop.settings.budgets.max_rounds == 5  # the agent-loop file's overrides
+    out = await loop.run(
         {"temperature": 1.0, "logprobs": True}, raw_prompt=QUESTION, priority=3,
         reward_model={"ground_truth": "Danube"}, extra_info={"index": 0})
     calls = balancer.replica.calls
