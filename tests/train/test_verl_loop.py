@@ -37,8 +37,11 @@ with warnings.catch_warnings():
     from verl.workers.rollout.replica import TokenOutput
 
 from sounding.errors import ConfigError
+from sounding.llm.base import ChatRequest
+from sounding.train.samples import render_prompt
 from sounding.train.tokenizers import HFTokenizer, tiny_hf_tokenizer
-from sounding.train.verl_loop import SoundingAgentLoop
+from sounding.train.verl_loop import SoundingAgentLoop, TokenRecord, TokenServerChatModel
+from sounding.types import Message
 
 CALL = json.dumps({"name": "search", "arguments": {"query": ["Vienna river"]}})
 SEARCH = f"<think>search</think>\n<tool_call>\n{CALL}\n</tool_call>"
@@ -153,7 +156,7 @@ def instantiate(worker: AgentLoopWorker, server: Any) -> SoundingAgentLoop:
     return loop
 
 
-def spans(out: AgentLoopOutput, tok: HFTokenizer, trained: int) -> str:
+def spans(out: AgentLoopOutput | TokenRecord, tok: HFTokenizer, trained: int) -> str:
     return tok.decode([t for t, m in zip(out.response_ids, out.response_mask, strict=True)
                        if m == trained])
 
@@ -198,6 +201,35 @@ async def test_registry_loop_masks_observations_and_grades(worker: AgentLoopWork
     assert out.extra_fields["termination"] == "answer"
     assert out.extra_fields["min_global_steps"] == out.extra_fields["max_global_steps"] == 7
     assert out.metrics.generate_sequences > 0
+
+
+async def test_a_reply_asked_again_leaves_the_sequence(worker: AgentLoopWorker) -> None:
+    tok = HFTokenizer(worker.tokenizer)
+    server, balancer = client(worker.config, tok, ["<think>hmm</think>", ANSWER])
+    out = await instantiate(worker, server).run(
+        {"logprobs": True}, raw_prompt=QUESTION, reward_model={"ground_truth": "Danube"})
+    first, second = (c["prompt_ids"] for c in balancer.replica.calls)
+    assert first == second == out.prompt_ids  # the same turn, asked again
+    assert out.response_ids == [*tok.encode(ANSWER), tok.special_id("<|im_end|>")]
+    assert set(out.response_mask) == {1} and out.reward_score == 1.0
+    assert out.num_turns == 2
+
+
+async def test_calls_for_other_purposes_stay_out_of_the_sequence(
+        worker: AgentLoopWorker) -> None:
+    """A tool's extraction call served by the policy (no `[summary]` model) is not a turn."""
+    tok = HFTokenizer(worker.tokenizer)
+    server, balancer = client(worker.config, tok, ["page summary", ANSWER])
+    model = TokenServerChatModel(server, tok, {}, prompt_length=4096, response_length=16384)
+    question = [Message("user", "Which river is in Vienna?")]
+    aside = await model.complete(ChatRequest([Message("user", "Summarise: ...")],
+                                             purpose="extract"))
+    assert aside.text == "page summary" and model.record.prompt_ids == []
+    turn = await model.complete(ChatRequest(question))
+    assert turn.text == ANSWER
+    assert model.record.prompt_ids == render_prompt(tok, question)
+    assert spans(model.record, tok, 1) == f"{ANSWER}<|im_end|>"
+    assert len(set(balancer.request_ids)) == 2  # the aside is a request of its own
 
 
 @pytest.mark.parametrize("exclude", [True, False])

@@ -4,11 +4,11 @@ verl's token-in/token-out servers, graded by the eval checker. Needs the `verl` 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,10 @@ with warnings.catch_warnings():
 __all__ = ["SoundingAgentLoop", "TokenRecord", "TokenServerChatModel"]
 
 _DEFAULTS: dict[str, object] = {"env": "offline", "protocol": "tags", "mode": "react"}
+_SEQUENCE_PURPOSES = ("turn", "forced_answer")
+_NO_WINDOW = 1 << 30
+"""Sounding's context window, lifted: verl's exact `response_length` bounds the sequence, and
+the loop's own estimate must never trim a context that one sequence has to keep whole."""
 
 
 class BudgetSpent(LLMError):
@@ -41,21 +45,21 @@ class BudgetSpent(LLMError):
     own tool agent ends at that length."""
 
 
-@dataclass(slots=True)
+@dataclasses.dataclass(slots=True)
 class TokenRecord:
     """The rollout as one growing token sequence, exactly as the server saw and sampled it:
     the first prompt, then model turns (mask 1, their log-probs) and whatever the loop
     appended between them (mask 0: turn ends, tool observations, feedback)."""
 
-    prompt_ids: list[int] = field(default_factory=list)
-    response_ids: list[int] = field(default_factory=list)
-    response_mask: list[int] = field(default_factory=list)
-    response_logprobs: list[float] = field(default_factory=list)
-    messages: list[Message] = field(default_factory=list)
+    prompt_ids: list[int] = dataclasses.field(default_factory=list)
+    response_ids: list[int] = dataclasses.field(default_factory=list)
+    response_mask: list[int] = dataclasses.field(default_factory=list)
+    response_logprobs: list[float] = dataclasses.field(default_factory=list)
+    messages: list[Message] = dataclasses.field(default_factory=list)
     """The messages the sequence holds so far (the last turn's reply not among them)."""
     turns: int = 0
     """Chat turns in verl's sense (user, assistant and tool messages) so far."""
-    ends: list[tuple[int, int]] = field(default_factory=list)
+    ends: list[tuple[int, int]] = dataclasses.field(default_factory=list)
     """After each reply: the response's length and the turns so far."""
     has_logprobs: bool = True
 
@@ -117,6 +121,8 @@ class TokenServerChatModel:
         return None
 
     async def complete(self, request: ChatRequest) -> Completion:
+        if request.purpose not in _SEQUENCE_PURPOSES:
+            return await self._aside(request)
         if not self.spent:  # (a spent budget keeps the last reply, even one asked again)
             prompt = self._extend(list(request.messages), bool(request.tools))
             left = self.response_length - len(self.record.response_ids)
@@ -130,6 +136,20 @@ class TokenServerChatModel:
                                          sampling_params=params, priority=self.priority)
         self.generate_s += time.monotonic() - t0
         return self._sampled(prompt, out, left)
+
+    async def _aside(self, request: ChatRequest) -> Completion:
+        """A call outside the agent's turns (a tool's page extraction, when no `[summary]`
+        model is set): served by the policy, but no part of the trained sequence."""
+        prompt = render_prompt(self.tok, request.messages)
+        params = {**self.sampling_params, "max_tokens": request.sampling.max_tokens}
+        out = await self.server.generate(request_id=uuid.uuid4().hex, prompt_ids=prompt,
+                                         sampling_params=params, priority=self.priority)
+        ids = list(out.token_ids)
+        stopped = ids[-1:] == [self.end]
+        text = self.tok.decode(ids[:-1] if stopped else ids)
+        return Completion(text=text, usage=Usage(len(prompt), len(ids)),
+                          finish_reason="stop" if stopped else "length", token_ids=tuple(ids),
+                          prompt_token_ids=tuple(prompt), raw_text=text)
 
     def _extend(self, messages: list[Message], native_tools: bool) -> list[int]:
         """The prompt of this call: the first one rendered, later ones the sequence so far
@@ -212,8 +232,9 @@ class SoundingAgentLoop(AgentLoopBase):  # type: ignore[misc,unused-ignore]
                  exclude_overlong_negatives: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         flags = {**_DEFAULTS, **dict(overrides or {})}
-        self.settings: Settings = load_settings(
-            flags, config_file=Path(config_file) if config_file else None)
+        settings = load_settings(flags, config_file=Path(config_file) if config_file else None)
+        self.settings: Settings = dataclasses.replace(
+            settings, llm=dataclasses.replace(settings.llm, context_window=_NO_WINDOW))
         if self.settings.mode != "react" or self.settings.protocol != "tags":
             raise ConfigError("sounding_agent runs mode = react with protocol = tags: one "
                               "context that only grows, as one verl sequence must")
