@@ -17,8 +17,7 @@ pytest.importorskip("transformers", reason="the verl loop needs the train extra"
 pytest.importorskip("verl", reason="verl is not installed (the verl extra: pip install "
                     "-e '.[verl]'); the agent loop runs only inside verl")
 
-import numpy as np
-import torch
+import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 with warnings.catch_warnings():
@@ -33,14 +32,21 @@ with warnings.catch_warnings():
         _agent_loop_registry,
     )
     from verl.protocol import DataProto
+    from verl.utils.dataset.rl_dataset import RLHFDataset, collate_fn
     from verl.workers.rollout.llm_server import LLMServerClient
     from verl.workers.rollout.replica import TokenOutput
 
 from sounding.errors import ConfigError
 from sounding.llm.base import ChatRequest
+from sounding.train.rollouts import RLItem
 from sounding.train.samples import render_prompt
 from sounding.train.tokenizers import HFTokenizer, tiny_hf_tokenizer
-from sounding.train.verl_loop import SoundingAgentLoop, TokenRecord, TokenServerChatModel
+from sounding.train.verl_loop import (
+    SoundingAgentLoop,
+    TokenRecord,
+    TokenServerChatModel,
+    verl_rows,
+)
 from sounding.types import Message
 
 CALL = json.dumps({"name": "search", "arguments": {"query": ["Vienna river"]}})
@@ -126,6 +132,7 @@ def verl_config(model_dir: Path, vital_cache: Path, tmp_path: Path) -> DictConfi
     cfg.actor_rollout_ref.model.path = str(model_dir)
     cfg.actor_rollout_ref.rollout.name = "vllm"
     cfg.actor_rollout_ref.rollout.agent.agent_loop_config_path = str(tmp_path / "agent_loops.yaml")
+    cfg.actor_rollout_ref.rollout.agent.default_agent_loop = "sounding_agent"
     cfg.data.max_prompt_length, cfg.data.max_response_length = 4096, 16384
     return cfg
 
@@ -263,9 +270,11 @@ async def test_only_a_growing_context_is_offered(worker: AgentLoopWorker) -> Non
         instantiate(worker, None)
 
 
-async def test_agent_loop_worker_batches_the_rollouts(worker: AgentLoopWorker) -> None:
-    """verl's own plumbing: rows in a `DataProto`, agent chosen by `agent_name`, padded
-    prompts and responses, the masks and the reward placed on the last response token."""
+async def test_agent_loop_worker_batches_the_rollouts(worker: AgentLoopWorker,
+                                                      tmp_path: Path) -> None:
+    """verl's own plumbing: rows written by `verl_rows`, read by verl's dataset and collated
+    as its trainer does, the agent chosen by `default_agent_loop`, prompts and responses
+    padded, the masks kept and the reward placed on the last response token."""
     tok = HFTokenizer(worker.tokenizer)
 
     def script(prompt: str) -> str:  # Vienna: search, then answer; Basel: a wrong guess
@@ -274,18 +283,14 @@ async def test_agent_loop_worker_batches_the_rollouts(worker: AgentLoopWorker) -
         return ANSWER if "<tool_response>" in prompt else SEARCH
 
     worker.llm_client, balancer = client(worker.config, tok, script)
-    questions = ["Which river is in Vienna?", "Which river is in Basel?"]
-    rows = len(questions)
-    batch = DataProto.from_dict(
-        tensors={"dummy_tensor": torch.zeros(rows, 1, dtype=torch.uint8)},
-        non_tensors={"raw_prompt": np.array([[{"role": "user", "content": q}]
-                                             for q in questions], dtype=object),
-                     "agent_name": np.array(["sounding_agent"] * rows, dtype=object),
-                     "reward_model": np.array([{"ground_truth": "Danube"}] * rows, dtype=object),
-                     "index": np.array([0, 1])})
+    items = [RLItem("Which river is in Vienna?", "Danube", ("Donau",)),
+             RLItem("Which river is in Basel?", "Danube")]
+    pd.DataFrame(verl_rows(items)).to_parquet(tmp_path / "rl.parquet")
+    data = RLHFDataset([str(tmp_path / "rl.parquet")], worker.tokenizer, worker.config.data)
+    batch = DataProto.from_single_dict(collate_fn([data[0], data[1]]))
     out = await worker.generate_sequences(batch)
     assert len(set(balancer.request_ids)) == 2
-    cfg = worker.config.actor_rollout_ref.rollout
+    cfg, rows = worker.config.actor_rollout_ref.rollout, len(items)
     assert out.batch["prompts"].shape == (rows, cfg.prompt_length)
     assert out.batch["responses"].shape == (rows, cfg.response_length)
     assert out.batch["rollout_log_probs"].shape == (rows, cfg.response_length)

@@ -31,7 +31,7 @@ with warnings.catch_warnings():
         register,
     )
 
-__all__ = ["SoundingAgentLoop", "TokenRecord", "TokenServerChatModel"]
+__all__ = ["SoundingAgentLoop", "TokenRecord", "TokenServerChatModel", "verl_rows"]
 
 _DEFAULTS: dict[str, object] = {"env": "offline", "protocol": "tags", "mode": "react"}
 _SEQUENCE_PURPOSES = ("turn", "forced_answer")
@@ -277,6 +277,13 @@ class SoundingAgentLoop(AgentLoopBase):  # type: ignore[misc,unused-ignore]
             reward_score=reward, num_turns=rec.turns, metrics=metrics,
             extra_fields={**model.extra_fields, "turn_scores": [], "tool_rewards": [],
                           "termination": termination, "overlong": overlong})
+
+
+def verl_rows(items: Sequence[RLItem], data_source: str = "sounding") -> list[dict[str, Any]]:
+    """RL items as verl's dataset rows (write them with `pandas.DataFrame(rows).to_parquet`):
+    the question as a chat `prompt`, the answer then its aliases as the ground truth."""
+    return [{"data_source": data_source, "prompt": [{"role": "user", "content": it.prompt}],
+             "reward_model": {"ground_truth": [it.answer, *it.aliases]}} for it in items]
 
 
 def _item(kwargs: Mapping[str, Any]) -> RLItem:
