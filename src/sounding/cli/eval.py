@@ -7,7 +7,6 @@ subcommand name is taken as a dataset for `run`.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from collections.abc import Coroutine
 from pathlib import Path
@@ -35,7 +34,7 @@ from ..eval.status import incomplete_lines
 from ..eval.store import Shard, merge_runs
 from ..eval.subsets import dataset_release, select_subset
 from ..types import JSONObject
-from ._console import err, fail
+from ._console import err, fail, run_resumable
 from ._executor import (
     ExecutorKind,
     RayAddress,
@@ -227,17 +226,7 @@ def _price_table(prices: Path | None, agent_model: str, judge: Judge,
 
 def _execute(work: Coroutine[object, object, RunOutcome], out: Path) -> None:
     """Run the eval; Ctrl-C keeps finished rows and writes metrics (exit 130)."""
-    try:
-        outcome = asyncio.run(work)
-    except KeyboardInterrupt:
-        write_metrics(out)
-        err.print(f"interrupted: finished rows are kept in {out}; run the same command to "
-                  "resume.", markup=False)
-        raise typer.Exit(130) from None
-    except ConfigError as exc:
-        raise fail(str(exc)) from None
-    except SoundingError as exc:  # a full disk included: one line, the run stays resumable
-        raise fail(f"{type(exc).__name__}: {exc}", code=1) from None
+    outcome = run_resumable(work, out, write_metrics)
     if outcome.skipped_lines:
         err.print(f"skipped {outcome.skipped_lines} unreadable line(s) in the results; their "
                   "rows were run again", markup=False)
