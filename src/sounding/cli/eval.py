@@ -80,8 +80,8 @@ def run(
                                  "max_completion_tokens")] = "auto",
     subset: Annotated[str | None, typer.Option(help="Named subset: gaia validation | "
                       "text-only | text-103; hle text-only")] = None,
-    subset_ids: Annotated[Path | None, typer.Option(help="Task ids of --subset text-103, one "
-                          "per line")] = None,
+    subset_ids: Annotated[Path | None, typer.Option(help="Task ids for --subset text-103, one "
+                          "per line (default: the shipped list)")] = None,
     ask_confidence: Annotated[bool, typer.Option("--ask-confidence", help="Ask the agent for "
                               "a confidence (HLE calibration error)")] = False,
     prices: Annotated[Path | None, typer.Option(help="TOML/JSON: model -> {prompt, "
