@@ -17,9 +17,14 @@ pytest.importorskip("trl", reason="training needs the train extra")
 
 import torch
 
-from sounding.train.models import make_tiny_model
+from sounding.config import ExecutorSettings
+from sounding.train.dispatch import Dispatch, EndpointRollouts
+from sounding.train.endpoint import PolicyServer
+from sounding.train.models import load_tokenizer, make_tiny_model
 from sounding.train.rl import RLOptions, run_rl
 from sounding.train.rollouts import RLItem, single_turn_rollout
+from sounding.train.runtime import LoopThread
+from sounding.train.sampling import Sampled
 
 
 @pytest.fixture(scope="module")
@@ -147,3 +152,52 @@ def test_rollouts_sample_through_trls_vllm_after_each_weight_sync(
     assert any(not torch.equal(first[k], second[k]) for k in first)  # step 1's update went in
     lps = [lp for row in engine.last_batch["logprobs"] for lp in row]
     assert lps and all(lp < 0.0 for lp in lps)  # the sampled tokens' own, not the top one's
+
+
+def per_step(events: list[tuple[str, int]]) -> list[int]:
+    """Prompts sampled after each weight sync (each must come after one)."""
+    assert events and events[0][0] == "sync"
+    steps: list[int] = []
+    for kind, n in events:
+        if kind == "sync":
+            steps.append(0)
+        else:
+            steps[-1] += n
+    return steps
+
+
+class EngineSampler:
+    """A stand-in for the vLLM server's engine: samples the fake's synced weights."""
+
+    max_batch = 64
+
+    def __init__(self, end: int) -> None:
+        self.end = end
+
+    def generate(self, prompts: Any, max_tokens: int) -> list[Sampled]:
+        (gen,) = FakeVLLMGeneration.instances
+        return [Sampled(ids, lps) for ids, lps, _ in gen._sample(
+            [list(p) for p in prompts], max_tokens, self.end)]
+
+
+@pytest.mark.parametrize("mode", ["colocate", "server"])
+def test_executor_rollouts_reach_vllm_over_http(fake_vllm: type[FakeVLLMGeneration],
+                                                tiny_model: Path, tmp_path: Path,
+                                                mode: str) -> None:
+    """Colocated: the trainer serves TRL's vLLM on loopback; server: the workers go to the
+    vLLM server itself (here a stand-in in vLLM's wire format over the synced weights)."""
+    tok = load_tokenizer(tiny_model)
+    loop, server = LoopThread(), PolicyServer(EngineSampler(tok.special_id("<|im_end|>")))
+    url = loop.run(server.start())
+    opts = RLOptions(group=4, prompts_per_step=1, steps=2, max_new_tokens=3, report_to=(),
+                     save_steps=100, drop_zero_variance=False, vllm=mode, vllm_url=url)
+    how = Dispatch(EndpointRollouts(tiny_model), ExecutorSettings(worker_concurrency=4))
+    try:
+        engine = run_rl([RLItem("say red", "red")], tiny_model, tmp_path / "o", opts, how)
+    finally:
+        loop.run(server.aclose())
+        loop.close()
+    (gen,) = fake_vllm.instances
+    assert per_step(gen.events) == [4, 4]
+    assert (server.requests > 0) == (mode == "server")
+    assert all(lp < 0.0 for row in engine.last_batch["logprobs"] for lp in row)

@@ -140,6 +140,8 @@ def rl(
     = "127.0.0.1",
     vllm_port: Annotated[int, typer.Option(help="The vLLM server's port (--vllm server)")]
     = 8000,
+    vllm_memory: Annotated[float, typer.Option(help="Share of GPU memory colocated vLLM "
+                                               "takes (--vllm colocate)")] = 0.3,
     policy_host: Annotated[str, typer.Option(help="Where the trainer serves its policy to "
                                              "rollout workers when vLLM does not (0.0.0.0 "
                                              "for a multi-node cluster)")] = "127.0.0.1",
@@ -162,7 +164,7 @@ def rl(
                 judge=judge, refill=refill, staleness=staleness, curriculum=curriculum,
                 drop_mastered=drop_mastered, refresh_rollouts=refresh_rollouts, pool=pool,
                 eval_data=eval_data, eval_every=eval_every, save_steps=save_steps, vllm=vllm,
-                vllm_url=f"http://{vllm_host}:{vllm_port}")
+                vllm_url=f"http://{vllm_host}:{vllm_port}", vllm_memory=vllm_memory)
     try:
         how = _dispatch(model, mode, max_rounds, policy_host,
                         executor_flags(executor, ray_address, workers, worker_concurrency),

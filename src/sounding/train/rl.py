@@ -54,6 +54,8 @@ class RLOptions:
     process) or `server` (a `trl vllm-serve` server); TRL syncs the weights either way."""
     vllm_url: str = "http://127.0.0.1:8000"
     """The vLLM server (`--vllm server`)."""
+    vllm_memory: float = 0.3
+    """The share of GPU memory colocated vLLM takes (weights, KV cache)."""
     staleness: int = 1
     """Optimizer steps per batch of rollouts: 1 is strictly on-policy."""
     logging_steps: int = 10
@@ -171,6 +173,8 @@ def _config(out: Path, opts: RLOptions) -> Any:
         vllm["vllm_mode"] = opts.vllm
         if opts.vllm == "server":
             vllm["vllm_server_base_url"] = opts.vllm_url
+        else:
+            vllm["vllm_gpu_memory_utilization"] = opts.vllm_memory
     return GRPOConfig(
         output_dir=str(out), bf16=torch.cuda.is_available(),
         dataloader_pin_memory=torch.cuda.is_available(),

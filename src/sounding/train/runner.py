@@ -42,6 +42,7 @@ class RLRun:
     eval_every: int = _RL.eval_every
     vllm: str = _RL.vllm
     vllm_url: str = _RL.vllm_url
+    vllm_memory: float = _RL.vllm_memory
     save_steps: int = _RL.save_steps
     report_to: tuple[str, ...] = _RL.report_to
 
@@ -57,6 +58,7 @@ def run_rl_command(run: RLRun, rollouts: MakeRollout | Dispatch,
                      refill=run.refill, staleness=run.staleness, curriculum=run.curriculum,
                      drop_mastered=run.drop_mastered, refresh_rollouts=run.refresh_rollouts,
                      eval_every=run.eval_every, vllm=run.vllm, vllm_url=run.vllm_url,
+                     vllm_memory=run.vllm_memory,
                      save_steps=run.save_steps, report_to=run.report_to)
     engine = run_rl(items, run.model, run.out, opts, rollouts,
                     pool=load_items(run.pool) if run.pool is not None else (),
