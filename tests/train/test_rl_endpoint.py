@@ -146,3 +146,13 @@ def test_rl_cli_through_the_executor_flags(tiny_model: Path, tmp_path: Path) -> 
         "--worker-concurrency", "3"])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "out" / "final" / "model.safetensors").exists()
+
+
+def test_rl_cli_refuses_an_unknown_sampler(tiny_model: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from sounding.cli.train import app
+
+    result = CliRunner().invoke(app, ["rl", str(tmp_path), "--model", str(tiny_model),
+                                      "--out", str(tmp_path), "--vllm", "sglang"])
+    assert result.exit_code == 2 and "--vllm" in result.output

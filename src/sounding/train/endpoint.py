@@ -100,12 +100,18 @@ class PolicyServer:
 
 
 def _advertised(host: str) -> str:
-    """The address workers reach a server bound to `host` by."""
-    if host in ("0.0.0.0", "::", ""):
-        import socket
+    """The address workers reach a server bound to `host` by: for a wildcard, the address
+    of the interface that routes outwards (a UDP connect sends nothing)."""
+    if host not in ("0.0.0.0", "::", ""):
+        return host
+    import socket
 
-        return socket.gethostbyname(socket.gethostname())
-    return host
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("10.255.255.255", 1))
+            return str(probe.getsockname()[0])
+        except OSError:
+            return socket.gethostbyname(socket.gethostname())
 
 
 class EndpointChatModel:
