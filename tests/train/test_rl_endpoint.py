@@ -102,6 +102,7 @@ def test_rl_rollouts_through_the_endpoint_on_the_local_executor(tiny_model: Path
     how = Dispatch(EndpointRollouts(tiny_model), ExecutorSettings(worker_concurrency=4))
     engine = run_rl(items, tiny_model, tmp_path / "o", rl_options(), how)
     assert len(engine.mean_rewards) == 2
+    assert engine.executor_stats is not None and engine.executor_stats.done == 8
     check_batch(engine, load_tokenizer(tiny_model))
     assert (tmp_path / "o" / "final" / "model.safetensors").exists()
 
@@ -129,6 +130,9 @@ def test_rl_rollouts_on_ray_workers(ray_cluster: Any, tiny_model: Path,
                    ExecutorSettings(kind="ray", workers=2, worker_concurrency=2))
     engine = run_rl(items, tiny_model, tmp_path / "o", rl_options(steps=1), how)
     assert len(engine.mean_rewards) == 1
+    stats = engine.executor_stats
+    assert stats is not None and stats.done == 4 and len(stats.workers) == 2
+    assert stats.lost_workers == 0 and all(w.done for w in stats.workers)  # both took some
     check_batch(engine, load_tokenizer(tiny_model))
 
 

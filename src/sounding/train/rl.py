@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..eval.judges import Judge
+from ..executors import ExecutorStats
 from .backends import MakeRollout
 from .dispatch import Dispatch
 from .groups import RolloutTokens, keep_in_loss, loo_reward_scale, rollout_tokens
@@ -91,6 +92,8 @@ class RolloutEngine:
         self.kept_fraction: list[float] = []
         self.last_batch: dict[str, list[Any]] = {}
         """The fields of the latest batch handed to the trainer (operations, tests)."""
+        self.executor_stats: ExecutorStats | None = None
+        """Per-worker counts of an executor's rollouts, taken when the run ends."""
         self._rng = random.Random(opts.seed)
 
     @property
@@ -260,6 +263,8 @@ def run_rl(items: Sequence[RLItem], model_path: Path, out: Path, opts: RLOptions
                 trainer.add_callback(hooks[-1])
             _train(trainer, hooks, out, tok)
         finally:
+            if engines and started.executor is not None:
+                engines[0].executor_stats = started.executor.stats()
             loop.run(started.close())
     finally:
         loop.close()

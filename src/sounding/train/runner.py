@@ -64,6 +64,9 @@ def run_rl_command(run: RLRun, rollouts: MakeRollout | Dispatch,
                     pool=load_items(run.pool) if run.pool is not None else (),
                     held_out=load_items(run.eval_data) if run.eval_data is not None else (),
                     say=say)
+    if engine.executor_stats is not None and len(engine.executor_stats.workers) > 1:
+        for line in engine.executor_stats.lines():
+            say(line)
     if engine.prompts.refreshed:
         say(f"refresh: {len(engine.prompts.retired)} prompts retired, "
             f"{len(engine.prompts.refreshed)} refreshed from the pool")
