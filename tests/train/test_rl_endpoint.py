@@ -160,3 +160,19 @@ def test_rl_cli_refuses_an_unknown_sampler(tiny_model: Path, tmp_path: Path) -> 
     result = CliRunner().invoke(app, ["rl", str(tmp_path), "--model", str(tiny_model),
                                       "--out", str(tmp_path), "--vllm", "sglang"])
     assert result.exit_code == 2 and "--vllm" in result.output
+
+
+def test_rl_takes_the_executor_from_sounding_toml_and_flags_over_it(tmp_path: Path) -> None:
+    from sounding.cli._executor import executor_flags
+    from sounding.cli.train import _dispatch
+
+    toml = tmp_path / "sounding.toml"
+    toml.write_text('[executor]\nkind = "ray"\nworkers = 3\nworker_concurrency = 5\n')
+    how = _dispatch(tmp_path, "react", 2, "127.0.0.1",
+                    executor_flags(None, None, None, 7), toml)
+    assert (how.executor.kind, how.executor.workers, how.executor.worker_concurrency) == (
+        "ray", 3, 7)
+    assert how.recipe.settings is not None and how.recipe.settings.mode == "react"
+    single = _dispatch(tmp_path, "single", 2, "0.0.0.0",
+                       executor_flags("local", None, None, None), toml)
+    assert single.executor.kind == "local" and single.recipe.settings is None
