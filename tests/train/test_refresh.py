@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from sounding.train.models import load_model, load_tokenizer, make_tiny_model
 from sounding.train.policy import PolicyChatModel
 from sounding.train.rl import RLOptions, RolloutEngine
 from sounding.train.rollouts import RLItem, single_turn_rollout
+from sounding.train.sampling import BACKGROUND, Batcher, Sampled
 
 
 @pytest.fixture(scope="module")
@@ -67,3 +69,37 @@ def test_refresh_runs_in_the_background_and_refills_a_retired_place(tiny_model: 
         assert sorted(seen) == ["hard", "hard", "learn", "learn"]
     finally:
         engine.close()
+
+
+class Recorder:
+    """A sampler that records what it samples, in order; the first batch waits for `go`."""
+
+    max_batch = 1
+
+    def __init__(self) -> None:
+        self.order: list[int] = []
+        self.go = threading.Event()
+
+    def generate(self, prompts: Any, max_tokens: int) -> list[Sampled]:
+        self.go.wait(30)
+        self.order += [p[0] for p in prompts]
+        return [Sampled([1], [-0.5]) for _ in prompts]
+
+
+async def test_a_steps_requests_go_before_background_ones() -> None:
+    sampler = Recorder()
+    batcher = Batcher(sampler)
+
+    async def background(n: int) -> Sampled:
+        BACKGROUND.set(True)  # as the refresh task does, in its own context
+        return await batcher.sample([n], 4)
+
+    first = asyncio.create_task(background(1))
+    await asyncio.sleep(0.05)  # sampling 1; 2 and 3 (background) then 4 (a step's) queue
+    queued = [asyncio.create_task(background(2)), asyncio.create_task(background(3))]
+    await asyncio.sleep(0.01)
+    step = asyncio.create_task(batcher.sample([4], 4))
+    await asyncio.sleep(0.01)
+    sampler.go.set()
+    await asyncio.gather(first, step, *queued)
+    assert sampler.order == [1, 4, 2, 3]

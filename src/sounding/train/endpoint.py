@@ -21,10 +21,14 @@ from aiohttp import web
 from ..errors import LLMConnectionError, LLMResponseError
 from ..llm.base import ChatRequest, Completion
 from .samples import render_prompt
-from .sampling import Batcher, Sampled, Sampler, completion
+from .sampling import BACKGROUND, Batcher, Sampled, Sampler, completion
 from .tokenizers import Tokenizer
 
 __all__ = ["EndpointChatModel", "PolicyServer"]
+
+PRIORITY_HEADER = "X-Sounding-Priority"
+"""`background` on a refresh's requests: the policy server serves a step's first (a vLLM
+server ignores the header)."""
 
 
 def _logprobs_json(out: Sampled) -> dict[str, Any]:
@@ -81,8 +85,10 @@ class PolicyServer:
             return web.json_response({"error": {"message": "`prompt` must be token ids"}},
                                      status=400)
         n, limit = int(body.get("n") or 1), int(body.get("max_tokens") or 16)
+        late = request.headers.get(PRIORITY_HEADER) == "background"
         self.requests += 1
-        outs = await asyncio.gather(*(self.batcher.sample([int(t) for t in p], limit)
+        outs = await asyncio.gather(*(self.batcher.sample([int(t) for t in p], limit,
+                                                          background=late)
                                       for p in prompts for _ in range(n)))
         choices = [self._choice(i, prompts[i // n], out, body) for i, out in enumerate(outs)]
         return web.json_response({"id": f"cmpl-{self.requests}", "object": "text_completion",
@@ -174,8 +180,9 @@ class EndpointChatModel:
                    "return_tokens_as_token_ids": True, "stop_token_ids": [end],
                    "skip_special_tokens": False}
         try:
-            async with self._http().post(f"{self.base_url}/v1/completions",
-                                         json=payload) as resp:
+            headers = {PRIORITY_HEADER: "background"} if BACKGROUND.get() else {}
+            async with self._http().post(f"{self.base_url}/v1/completions", json=payload,
+                                         headers=headers) as resp:
                 if resp.status != 200:
                     raise LLMResponseError(f"the policy endpoint answered {resp.status}: "
                                            f"{(await resp.text())[:300]}")

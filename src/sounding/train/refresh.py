@@ -11,6 +11,7 @@ from typing import Any
 from ..eval.judges import Judge
 from .hooks import pass_rates
 from .rollouts import RLItem, Rollout
+from .sampling import BACKGROUND
 
 __all__ = ["PromptPool"]
 
@@ -69,6 +70,7 @@ class PromptPool:
         return set(self.retired)
 
     async def _refresh(self, row: str) -> None:
+        BACKGROUND.set(True)  # this task's samples yield to a step's (its own context)
         try:
             for _ in range(len(self.pool)):  # each candidate tried at most once per refresh
                 if not self.pool:

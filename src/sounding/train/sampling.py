@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -15,8 +16,11 @@ from ..types import Usage
 from .samples import render_prompt
 from .tokenizers import Tokenizer
 
-__all__ = ["Batcher", "HFSampler", "Sampled", "Sampler", "TokenChatModel", "VLLMSampler",
-           "guard_weight_sync"]
+__all__ = ["BACKGROUND", "Batcher", "HFSampler", "Sampled", "Sampler", "TokenChatModel",
+           "VLLMSampler", "guard_weight_sync"]
+
+BACKGROUND: ContextVar[bool] = ContextVar("sounding_background_sampling", default=False)
+"""Set by background work (the prompt refresh): its requests yield to a step's."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,11 +157,13 @@ class _Request:
     prompt: list[int]
     limit: int
     future: asyncio.Future[Sampled]
+    background: bool
 
 
 class Batcher:
     """Collects the prompts of concurrent callers into the sampler's batches: while one
-    batch runs, the next fills (vLLM samples them together; HF one after another)."""
+    batch runs, the next fills (vLLM samples them together; HF one after another). A
+    step's requests go before background ones waiting with them."""
 
     def __init__(self, sampler: Sampler) -> None:
         self.sampler = sampler
@@ -166,9 +172,12 @@ class Batcher:
         self.batches: list[int] = []
         """The size of each batch sampled (operations; tests check batching)."""
 
-    async def sample(self, prompt: list[int], limit: int) -> Sampled:
+    async def sample(self, prompt: list[int], limit: int, *,
+                     background: bool | None = None) -> Sampled:
+        """`background`: None takes it from `BACKGROUND`."""
         future: asyncio.Future[Sampled] = asyncio.get_running_loop().create_future()
-        self._pending.append(_Request(prompt, limit, future))
+        late = BACKGROUND.get() if background is None else background
+        self._pending.append(_Request(prompt, limit, future, late))
         if self._drain is None or self._drain.done():
             self._drain = asyncio.create_task(self._run())
         return await future
@@ -176,6 +185,7 @@ class Batcher:
     async def _run(self) -> None:
         await asyncio.sleep(0)  # let the callers woken with this one add their prompts
         while self._pending:
+            self._pending.sort(key=lambda r: r.background)  # stable: first come, first served
             batch = self._pending[:max(1, self.sampler.max_batch)]
             del self._pending[:len(batch)]
             self.batches.append(len(batch))
