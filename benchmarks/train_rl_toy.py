@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 from sounding.train.models import make_tiny_model
-from sounding.train.policy import PolicyChatModel
 from sounding.train.rl import RLOptions, run_rl
 from sounding.train.rollouts import RLItem, single_turn_rollout
 from sounding.train.sft import SFTOptions, run_sft
@@ -47,8 +46,8 @@ def main() -> None:
                      max_new_tokens=6, logging_steps=1000, save_steps=100_000, report_to=(),
                      extra={"warmup_steps": 20})  # Adam's first steps are lr-sized everywhere
 
-    def make(model: object, tok: object) -> object:
-        return single_turn_rollout(PolicyChatModel(model, tok, max_new_tokens=6))  # type: ignore[arg-type]
+    def make(policy: object, tok: object) -> object:
+        return single_turn_rollout(policy)  # type: ignore[arg-type]
 
     engine = run_rl(items, root / "sft" / "final", root / "rl", opts, make)  # type: ignore[arg-type]
     curve = engine.mean_rewards

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -113,13 +114,27 @@ def test_gaia_subsets(tmp_path: Path) -> None:
     ids.write_text("\n".join(f"t{i}" for i in range(50, 153)))
     chosen = select_subset("gaia", items, "text-103", ids)
     assert [it.id for it in chosen] == [f"t{i}" for i in range(50, 153)]
-    with pytest.raises(DatasetError, match="--subset-ids"):
+    # without --subset-ids, the shipped list: the real GAIA ids, absent from these items
+    with pytest.raises(DatasetError, match="103 task ids are not in the dataset"):
         select_subset("gaia", items, "text-103")
     ids.write_text("t1\nt2\nnope")
     with pytest.raises(DatasetError, match="not in the dataset"):
         select_subset("gaia", items, "text-103", ids)
     with pytest.raises(DatasetError, match="not a subset of xbench"):
         select_subset("xbench", items, "text-only")
+
+
+def test_shipped_text_103_ids_select_the_published_list() -> None:
+    from sounding.eval.subsets import TEXT_103_IDS
+
+    lines = [ln for ln in TEXT_103_IDS.read_text(encoding="utf-8").splitlines()
+             if not ln.startswith("#")]
+    assert len(lines) == len(set(lines)) == 103
+    assert all(re.fullmatch(r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}", ln) for ln in lines)
+    items = [Item(t, f"q{i}", "a", {"level": 1}) for i, t in enumerate(lines)]
+    items += [Item(f"other{i}", "q", "a", {"level": 1}) for i in range(62)]
+    chosen = select_subset("gaia", items, "text-103")
+    assert [it.id for it in chosen] == lines
 
 
 def test_xbench_release_is_named() -> None:

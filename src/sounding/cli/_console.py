@@ -6,7 +6,11 @@ keeps its `[dense]` and nothing a file name or a server says can restyle the lin
 
 from __future__ import annotations
 
+import asyncio
 import re
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
 
 import httpx
 import typer
@@ -14,9 +18,11 @@ from rich.console import Console
 from rich.text import Text
 
 from ..config import Settings
-from ..errors import ConfigError
+from ..errors import ConfigError, SoundingError
 
-__all__ = ["check_endpoint", "err", "fail", "printable", "with_hint"]
+__all__ = ["check_endpoint", "err", "fail", "printable", "run_resumable", "with_hint"]
+
+T = TypeVar("T")
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -61,3 +67,22 @@ def check_endpoint(settings: Settings) -> None:
             f"({type(exc).__name__}); "
             "check --base-url / SOUNDING_BASE_URL and that the server is running"
         ) from exc
+
+
+def run_resumable(work: Coroutine[Any, Any, T], out: Path,
+                  on_interrupt: Callable[[Path], object]) -> T:
+    """`asyncio.run(work)` for a resumable run writing into `out`. Ctrl-C calls
+    `on_interrupt(out)` (e.g. to write the metrics of the rows so far), says how to resume
+    and exits 130; a configuration error exits 2 and any other Sounding error 1, each as
+    one line: finished rows stay and the same command resumes."""
+    try:
+        return asyncio.run(work)
+    except KeyboardInterrupt:
+        on_interrupt(out)
+        err.print(f"interrupted: finished rows are kept in {out}; run the same command to "
+                  "resume.", markup=False)
+        raise typer.Exit(130) from None
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+    except SoundingError as exc:  # a full disk included: one line, the run stays resumable
+        raise fail(f"{type(exc).__name__}: {exc}", code=1) from None

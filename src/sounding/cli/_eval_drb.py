@@ -3,7 +3,6 @@ report`'s pipeline, then scored by the criteria judge and the citation judge."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import typer
@@ -17,7 +16,7 @@ from ..eval.runner import now
 from ..eval.store import check_manifest
 from ..llm.base import ChatModel
 from ..types import JSONObject
-from ._console import err, fail
+from ._console import err, fail, run_resumable
 
 __all__ = ["check_drb_flags", "check_judge_endpoint", "drb_judge", "run_drb_command"]
 
@@ -116,15 +115,8 @@ def run_drb_command(dataset: Path, items: list[Item], settings: Settings, out: P
         raise fail(str(exc)) from None
     err.print(f"{len(items)} DRB tasks, one report each, judge {JUDGE} -> {out}",
               markup=False)
-    try:
-        metrics = asyncio.run(_work(items, settings, out, endpoint, concurrency, quiet))
-    except KeyboardInterrupt:
-        write_drb_metrics(out)
-        err.print(f"interrupted: finished rows are kept in {out}; run the same command to "
-                  "resume.", markup=False)
-        raise typer.Exit(130) from None
-    except SoundingError as exc:
-        raise fail(f"{type(exc).__name__}: {exc}", code=1) from None
+    metrics = run_resumable(_work(items, settings, out, endpoint, concurrency, quiet), out,
+                            write_drb_metrics)
     con = Console(highlight=False)
     con.print(f"overall {metrics.get('overall')} {metrics.get('overall_ci95') or ''}  "
               f"citation accuracy {metrics.get('citation_accuracy')}  effective citations "

@@ -7,7 +7,6 @@ subcommand name is taken as a dataset for `run`.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from collections.abc import Coroutine
 from pathlib import Path
@@ -35,7 +34,7 @@ from ..eval.status import incomplete_lines
 from ..eval.store import Shard, merge_runs
 from ..eval.subsets import dataset_release, select_subset
 from ..types import JSONObject
-from ._console import err, fail
+from ._console import err, fail, run_resumable
 from ._executor import (
     ExecutorKind,
     RayAddress,
@@ -81,8 +80,8 @@ def run(
                                  "max_completion_tokens")] = "auto",
     subset: Annotated[str | None, typer.Option(help="Named subset: gaia validation | "
                       "text-only | text-103; hle text-only")] = None,
-    subset_ids: Annotated[Path | None, typer.Option(help="Task ids of --subset text-103, one "
-                          "per line")] = None,
+    subset_ids: Annotated[Path | None, typer.Option(help="Task ids for --subset text-103, one "
+                          "per line (default: the shipped list)")] = None,
     ask_confidence: Annotated[bool, typer.Option("--ask-confidence", help="Ask the agent for "
                               "a confidence (HLE calibration error)")] = False,
     prices: Annotated[Path | None, typer.Option(help="TOML/JSON: model -> {prompt, "
@@ -227,17 +226,7 @@ def _price_table(prices: Path | None, agent_model: str, judge: Judge,
 
 def _execute(work: Coroutine[object, object, RunOutcome], out: Path) -> None:
     """Run the eval; Ctrl-C keeps finished rows and writes metrics (exit 130)."""
-    try:
-        outcome = asyncio.run(work)
-    except KeyboardInterrupt:
-        write_metrics(out)
-        err.print(f"interrupted: finished rows are kept in {out}; run the same command to "
-                  "resume.", markup=False)
-        raise typer.Exit(130) from None
-    except ConfigError as exc:
-        raise fail(str(exc)) from None
-    except SoundingError as exc:  # a full disk included: one line, the run stays resumable
-        raise fail(f"{type(exc).__name__}: {exc}", code=1) from None
+    outcome = run_resumable(work, out, write_metrics)
     if outcome.skipped_lines:
         err.print(f"skipped {outcome.skipped_lines} unreadable line(s) in the results; their "
                   "rows were run again", markup=False)

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ..errors import SoundingError
 from ._console import err, fail
+from ._executor import ExecutorKind, RayAddress, WorkerConcurrency, Workers, executor_flags
+from ._options import ConfigFile
 
 if TYPE_CHECKING:
-    from ..train.rollouts import Rollout
-    from ..train.tokenizers import Tokenizer
+    from ..train.dispatch import Dispatch
 
 __all__ = ["app"]
 
@@ -80,22 +81,19 @@ def sft(
                   markup=False)
 
 
-def _rollout_factory(mode: str, max_rounds: int, max_new_tokens: int
-                     ) -> Any:
+def _dispatch(model: Path, mode: str, max_rounds: int, policy_host: str,
+              flags: dict[str, object], config: Path | None) -> Dispatch:
+    """The rollout recipe (Sounding's loop in the offline world, or one turn) and the
+    executor its workers run under (`--executor`, else sounding.toml's [executor])."""
     from ..config import load_settings
-    from ..train.policy import PolicyChatModel
-    from ..train.rollouts import agent_rollout, single_turn_rollout
+    from ..train.dispatch import Dispatch, EndpointRollouts
 
-    def make(model: Any, tok: Tokenizer) -> Rollout:
-        policy = PolicyChatModel(model, tok, max_new_tokens=max_new_tokens)
-        if mode == "single":
-            return single_turn_rollout(policy)
-        settings = load_settings({"mode": mode, "protocol": "tags", "env": "offline",
-                                  "budgets.max_rounds": max_rounds,
-                                  "llm.model": "policy", "llm.base_url": "http://127.0.0.1:9/v1"})
-        return agent_rollout(settings, policy)
-
-    return make
+    settings = load_settings({"mode": None if mode == "single" else mode, "protocol": "tags",
+                              "env": "offline", "budgets.max_rounds": max_rounds,
+                              "llm.model": "policy", "llm.base_url": "http://127.0.0.1:9/v1",
+                              **flags}, config_file=config)
+    recipe = EndpointRollouts(model, None if mode == "single" else settings)
+    return Dispatch(recipe, settings.executor, host=policy_host)
 
 
 @app.command()
@@ -122,27 +120,56 @@ def rl(
                                             "times and keep those neither always right nor "
                                             "always wrong (0: off)")] = 0,
     drop_mastered: Annotated[int, typer.Option(help="During training, retire a prompt after "
-                                               "N all-right groups in a row and roll out a "
-                                               "fresh one from the pool (0: off)")] = 0,
+                                               "N all-right groups in a row; a background "
+                                               "task refills its place from the pool (0: off)")]
+    = 0,
+    pool: Annotated[Path | None, typer.Option(help="More prompts for the refresh pool (the "
+                                              "curriculum's rejects are in it already)")]
+    = None,
+    refresh_rollouts: Annotated[int, typer.Option(help="Rollouts per pool candidate when "
+                                                  "refreshing a retired prompt")] = 4,
     eval_data: Annotated[Path | None, typer.Option(help="Held-out prompts for eval hooks")]
     = None,
     eval_every: Annotated[int, typer.Option(help="Evaluate every N steps")] = 50,
     save_steps: Annotated[int, typer.Option(help="Checkpoint every N steps")] = 100,
+    vllm: Annotated[str, typer.Option(help="Who samples: off (the trainer's HF generate), "
+                                      "colocate (vLLM in the trainer's process) or server "
+                                      "(a `trl vllm-serve` server); weights synced by TRL")]
+    = "off",
+    vllm_host: Annotated[str, typer.Option(help="The vLLM server's host (--vllm server)")]
+    = "127.0.0.1",
+    vllm_port: Annotated[int, typer.Option(help="The vLLM server's port (--vllm server)")]
+    = 8000,
+    vllm_memory: Annotated[float, typer.Option(help="Share of GPU memory colocated vLLM "
+                                               "takes (--vllm colocate)")] = 0.3,
+    policy_host: Annotated[str, typer.Option(help="Where the trainer serves its policy to "
+                                             "rollout workers when vLLM does not (0.0.0.0 "
+                                             "for a multi-node cluster)")] = "127.0.0.1",
+    executor: ExecutorKind = None,
+    ray_address: RayAddress = None,
+    workers: Workers = None,
+    worker_concurrency: WorkerConcurrency = None,
+    config: ConfigFile = None,
 ) -> None:
     """Agentic GRPO: rollouts through Sounding's loop against the policy being trained."""
     if mode not in ("react", "iter", "single"):
         raise fail(f"--mode must be react, iter or single, not {mode!r}")
+    if vllm not in ("off", "colocate", "server"):
+        raise fail(f"--vllm must be off, colocate or server, not {vllm!r}")
     _need_extra()
     from ..train.runner import RLRun, run_rl_command
 
     run = RLRun(prompts, model, out, mode=mode, group=group, prompts_per_step=prompts_per_step,
                 steps=steps, lr=lr, max_new_tokens=max_new_tokens, max_rounds=max_rounds,
                 judge=judge, refill=refill, staleness=staleness, curriculum=curriculum,
-                drop_mastered=drop_mastered,
-                eval_data=eval_data, eval_every=eval_every, save_steps=save_steps)
+                drop_mastered=drop_mastered, refresh_rollouts=refresh_rollouts, pool=pool,
+                eval_data=eval_data, eval_every=eval_every, save_steps=save_steps, vllm=vllm,
+                vllm_url=f"http://{vllm_host}:{vllm_port}", vllm_memory=vllm_memory)
     try:
-        rewards = run_rl_command(run, _rollout_factory(mode, max_rounds, max_new_tokens),
-                                 lambda msg: err.print(msg, markup=False))
+        how = _dispatch(model, mode, max_rounds, policy_host,
+                        executor_flags(executor, ray_address, workers, worker_concurrency),
+                        config)
+        rewards = run_rl_command(run, how, lambda msg: err.print(msg, markup=False))
     except SoundingError as exc:
         raise fail(str(exc)) from exc
     if rewards:

@@ -2,9 +2,9 @@
 
 GAIA: `validation` (all 165 questions, attachments required), `text-only` (the
 questions without an attachment), `text-103` (the 103-question text-only list used
-by WebThinker, WebDancer and Tongyi; its task ids come from a file you give, since
-GAIA's terms forbid re-sharing it). HLE: `text-only`, asserted at 2,154 questions
-when the full 2,500-question file is given. xbench: the release (2505 or 2510).
+by WebThinker, WebDancer and Tongyi; its task ids ship in `datasets/gaia_text103_ids.txt`,
+ids only: GAIA's terms forbid re-sharing its questions). HLE: `text-only`, asserted at
+2,154 questions when the full 2,500-question file is given. xbench: the release (2505 or 2510).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from ..errors import DatasetError
 from .datasets import Item
 from .datasets.hle import HLE_TEXT_ONLY
 
-__all__ = ["GAIA_VALIDATION", "HLE_TEXT_ONLY", "SUBSETS", "check_subset", "dataset_release",
-           "select_subset"]
+__all__ = ["GAIA_VALIDATION", "HLE_TEXT_ONLY", "SUBSETS", "TEXT_103_IDS", "check_subset",
+           "dataset_release", "select_subset"]
 
 GAIA_VALIDATION = 165
 GAIA_TEXT_103 = 103
@@ -56,13 +56,16 @@ def select_subset(fmt: str, items: Sequence[Item], subset: str | None,
     return chosen
 
 
+TEXT_103_IDS = Path(__file__).parent / "datasets" / "gaia_text103_ids.txt"
+"""The 103 text-only task ids (from WebThinker's `data/GAIA/dev.json`, MIT)."""
+
+
 def _listed(items: list[Item], ids_file: Path | None) -> list[Item]:
-    if ids_file is None:
-        raise DatasetError("--subset text-103 needs --subset-ids FILE: the 103 task ids, "
-                           "one per line (the list is not shipped: GAIA's terms forbid "
-                           "re-sharing it)")
+    ids_file = ids_file or TEXT_103_IDS
     try:
-        wanted = [t for t in re.split(r"[\s,]+", ids_file.read_text(encoding="utf-8")) if t]
+        lines = ids_file.read_text(encoding="utf-8").splitlines()
+        wanted = [t for line in lines if not line.lstrip().startswith("#")
+                  for t in re.split(r"[\s,]+", line) if t]
     except (OSError, UnicodeDecodeError) as exc:
         raise DatasetError(f"cannot read {ids_file}: {exc}") from exc
     by_id = {it.id: it for it in items}

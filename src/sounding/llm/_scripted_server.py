@@ -21,6 +21,7 @@ from types import TracebackType
 from typing import TypeAlias
 
 from ..types import JSON, JSONObject, Message
+from ._script import Script
 from ._wire import apply_stop, message_to_openai
 from .base import Completion
 from .tokens import EstimateCounter, TokenCounter, count_messages
@@ -65,22 +66,17 @@ class ScriptedServer:
                  model: str = "scripted", strict: bool = True, include_usage: bool = True,
                  cycle: bool = False, context_window: int | None = None,
                  counter: TokenCounter | None = None, tokenize: bool = True) -> None:
-        self._replies = list(replies)
+        self._script = Script(replies, strict=strict, cycle=cycle, owner="ScriptedServer")
         self.context_window = context_window
         self.counter: TokenCounter = counter or EstimateCounter()
         self.tokenize = tokenize
         self.refused = 0
         """Requests refused as longer than `context_window`."""
-        self._cycle = cycle
-        if cycle and not self._replies:
-            raise ValueError("a cycling ScriptedServer needs at least one reply")
         self.latency = latency
         self.retry_after = retry_after
         self.model = model
-        self.strict = strict
         self.include_usage = include_usage
         self._failures = deque(failures)
-        self._next = 0
         self._ids = itertools.count(1)
         self.requests: list[JSONObject] = []
         """JSON bodies of chat-completion calls received, in arrival order."""
@@ -111,7 +107,7 @@ class ScriptedServer:
 
     @property
     def remaining(self) -> int:
-        return 0 if self._cycle else len(self._replies) - self._next
+        return self._script.remaining
 
     def __enter__(self) -> ScriptedServer:
         self.start()
@@ -273,7 +269,7 @@ class ScriptedServer:
             return _error(status, f"scripted failure {status}", "server_error", headers)
         reply = self._take(body)
         if reply is None:
-            return _error(500, f"ScriptedServer script exhausted after {len(self._replies)} "
+            return _error(500, f"ScriptedServer script exhausted after {len(self._script.replies)} "
                           f"replies; unexpected request: {_last_message(body)}",
                           "script_exhausted", {"x-should-retry": "false"})
         try:
@@ -292,16 +288,9 @@ class ScriptedServer:
         return _Response(200, out, {})
 
     def _take(self, body: JSONObject) -> ServerReply | None:
-        if self._cycle:
-            reply = self._replies[self._next % len(self._replies)]
-        elif self._next < len(self._replies):
-            reply = self._replies[self._next]
-        elif self.strict or not self._replies:
+        reply = self._script.take()
+        if reply is None:
             self.unexpected_calls += 1
-            return None
-        else:
-            return self._replies[-1]
-        self._next += 1
         return reply
 
     def _chat_body(self, reply: str | Completion | Mapping[str, JSON],

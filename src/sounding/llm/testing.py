@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from typing import TypeAlias
 
 from ..types import Usage, estimate_tokens
+from ._script import Script
 from ._scripted_server import ScriptedServer, ServerReply
 from ._wire import apply_stop, cut_tool_response, estimate_prompt_tokens, message_to_openai
 from .base import ChatRequest, Completion, StreamChunk
@@ -51,13 +52,8 @@ class ScriptedModel:
 
     def __init__(self, replies: Iterable[ModelReply] = (), *, strict: bool = True,
                  name: str = "scripted", latency: float = 0.0, cycle: bool = False) -> None:
-        self._replies = list(replies)
-        if cycle and not self._replies:
-            raise ValueError("a cycling ScriptedModel needs at least one reply")
+        self._script = Script(replies, strict=strict, cycle=cycle, owner="ScriptedModel")
         self._name = name
-        self._cycle = cycle
-        self._next = 0
-        self.strict = strict
         self.latency = latency
         """Seconds each call takes (asyncio.sleep; concurrent calls overlap)."""
         self.requests: list[ChatRequest] = []
@@ -82,12 +78,12 @@ class ScriptedModel:
     @property
     def remaining(self) -> int:
         """Scripted replies not yet used (0 for a cycling model)."""
-        return 0 if self._cycle else len(self._replies) - self._next
+        return self._script.remaining
 
     def assert_all_used(self) -> None:
         if self.remaining:
             raise AssertionError(f"ScriptedModel {self._name!r}: {self.remaining} of "
-                                 f"{len(self._replies)} scripted replies were never used")
+                                 f"{len(self._script.replies)} scripted replies were never used")
 
     async def aclose(self) -> None:
         self.closed = True
@@ -111,17 +107,12 @@ class ScriptedModel:
         yield StreamChunk(completion=done)
 
     def _take(self, request: ChatRequest) -> ModelReply:
-        if self._cycle:
-            reply = self._replies[self._next % len(self._replies)]
-        elif self._next < len(self._replies):
-            reply = self._replies[self._next]
-        elif self.strict or not self._replies:
+        reply = self._script.take()
+        if reply is None:
             raise ScriptExhausted(
                 f"ScriptedModel {self._name!r} got call #{len(self.requests)} but its script "
-                f"has only {len(self._replies)} replies; last message: {_last_message(request)}")
-        else:
-            return self._replies[-1]
-        self._next += 1
+                f"has only {len(self._script.replies)} replies; last message: "
+                f"{_last_message(request)}")
         return reply
 
     def _finish(self, reply: str | Completion, request: ChatRequest) -> Completion:

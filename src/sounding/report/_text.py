@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable
 from itertools import pairwise
 
-import json_repair
-
 from ..corpus._text import cjk_terms, has_cjk
-from ..types import JSON
+from ..llm.reply_json import json_object
 
 __all__ = ["best_passage", "ground_quote", "has_cjk", "json_object", "sentences", "terms"]
 
@@ -65,15 +62,3 @@ def ground_quote(claimed: str, page: str, *, min_overlap: float = 0.5) -> str | 
     return best if score >= min_overlap else None
 
 
-def json_object(text: str) -> dict[str, JSON] | None:
-    """The outermost JSON object in a model reply (reasoning and fences around it are
-    ignored; a broken one is repaired), or None."""
-    text = re.sub(r"<think>.*?</think>", "", text, flags=re.S)
-    start, end = text.find("{"), text.rfind("}")
-    if start == -1 or end <= start:
-        return None
-    try:
-        obj = json.loads(text[start:end + 1])
-    except json.JSONDecodeError:
-        obj = json_repair.loads(text[start:end + 1])
-    return obj if isinstance(obj, dict) else None

@@ -17,8 +17,8 @@ from pathlib import Path
 from .._templates import render
 from ..config import Sampling
 from ..eval.judges import normalize_answer
-from ..eval.judges._parse import json_object
 from ..llm.base import ChatModel, ChatRequest
+from ..llm.reply_json import json_object
 from ..types import JSON, Message, is_cjk
 from .items import aliases_of
 from .stage import Progress, Stage, passed

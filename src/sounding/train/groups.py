@@ -61,6 +61,10 @@ def rollout_tokens(tok: Tokenizer, traj: Trajectory) -> RolloutTokens:
     end = len(sample.input_ids)
     while end > n and not sample.loss_mask[end - 1]:
         end -= 1  # the turn's closing newline and anything after the last reply
+    im_end = tok.special_id("<|im_end|>")
+    cut = calls[-1].token_ids
+    if cut and cut[-1] != im_end and end > n and sample.input_ids[end - 1] == im_end:
+        end -= 1  # a reply cut by the length limit: its closing token was never sampled
     overlong = traj.termination in ("max_tokens", "max_rounds", "max_time") or (
         calls[-1].finish_reason == "length")
     return RolloutTokens(sample.input_ids[:n], sample.input_ids[n:end], sample.loss_mask[n:end],

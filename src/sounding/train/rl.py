@@ -11,12 +11,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..eval.judges import Judge, build_judge
+from ..eval.judges import Judge
+from ..executors import ExecutorStats
+from .backends import MakeRollout
+from .dispatch import Dispatch
 from .groups import RolloutTokens, keep_in_loss, loo_reward_scale, rollout_tokens
+from .refresh import PromptPool
 from .rollouts import RLItem, Rollout, grade
+from .runtime import LoopThread
 from .tokenizers import Tokenizer
 
-__all__ = ["RLOptions", "RolloutEngine", "run_rl"]
+__all__ = ["VLLM_MODES", "RLOptions", "RolloutEngine", "run_rl"]
+
+VLLM_MODES = ("off", "colocate", "server")
 
 
 @dataclass(slots=True)
@@ -35,8 +42,21 @@ class RLOptions:
     drop_zero_variance: bool = True
     refill: bool = False
     drop_mastered: int = 0
-    """Retire a prompt after this many all-right groups in a row, rolling out a fresh one
-    from the pool in its place (0: off)."""
+    """Retire a prompt after this many all-right groups in a row; a background task rolls
+    out pool candidates and puts a learnable one in its place (0: off)."""
+    refresh_rollouts: int = 4
+    """Rollouts per pool candidate when refreshing a retired prompt's place."""
+    curriculum: int = 0
+    """Before training, roll out each prompt this many times and keep those neither always
+    right nor always wrong; the others join the refresh pool (0: off)."""
+    eval_every: int = 50
+    vllm: str = "off"
+    """Who samples: `off` (the trainer's HF generate), `colocate` (vLLM in the trainer's
+    process) or `server` (a `trl vllm-serve` server); TRL syncs the weights either way."""
+    vllm_url: str = "http://127.0.0.1:8000"
+    """The vLLM server (`--vllm server`)."""
+    vllm_memory: float = 0.3
+    """The share of GPU memory colocated vLLM takes (weights, KV cache)."""
     staleness: int = 1
     """Optimizer steps per batch of rollouts: 1 is strictly on-policy."""
     logging_steps: int = 10
@@ -55,56 +75,57 @@ class _Done:
 
 class RolloutEngine:
     """TRL's `rollout_func`: one rollout per prompt it is given (TRL repeats each prompt
-    `group` times, consecutively), graded, masked per the recipe."""
+    `group` times, consecutively), run concurrently on the rollouts' loop, graded and
+    masked per the recipe. Mastered prompts are retired and refreshed in the background."""
 
     def __init__(self, tok: Tokenizer, items: Sequence[RLItem], rollout: Rollout,
-                 judge: Judge, opts: RLOptions) -> None:
+                 judge: Judge, opts: RLOptions, *, pool: Sequence[RLItem] = (),
+                 loop: LoopThread | None = None, concurrency: int = 256) -> None:
         self.tok, self.rollout, self.judge, self.opts = tok, rollout, judge, opts
-        self.items = {it.prompt: it for it in items}
-        self.streak: dict[str, int] = {}
-        self.mastered: set[str] = set()
+        self.loop = loop or LoopThread()
+        self._owns_loop = loop is None
+        self.concurrency = concurrency
+        self.prompts = PromptPool(items, pool, rollout, judge, retire_after=opts.drop_mastered,
+                                  k=opts.refresh_rollouts, spawn=self.loop.spawn,
+                                  seed=opts.seed)
         self.mean_rewards: list[float] = []
         self.kept_fraction: list[float] = []
+        self.last_batch: dict[str, list[Any]] = {}
+        """The fields of the latest batch handed to the trainer (operations, tests)."""
+        self.executor_stats: ExecutorStats | None = None
+        """Per-worker counts of an executor's rollouts, taken when the run ends."""
         self._rng = random.Random(opts.seed)
 
+    @property
+    def mastered(self) -> set[str]:
+        return self.prompts.mastered
+
     def __call__(self, prompts: list[Any], trainer: Any = None) -> dict[str, list[Any]]:
-        items = [self._item(p) for p in prompts]
+        rows = [p if isinstance(p, str) else p[-1]["content"] for p in prompts]
         g = self.opts.group
-        for i in range(0, len(items), g):  # a whole group moves to the same fresh item
-            items[i:i + g] = [self._fresh(items[i])] * len(items[i:i + g])
-        done = asyncio.run(self._roll(items))
-        if self.opts.drop_mastered:
-            self._track(done)
-        return self.batch(done)
-
-    def _fresh(self, item: RLItem) -> RLItem:
-        """The item itself, or for a mastered one an unmastered item of the pool."""
-        if item.prompt not in self.mastered:
-            return item
-        open_items = [it for it in self.items.values() if it.prompt not in self.mastered]
-        return self._rng.choice(open_items) if open_items else item
-
-    def _track(self, done: list[_Done]) -> None:
-        g = self.opts.group
+        items: list[RLItem] = []
+        for i in range(0, len(rows), g):  # a whole group moves to the same item
+            items += [self.prompts.item_for(rows[i])] * len(rows[i:i + g])
+        done = self.loop.run(self._roll(items))
         for i in range(0, len(done), g):
-            grp = done[i:i + g]
-            key = grp[0].item.prompt
-            self.streak[key] = self.streak.get(key, 0) + 1 if all(
-                d.reward >= 1.0 for d in grp) else 0
-            if self.streak[key] >= self.opts.drop_mastered:
-                self.mastered.add(key)
-
-    def _item(self, prompt: Any) -> RLItem:
-        text = prompt if isinstance(prompt, str) else prompt[-1]["content"]
-        return self.items[text]
+            self.prompts.record(done[i].item, [d.reward for d in done[i:i + g]])
+        self.last_batch = self.batch(done)
+        return self.last_batch
 
     async def _roll(self, items: Sequence[RLItem]) -> list[_Done]:
-        out = []
-        for item in items:  # one at a time: the policy's generate is one model
-            traj = await self.rollout(item)
-            out.append(_Done(item, rollout_tokens(self.tok, traj),
-                             await grade(self.judge, item, traj)))
-        return out
+        gate = asyncio.Semaphore(max(1, self.concurrency))
+
+        async def one(item: RLItem) -> _Done:
+            async with gate:
+                traj = await self.rollout(item)
+            return _Done(item, rollout_tokens(self.tok, traj),
+                         await grade(self.judge, item, traj))
+
+        return list(await asyncio.gather(*(one(item) for item in items)))
+
+    def close(self) -> None:
+        if self._owns_loop:
+            self.loop.close()
 
     def batch(self, done: list[_Done]) -> dict[str, list[Any]]:
         """The trainer's fields; a dropped rollout keeps its place with an all-zero mask."""
@@ -150,6 +171,13 @@ def _config(out: Path, opts: RLOptions) -> Any:
     import torch
     from trl import GRPOConfig  # type: ignore[attr-defined]
 
+    vllm: dict[str, Any] = {"use_vllm": opts.vllm != "off"}
+    if opts.vllm != "off":
+        vllm["vllm_mode"] = opts.vllm
+        if opts.vllm == "server":
+            vllm["vllm_server_base_url"] = opts.vllm_url
+        else:
+            vllm["vllm_gpu_memory_utilization"] = opts.vllm_memory
     return GRPOConfig(
         output_dir=str(out), bf16=torch.cuda.is_available(),
         dataloader_pin_memory=torch.cuda.is_available(),
@@ -161,37 +189,90 @@ def _config(out: Path, opts: RLOptions) -> Any:
         scale_rewards="none", max_completion_length=opts.max_new_tokens,
         temperature=opts.temperature, logging_steps=opts.logging_steps,
         save_steps=opts.save_steps, report_to=list(opts.report_to), seed=opts.seed,
-        gradient_checkpointing=False, **opts.extra)
+        gradient_checkpointing=False, **vllm, **opts.extra)
+
+
+def _dataset(items: Sequence[RLItem]) -> Any:
+    from datasets import Dataset
+
+    return Dataset.from_dict({"prompt": [it.prompt for it in items]})
+
+
+def _keep_learnable(items: Sequence[RLItem], rollout: Rollout, judge: Judge, opts: RLOptions,
+                    loop: LoopThread, concurrency: int) -> tuple[list[RLItem], list[RLItem]]:
+    """The curriculum before training: (kept, the rest), rolled out with the start policy."""
+    from ..errors import ConfigError
+    from .hooks import curriculum, pass_rates
+
+    rates = loop.run(pass_rates(items, rollout, judge, opts.curriculum,
+                                concurrency=concurrency))
+    kept = curriculum(items, rates)
+    if not kept:
+        raise ConfigError(f"no RL prompt left to train on: the curriculum kept none of "
+                          f"{len(items)} (each right in none or all of {opts.curriculum} "
+                          "rollouts)")
+    return kept, [it for it in items if it not in kept]
 
 
 def run_rl(items: Sequence[RLItem], model_path: Path, out: Path, opts: RLOptions,
-           make_rollout: Callable[[Any, Tokenizer], Rollout],
-           callbacks: Sequence[Any] = ()) -> RolloutEngine:
-    """GRPO with our rollouts; `make_rollout(model_getter, tok)` builds the rollout over the
-    trainer's current policy. Returns the engine (its reward history)."""
+           rollouts: MakeRollout | Dispatch, callbacks: Sequence[Any] = (), *,
+           pool: Sequence[RLItem] = (), held_out: Sequence[RLItem] = (),
+           say: Callable[[str], None] = lambda msg: None) -> RolloutEngine:
+    """GRPO with our rollouts, in the trainer's process (`make_rollout(policy, tok)` over
+    the policy's ChatModel) or through an executor (`Dispatch`). Returns the engine (its
+    reward history)."""
     import os
 
-    from datasets import Dataset
     from trl import GRPOTrainer  # type: ignore[attr-defined]
 
+    from ..eval.judges import build_judge
+    from .backends import policy_sampler, start_rollouts
+    from .hooks import eval_hook
     from .models import load_model, load_tokenizer
 
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
-    tok = load_tokenizer(model_path)
-    model = load_model(model_path)
-    holder: dict[str, Any] = {"model": model}
-    engine = RolloutEngine(tok, items, make_rollout(lambda: holder["model"], tok),
-                           build_judge(opts.judge), opts)
+    tok, judge = load_tokenizer(model_path), build_judge(opts.judge)
+    engines: list[RolloutEngine] = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # transformers renames TRL's defaults
         args = _config(out, opts)
-    trainer = GRPOTrainer(model=model, reward_funcs=[sounding_reward],  # type: ignore[list-item]
-                          args=args,
-                          train_dataset=Dataset.from_dict({"prompt": [it.prompt for it in items]}),
-                          processing_class=tok.tok, rollout_func=engine,
+    trainer = GRPOTrainer(model=load_model(model_path),
+                          reward_funcs=[sounding_reward],  # type: ignore[list-item]
+                          args=args, train_dataset=_dataset(items), processing_class=tok.tok,
+                          rollout_func=lambda prompts, tr: engines[0](prompts, tr),
                           callbacks=list(callbacks))
-    holder["model"] = trainer.model
-    for cb in callbacks:
+    loop = LoopThread()
+    try:
+        started = loop.run(start_rollouts(rollouts, policy_sampler(trainer, tok, opts), tok,
+                                          opts))
+        try:
+            if opts.curriculum > 0:
+                n = len(items)
+                items, rest = _keep_learnable(items, started.rollout, judge, opts, loop,
+                                              started.concurrency)
+                pool = [*rest, *pool]
+                trainer.train_dataset = _dataset(items)
+                say(f"curriculum: kept {len(items)} of {n} prompts (pass rate strictly "
+                    f"between 0 and 1 over {opts.curriculum} rollouts)")
+            engines.append(RolloutEngine(tok, items, started.rollout, judge, opts, pool=pool,
+                                         loop=loop, concurrency=started.concurrency))
+            hooks = list(callbacks)
+            if held_out:
+                hooks.append(eval_hook(held_out, started.rollout, judge, opts.eval_every,
+                                       run=loop.run))
+                trainer.add_callback(hooks[-1])
+            _train(trainer, hooks, out, tok)
+        finally:
+            if engines and started.executor is not None:
+                engines[0].executor_stats = started.executor.stats()
+            loop.run(started.close())
+    finally:
+        loop.close()
+    return engines[0]
+
+
+def _train(trainer: Any, hooks: Sequence[Any], out: Path, tok: Any) -> None:
+    for cb in hooks:
         if hasattr(cb, "trainer"):
             cb.trainer = trainer
     resume = any(out.glob("checkpoint-*")) or None
@@ -200,4 +281,3 @@ def run_rl(items: Sequence[RLItem], model_path: Path, out: Path, opts: RLOptions
         trainer.train(resume_from_checkpoint=resume)
     trainer.save_model(str(out / "final"))
     tok.tok.save_pretrained(out / "final")
-    return engine

@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from ..errors import ConfigError
-from ..eval.judges import build_judge
-from .hooks import curriculum as keep_learnable
-from .hooks import eval_hook, pass_rates
-from .models import load_model, load_tokenizer
+from .backends import MakeRollout
+from .dispatch import Dispatch
 from .rl import RLOptions, run_rl
-from .rollouts import Rollout, load_items
-from .tokenizers import Tokenizer
+from .rollouts import load_items
 
 __all__ = ["RLRun", "run_rl_command"]
 
-MakeRollout = Callable[[Any, Tokenizer], Rollout]
 _RL = RLOptions()  # the defaults the two share are RLOptions'
 
 
@@ -40,45 +34,40 @@ class RLRun:
     judge: str = _RL.judge
     refill: bool = _RL.refill
     staleness: int = _RL.staleness
-    curriculum: int = 0
+    curriculum: int = _RL.curriculum
     drop_mastered: int = _RL.drop_mastered
+    refresh_rollouts: int = _RL.refresh_rollouts
+    pool: Path | None = None
     eval_data: Path | None = None
-    eval_every: int = 50
+    eval_every: int = _RL.eval_every
+    vllm: str = _RL.vllm
+    vllm_url: str = _RL.vllm_url
+    vllm_memory: float = _RL.vllm_memory
     save_steps: int = _RL.save_steps
     report_to: tuple[str, ...] = _RL.report_to
 
 
-def run_rl_command(run: RLRun, make: MakeRollout, say: Callable[[str], None]) -> list[float]:
+def run_rl_command(run: RLRun, rollouts: MakeRollout | Dispatch,
+                   say: Callable[[str], None]) -> list[float]:
     """Returns the mean reward of each rollout batch."""
     items = load_items(run.prompts)
-    judge = build_judge(run.judge)
-    if run.curriculum > 0:
-        tok, model = load_tokenizer(run.model), load_model(run.model)
-        rates = asyncio.run(pass_rates(items, make(lambda: model, tok), judge, run.curriculum))
-        kept = keep_learnable(items, rates)
-        say(f"curriculum: kept {len(kept)} of {len(items)} prompts (pass rate strictly "
-            f"between 0 and 1 over {run.curriculum} rollouts)")
-        items = kept
     if not items:
-        raise ConfigError("no RL prompt left to train on")
+        raise ConfigError("no RL prompt to train on")
     opts = RLOptions(group=run.group, prompts_per_step=run.prompts_per_step, steps=run.steps,
                      learning_rate=run.lr, max_new_tokens=run.max_new_tokens, judge=run.judge,
-                     refill=run.refill, staleness=run.staleness,
-                     drop_mastered=run.drop_mastered, save_steps=run.save_steps,
-                     report_to=run.report_to)
-    hooks: list[Any] = []
-    policy: dict[str, Any] = {}
-
-    def make_and_keep(model: Any, tok: Tokenizer) -> Rollout:
-        policy["rollout"] = make(model, tok)
-        return policy["rollout"]  # type: ignore[no-any-return]
-
-    if run.eval_data is not None:
-        held_out = load_items(run.eval_data)
-
-        async def through_policy(item: Any) -> Any:
-            return await policy["rollout"](item)
-
-        hooks.append(eval_hook(held_out, through_policy, judge, run.eval_every))
-    engine = run_rl(items, run.model, run.out, opts, make_and_keep, callbacks=hooks)
+                     refill=run.refill, staleness=run.staleness, curriculum=run.curriculum,
+                     drop_mastered=run.drop_mastered, refresh_rollouts=run.refresh_rollouts,
+                     eval_every=run.eval_every, vllm=run.vllm, vllm_url=run.vllm_url,
+                     vllm_memory=run.vllm_memory,
+                     save_steps=run.save_steps, report_to=run.report_to)
+    engine = run_rl(items, run.model, run.out, opts, rollouts,
+                    pool=load_items(run.pool) if run.pool is not None else (),
+                    held_out=load_items(run.eval_data) if run.eval_data is not None else (),
+                    say=say)
+    if engine.executor_stats is not None and len(engine.executor_stats.workers) > 1:
+        for line in engine.executor_stats.lines():
+            say(line)
+    if engine.prompts.refreshed:
+        say(f"refresh: {len(engine.prompts.retired)} prompts retired, "
+            f"{len(engine.prompts.refreshed)} refreshed from the pool")
     return engine.mean_rewards
