@@ -119,18 +119,26 @@ def _serve(rounds: int, latency: float, urls: Queue[str], stop: Event) -> None:
 
 
 @contextlib.contextmanager
-def server_process(rounds: int, latency: float) -> Iterator[str]:
-    """A ScriptedServer in a child process; yields its base URL."""
+def model_process(rounds: int, latency: float) -> Iterator[tuple[str, int]]:
+    """A ScriptedServer in a child process; yields its base URL and process id."""
     ctx = multiprocessing.get_context("spawn")
     urls: Queue[str] = ctx.Queue()
     stop = ctx.Event()
     proc = ctx.Process(target=_serve, args=(rounds, latency, urls, stop), daemon=True)
     proc.start()
     try:
-        yield urls.get(timeout=60)
+        assert proc.pid is not None
+        yield urls.get(timeout=60), proc.pid
     finally:
         stop.set()
         proc.join(timeout=10)
+
+
+@contextlib.contextmanager
+def server_process(rounds: int, latency: float) -> Iterator[str]:
+    """A ScriptedServer in a child process; yields its base URL."""
+    with model_process(rounds, latency) as (url, _pid):
+        yield url
 
 
 @contextlib.contextmanager

@@ -32,18 +32,20 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from agent_overhead import server_process  # the scripted model in its own process
+from agent_overhead import model_process  # the scripted model in its own process
 
 KEY = "sk-snd-benchmark"
 
 
-def start_server(db: Path, port: int, model_url: str, rounds: int) -> subprocess.Popen[bytes]:
+def start_server(db: Path, port: int, model_url: str, rounds: int,
+                 workers: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "SOUNDING_SERVE_KEYS": KEY}
     return subprocess.Popen(
         [sys.executable, "-m", "sounding", "serve", "--port", str(port), "--database", str(db),
          "--base-url", model_url, "--model", "scripted", "--max-rounds", str(rounds),
-         "--rate", "0", "--max-concurrent", "100000", "--grace", "0"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+         "--rate", "0", "--max-concurrent", "100000", "--grace", "0",
+         "--workers", str(workers)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 
 
 async def wait_up(client: httpx.AsyncClient) -> None:
@@ -58,13 +60,32 @@ async def wait_up(client: httpx.AsyncClient) -> None:
 
 
 def cpu_seconds(pid: int) -> float | None:
-    """CPU time (user + system) of a process so far, from /proc (None elsewhere): on a
-    shared machine a steadier before/after measure than wall time."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU time (user + system) so far of a process and of the live processes in its
+    process group (the server's workers), from /proc (None elsewhere): on a shared
+    machine a steadier before/after measure than wall time."""
+    total, found = 0.0, False
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if stat.parent.name == str(pid) or (int(fields[2]) == pid and pid != os.getpid()):
+            found = True
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total if found else None
+
+
+def print_cpu(jobs: int, before: list[float | None], after: list[float | None]) -> None:
+    """CPU seconds the API server, the scripted model and this client spent on the jobs
+    (they share the machine's cores, so the last two count against the first)."""
+    spent = [None if a is None or b is None else b - a for a, b in zip(before, after,
+                                                                       strict=True)]
+    if spent[0] is None:
+        return
+    server, model, client = spent
+    print(f"   server CPU for the {jobs} jobs: {server:.2f} s ({server / jobs * 1000:.1f} ms "
+          f"per job); meanwhile the scripted model {model or 0:.2f} s, this client "
+          f"{client or 0:.2f} s; load average {os.getloadavg()[0]:.2f}")
 
 
 async def run_jobs(client: httpx.AsyncClient, count: int) -> tuple[float, list[float]]:
@@ -106,11 +127,18 @@ async def kill_and_restart(client: httpx.AsyncClient, proc: subprocess.Popen[byt
     ids = [(await client.post("/v1/research", json={"question": f"k{i}"})).json()["id"]
            for i in range(jobs)]
     await asyncio.sleep(1.0)
-    os.kill(proc.pid, signal.SIGKILL)
+    os.killpg(proc.pid, signal.SIGKILL)  # the server and its workers
     proc.wait()
     proc = restart()  # type: ignore[operator]
     await wait_up(client)
-    statuses = [(await client.get(f"/v1/research/{i}")).json()["status"] for i in ids]
+    # With several workers the restarted ones take over the dead ones' jobs once those
+    # have been silent for the stale time (15 s); with one, at start.
+    deadline = time.monotonic() + 40
+    while True:
+        statuses = [(await client.get(f"/v1/research/{i}")).json()["status"] for i in ids]
+        if not {"queued", "running"} & set(statuses) or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.5)
     interrupted = [i for i, s in zip(ids, statuses, strict=True) if s == "interrupted"]
     print(f"3. kill -9 during {jobs} jobs: {statuses.count('finished')} finished, "
           f"{len(interrupted)} interrupted, "
@@ -133,10 +161,10 @@ async def kill_and_restart(client: httpx.AsyncClient, proc: subprocess.Popen[byt
 
 
 async def main_async(args: argparse.Namespace) -> None:
-    with server_process(args.rounds, args.latency) as model_url, \
+    with model_process(args.rounds, args.latency) as (model_url, model_pid), \
             tempfile.TemporaryDirectory() as tmp:
         db, port = Path(tmp) / "jobs.db", 8700 + os.getpid() % 1000
-        restart = lambda: start_server(db, port, model_url, args.rounds)  # noqa: E731
+        restart = lambda: start_server(db, port, model_url, args.rounds, args.workers)  # noqa: E731
         proc = restart()
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=120,
                                      headers={"Authorization": f"Bearer {KEY}"},
@@ -144,9 +172,10 @@ async def main_async(args: argparse.Namespace) -> None:
             try:
                 await wait_up(client)
                 one, _ = await run_jobs(client, 1)
-                cpu_before = cpu_seconds(proc.pid)
+                pids = (proc.pid, model_pid, os.getpid())
+                cpu_before = [cpu_seconds(pid) for pid in pids]
                 many, gets = await run_jobs(client, args.jobs)
-                cpu_after = cpu_seconds(proc.pid)
+                cpu_after = [cpu_seconds(pid) for pid in pids]
                 gets.sort()
                 print(f"1. one job of {args.rounds} rounds at {args.latency * 1000:.0f} ms/call: "
                       f"{one:.2f} s; {args.jobs} at once: {many:.2f} s; ratio "
@@ -154,9 +183,7 @@ async def main_async(args: argparse.Namespace) -> None:
                 print(f"   GET status while they ran: p50 {statistics.median(gets):.1f} ms, "
                       f"p99 {gets[int(len(gets) * 0.99) - 1]:.1f} ms over {len(gets)} "
                       f"requests (target p99 < 50 ms)")
-                if cpu_before is not None and cpu_after is not None:
-                    print(f"   server CPU for the {args.jobs} jobs: {cpu_after - cpu_before:.2f} s "
-                          f"({(cpu_after - cpu_before) / args.jobs * 1000:.1f} ms per job)")
+                print_cpu(args.jobs, cpu_before, cpu_after)
                 firsts = sorted([await first_event_ms(client) for _ in range(10)])
                 print(f"2. first SSE event after POST: median {statistics.median(firsts):.1f} ms,"
                       f" worst {firsts[-1]:.1f} ms (target < 100 ms)")
@@ -172,6 +199,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--kill-jobs", type=int, default=20)
+    parser.add_argument("--workers", type=int, default=1)
     asyncio.run(main_async(parser.parse_args()))
 
 

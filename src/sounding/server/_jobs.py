@@ -70,7 +70,8 @@ class _End:
     """The last item a run hands over: its status fields and its trajectory."""
 
     result: JSONObject
-    trajectory: JSONObject | None
+    trajectory: str | None
+    """The full record, as encoded JSON."""
     error: str | None
 
 
@@ -319,7 +320,8 @@ class JobManager:
             # Summaries are made here, on the runner loop, to keep that work off the
             # loop that answers HTTP requests.
             emit(_End(result_of(finished) if finished is not None else {"error": error},
-                      finished.trajectory.to_dict() if finished is not None else None, error))
+                      json.dumps(finished.trajectory.to_dict()) if finished is not None
+                      else None, error))
 
     async def _finish(self, job_id: str, status: str, end: _End | None) -> None:
         result: JSONObject = end.result if end is not None else {"error": None}

@@ -8,10 +8,10 @@ import functools
 import json
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeAlias
 
 from ..types import JSONObject
 
@@ -78,7 +78,7 @@ class Store(Protocol):
     async def close(self) -> None: ...
     async def create(self, job: JobRow) -> None: ...
     async def update(self, job_id: str, status: str, result: JSONObject | None = None,
-                     trajectory: JSONObject | None = None) -> None: ...
+                     trajectory: JSONObject | str | None = None) -> None: ...
     async def get(self, job_id: str, *, trajectory: bool = True) -> JobRow | None: ...
     async def list_jobs(self, owner: str | None, limit: int, offset: int) -> list[JobRow]: ...
     async def append(self, job_id: str, seq: int, data: JSONObject) -> None: ...
@@ -111,12 +111,16 @@ class _SQLStore:
                          None, None, job.created, job.updated)
 
     async def update(self, job_id: str, status: str, result: JSONObject | None = None,
-                     trajectory: JSONObject | None = None) -> None:
+                     trajectory: JSONObject | str | None = None) -> None:
+        """`trajectory` as a dict or already encoded (encoding a long run's record takes
+        milliseconds, better spent off the loop that answers requests)."""
+        if trajectory is not None and not isinstance(trajectory, str):
+            trajectory = json.dumps(trajectory)
         await self._exec(
             "UPDATE jobs SET status=?, result=COALESCE(?, result), "
             "trajectory=COALESCE(?, trajectory), updated=? WHERE id=?",
-            status, None if result is None else json.dumps(result),
-            None if trajectory is None else json.dumps(trajectory), time.time(), job_id)
+            status, None if result is None else json.dumps(result), trajectory,
+            time.time(), job_id)
 
     async def get(self, job_id: str, *, trajectory: bool = True) -> JobRow | None:
         columns = _COLUMNS if trajectory else _LIGHT
@@ -167,30 +171,41 @@ class _SQLStore:
         return None if row is None else str(row[0])
 
 
-def _insert(db: sqlite3.Connection, rows: list[tuple[str, int, str]]) -> None:
-    db.execute("BEGIN")
+_Op: TypeAlias = Callable[[sqlite3.Connection], Any]
+"""A write the writer thread applies inside its transaction; returns its result."""
+
+
+def _transaction(db: sqlite3.Connection, ops: Sequence[_Op]) -> list[Any]:
+    # IMMEDIATE: take the write lock at once, so that another process writing the same
+    # file makes this one wait (busy_timeout) instead of failing on an upgrade.
+    db.execute("BEGIN IMMEDIATE")
     try:
-        db.executemany("INSERT INTO events (job_id, seq, data) VALUES (?,?,?)", rows)
+        results = [op(db) for op in ops]
     except BaseException:
         db.execute("ROLLBACK")
         raise
     db.execute("COMMIT")
+    return results
+
+
+def _statement(sql: str, args: tuple[object, ...]) -> _Op:
+    return lambda db: db.execute(sql, args)
 
 
 class SQLiteStore(_SQLStore):
-    """SQLite in WAL mode. Calls run on the event loop: each is a single indexed statement
-    of tens of microseconds (synchronous=NORMAL, no fsync per commit), cheaper than a thread
-    hop. Events are the exception: those that all running jobs append at one moment are
-    written together, in one transaction, on a thread with a connection of its own (SQLite
-    lets go of the GIL meanwhile), so that hundreds of jobs cost one commit, not hundreds,
-    and the loop stays free for requests. Each job appends its next batch only once the
-    last one is written, so its events keep their order."""
+    """SQLite in WAL mode. Reads run on the event loop: each is a single indexed statement
+    of tens of microseconds, cheaper than a thread hop, and WAL readers never wait for the
+    writer. Writes (events, status changes, new jobs) go to a thread with a connection of
+    its own (SQLite lets go of the GIL meanwhile): those that all running jobs make at one
+    moment are applied together, in one transaction, so that hundreds of jobs cost one
+    commit, not hundreds, and the loop never waits for a write lock. Each caller awaits
+    its write before its next, so a job's events and statuses keep their order."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         self._db: sqlite3.Connection | None = None
         self._writer: sqlite3.Connection | None = None
-        self._pending: list[tuple[list[tuple[str, int, str]], asyncio.Future[None]]] = []
+        self._pending: list[tuple[_Op, asyncio.Future[Any]]] = []
         self._flusher: asyncio.Task[None] | None = None
 
     @property
@@ -200,7 +215,7 @@ class SQLiteStore(_SQLStore):
         return self._db
 
     async def _exec(self, sql: str, *args: object) -> None:
-        self.db.execute(sql, args)
+        await self._submit(_statement(sql, args))
 
     async def _one(self, sql: str, *args: object) -> Sequence[Any] | None:
         row: Sequence[Any] | None = self.db.execute(sql, args).fetchone()
@@ -212,11 +227,16 @@ class SQLiteStore(_SQLStore):
     async def interrupt_orphans(self, instance: str, stale_s: float | None) -> list[str]:
         """(Not UPDATE ... RETURNING: that needs SQLite 3.35, newer than some systems'.)"""
         sql, args = _orphans(stale_s)
-        ids = [str(r[0]) for r in self.db.execute(f"SELECT id FROM jobs WHERE {sql}",
-                                                  (instance, *args)).fetchall()]
-        now = time.time()
-        self.db.executemany("UPDATE jobs SET status='interrupted', updated=? WHERE id=?",
-                            [(now, job_id) for job_id in ids])
+
+        def mark(db: sqlite3.Connection) -> list[str]:
+            ids = [str(r[0]) for r in db.execute(f"SELECT id FROM jobs WHERE {sql}",
+                                                 (instance, *args)).fetchall()]
+            now = time.time()
+            db.executemany("UPDATE jobs SET status='interrupted', updated=? WHERE id=?",
+                           [(now, job_id) for job_id in ids])
+            return ids
+
+        ids: list[str] = await self._submit(mark)
         return ids
 
     async def open(self) -> None:
@@ -236,47 +256,51 @@ class SQLiteStore(_SQLStore):
 
     async def close(self) -> None:
         if self._flusher is not None and not self._flusher.done():
-            await asyncio.wait([self._flusher])  # the last events in flight
+            await asyncio.wait([self._flusher])  # the last writes in flight
         for db in (self._writer, self._db):
             if db is not None:
                 db.close()
         self._db = self._writer = None
 
     async def append_many(self, job_id: str, rows: Sequence[tuple[int, str]]) -> None:
-        """Events already encoded; returns once they are committed, together with those
-        other jobs appended meanwhile."""
-        done = asyncio.get_running_loop().create_future()
-        self._pending.append(([(job_id, seq, data) for seq, data in rows], done))
+        """Events already encoded; returns once they are committed, together with what
+        other jobs wrote meanwhile."""
+        data = [(job_id, seq, text) for seq, text in rows]
+        await self._submit(lambda db: db.executemany(
+            "INSERT INTO events (job_id, seq, data) VALUES (?,?,?)", data))
+
+    async def _submit(self, op: _Op) -> Any:
+        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending.append((op, done))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
-        await done
+        return await done
 
     async def _flush(self) -> None:
         while self._pending:
             await asyncio.sleep(0)  # the other jobs woken at this moment add theirs
             batch, self._pending = self._pending, []
             try:
-                await self._write([row for part, _ in batch for row in part])
-            except Exception:  # one job's bad row: write each job's own, so only it fails
-                for part, done in batch:
+                results = await self._write([op for op, _ in batch])
+            except Exception:  # one job's bad row: apply each on its own, so only it fails
+                for op, done in batch:
                     try:
-                        await self._write(part)
+                        result = (await self._write([op]))[0]
                     except Exception as exc:
                         if not done.done():
                             done.set_exception(exc)
                     else:
                         if not done.done():
-                            done.set_result(None)
+                            done.set_result(result)
                 continue
-            for _, done in batch:
+            for (_, done), result in zip(batch, results, strict=True):
                 if not done.done():
-                    done.set_result(None)
+                    done.set_result(result)
 
-    async def _write(self, rows: list[tuple[str, int, str]]) -> None:
+    async def _write(self, ops: list[_Op]) -> list[Any]:
         if self._writer is None:
-            _insert(self.db, rows)
-        else:
-            await asyncio.to_thread(_insert, self._writer, rows)
+            return _transaction(self.db, ops)
+        return await asyncio.to_thread(_transaction, self._writer, ops)
 
 
 class PostgresStore(_SQLStore):
