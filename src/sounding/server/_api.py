@@ -43,7 +43,7 @@ class ResearchBody(BaseModel):
 
 
 async def start_job(state: ServerState, name: str, body: ResearchBody) -> JobRow:
-    check_concurrency(state, name)
+    await check_concurrency(state, name)
     data = body.model_dump(exclude_none=True)
     request = ResearchRequest(data.pop("question"), stream=data.pop("stream"), options=data)
     try:
@@ -102,7 +102,7 @@ async def rerun(job_id: str, request: Request, name: Caller) -> dict[str, Any]:
     job = await own_job(state, name, job_id)
     if job.status not in TERMINAL or job.status == "finished":
         raise HTTPException(409, f"the job is {job.status}")
-    check_concurrency(state, name)
+    await check_concurrency(state, name)
     job = await state.jobs.rerun(job)
     return {"id": job.id, "status": job.status, "events": f"/v1/research/{job.id}/events"}
 
@@ -131,6 +131,10 @@ async def events(job_id: str, request: Request, name: Caller,
 
 async def sse(state: ServerState, job_id: str, after: int) -> AsyncIterator[str]:
     yield "retry: 1000\n\n"
-    async for seq, data in state.jobs.follow(job_id, after):
+    async for seq, data in state.jobs.follow(job_id, after,
+                                             idle_s=state.config.keepalive_s or None):
+        if not seq:  # a quiet spell: a comment line, which EventSource clients skip
+            yield ": keep-alive\n\n"
+            continue
         kind = json.loads(data).get("kind", "message")
         yield f"id: {seq}\nevent: {kind}\ndata: {data}\n\n"

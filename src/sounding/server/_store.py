@@ -15,7 +15,7 @@ from typing import Any, Protocol, TypeAlias
 
 from ..types import JSONObject
 
-__all__ = ["ACTIVE", "JobRow", "PostgresStore", "SQLiteStore", "Store", "open_store"]
+__all__ = ["ACTIVE", "JobRow", "PostgresStore", "SQLiteStore", "Store", "open_store", "refill"]
 
 ACTIVE = ("queued", "running")  # (spelled out in _orphans too)
 """Statuses of a job that some server process is (or was) working on."""
@@ -31,6 +31,12 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS instances (id TEXT PRIMARY KEY, seen REAL NOT NULL)",
     "CREATE TABLE IF NOT EXISTS api_keys (hash TEXT PRIMARY KEY, name TEXT NOT NULL, "
     "created REAL NOT NULL)",
+    # What several server processes on one store share: per-key concurrency (counted in
+    # jobs), rate buckets, and cancel requests for a job another process runs.
+    "CREATE INDEX IF NOT EXISTS jobs_owner ON jobs (owner, status)",
+    "CREATE TABLE IF NOT EXISTS rates (name TEXT PRIMARY KEY, tokens REAL NOT NULL, "
+    "at REAL NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS cancels (job_id TEXT PRIMARY KEY, at REAL NOT NULL)",
 )
 
 
@@ -90,6 +96,12 @@ class Store(Protocol):
     async def interrupt_orphans(self, instance: str, stale_s: float | None) -> list[str]: ...
     async def add_key(self, digest: str, name: str) -> None: ...
     async def key_name(self, digest: str) -> str | None: ...
+    async def active_count(self, owner: str) -> int: ...
+    async def take_token(self, name: str, per_minute: float, burst: int) -> float: ...
+    async def request_cancel(self, job_id: str) -> None: ...
+    async def cancel_requests(self) -> list[str]: ...
+    async def clear_cancels(self, job_ids: Sequence[str]) -> None: ...
+    async def data_version(self) -> int | None: ...
 
 
 class _SQLStore:
@@ -170,6 +182,39 @@ class _SQLStore:
         row = await self._one("SELECT name FROM api_keys WHERE hash=?", digest)
         return None if row is None else str(row[0])
 
+    async def active_count(self, owner: str) -> int:
+        """Jobs of `owner` queued or running, in any process on this store."""
+        row = await self._one("SELECT COUNT(*) FROM jobs WHERE owner=? AND status IN "
+                              "('queued', 'running')", owner)
+        return int(row[0]) if row is not None else 0
+
+    async def request_cancel(self, job_id: str) -> None:
+        """Ask whichever process runs `job_id` to cancel it (it looks when the store
+        changes, or every poll)."""
+        await self._exec("INSERT INTO cancels VALUES (?,?) ON CONFLICT (job_id) DO NOTHING",
+                         job_id, time.time())
+
+    async def cancel_requests(self) -> list[str]:
+        return [str(r[0]) for r in await self._all("SELECT job_id FROM cancels")]
+
+    async def clear_cancels(self, job_ids: Sequence[str]) -> None:
+        for job_id in job_ids:
+            await self._exec("DELETE FROM cancels WHERE job_id=?", job_id)
+
+    async def data_version(self) -> int | None:
+        """A number that changes when another connection commits (None: not known here;
+        readers then poll)."""
+        return None
+
+
+def refill(tokens: float, then: float, now: float, per_minute: float,
+           burst: int) -> tuple[float, float]:
+    """A token bucket's step: (tokens left, seconds to wait; 0 when one was taken)."""
+    tokens = min(float(burst), tokens + (now - then) * per_minute / 60)
+    if tokens >= 1:
+        return tokens - 1, 0.0
+    return tokens, (1 - tokens) * 60 / per_minute
+
 
 _Op: TypeAlias = Callable[[sqlite3.Connection], Any]
 """A write the writer thread applies inside its transaction; returns its result."""
@@ -223,6 +268,27 @@ class SQLiteStore(_SQLStore):
 
     async def _all(self, sql: str, *args: object) -> list[Sequence[Any]]:
         return list(self.db.execute(sql, args).fetchall())
+
+    async def data_version(self) -> int | None:
+        # Reads the WAL index in shared memory: microseconds, no disk access.
+        row = self.db.execute("PRAGMA data_version").fetchone()
+        return int(row[0])
+
+    async def take_token(self, name: str, per_minute: float, burst: int) -> float:
+        """One request of `name` against its bucket shared by every process on the file
+        (read and write in one write transaction, so two processes cannot both take the
+        last token). Returns 0, or the seconds to wait."""
+        def take(db: sqlite3.Connection) -> float:
+            now = time.time()
+            row = db.execute("SELECT tokens, at FROM rates WHERE name=?", (name,)).fetchone()
+            held, then = (float(row[0]), float(row[1])) if row else (float(burst), now)
+            tokens, wait = refill(held, then, now, per_minute, burst)
+            db.execute("INSERT INTO rates VALUES (?,?,?) ON CONFLICT (name) DO UPDATE SET "
+                       "tokens=EXCLUDED.tokens, at=EXCLUDED.at", (name, tokens, now))
+            return wait
+
+        wait: float = await self._submit(take)
+        return wait
 
     async def interrupt_orphans(self, instance: str, stale_s: float | None) -> list[str]:
         """(Not UPDATE ... RETURNING: that needs SQLite 3.35, newer than some systems'.)"""
@@ -332,6 +398,19 @@ class PostgresStore(_SQLStore):
 
     async def _all(self, sql: str, *args: object) -> list[Sequence[Any]]:
         return [tuple(r) for r in await self._pool.fetch(_numbered(sql), *args)]
+
+    async def take_token(self, name: str, per_minute: float, burst: int) -> float:
+        """As SQLiteStore.take_token; the row is locked (FOR UPDATE) meanwhile."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            now = time.time()
+            await conn.execute("INSERT INTO rates VALUES ($1,$2,$3) ON CONFLICT (name) DO "
+                               "NOTHING", name, float(burst), now)
+            row = await conn.fetchrow("SELECT tokens, at FROM rates WHERE name=$1 FOR UPDATE",
+                                      name)
+            tokens, wait = refill(float(row[0]), float(row[1]), now, per_minute, burst)
+            await conn.execute("UPDATE rates SET tokens=$2, at=$3 WHERE name=$1", name,
+                               tokens, now)
+        return wait
 
     async def append_many(self, job_id: str, rows: Sequence[tuple[int, str]]) -> None:
         """Events already encoded; `executemany` runs them in one transaction."""

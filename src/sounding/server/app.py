@@ -23,7 +23,7 @@ from ..llm.base import ChatModel
 from . import _api, _openai
 from ._context import ServeConfig, ServerState, caller, state_of
 from ._jobs import JobManager
-from ._mcp import build_mcp
+from ._mcp import OWNER_SCOPE_KEY, build_mcp
 from ._security import BodyLimit, RateLimiter, hash_key
 from ._store import open_store
 
@@ -131,7 +131,7 @@ class _KeyRequired:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
         try:
-            await caller(request)
+            scope[OWNER_SCOPE_KEY] = await caller(request)  # the tool's jobs are its own
         except HTTPException as exc:
             from fastapi.responses import JSONResponse
 
