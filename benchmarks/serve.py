@@ -28,8 +28,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
-import httpx
+import aiohttp
 
 sys.path.insert(0, str(Path(__file__).parent))
 from agent_overhead import model_process  # the scripted model in its own process
@@ -48,12 +49,40 @@ def start_server(db: Path, port: int, model_url: str, rounds: int,
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 
 
-async def wait_up(client: httpx.AsyncClient) -> None:
+class Api:
+    """The benchmark's HTTP client: aiohttp, whose CPU per request is a fraction of
+    httpx's. The client shares the machine's cores with the server, so a heavy client
+    would be measured as server slowness; the requests themselves are the same."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self.session = aiohttp.ClientSession(
+            base_url, headers={"Authorization": f"Bearer {KEY}"},
+            connector=aiohttp.TCPConnector(limit=500),
+            timeout=aiohttp.ClientTimeout(total=120))
+
+    async def get(self, path: str) -> tuple[int, Any]:
+        async with self.session.get(path) as response:
+            return response.status, await response.json()
+
+    async def post(self, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
+        async with self.session.post(path, json=body) as response:
+            return response.status, await response.json()
+
+    async def text(self, path: str) -> str:
+        async with self.session.get(path) as response:
+            return await response.text()
+
+    async def close(self) -> None:
+        await self.session.close()
+
+
+async def wait_up(client: Api) -> None:
     for _ in range(600):
         try:
-            if (await client.get("/v1/models")).status_code == 200:
+            if (await client.get("/v1/models"))[0] == 200:
                 return
-        except httpx.TransportError:
+        except aiohttp.ClientError:
             pass
         await asyncio.sleep(0.1)
     raise SystemExit("the server did not start")
@@ -88,17 +117,17 @@ def print_cpu(jobs: int, before: list[float | None], after: list[float | None]) 
           f"{client or 0:.2f} s; load average {os.getloadavg()[0]:.2f}")
 
 
-async def run_jobs(client: httpx.AsyncClient, count: int) -> tuple[float, list[float]]:
+async def run_jobs(client: Api, count: int) -> tuple[float, list[float]]:
     """Start `count` jobs at once; poll statuses until all end. Returns (wall, GET ms)."""
     started = time.perf_counter()
-    posts = await asyncio.gather(*(client.post("/v1/research", json={"question": f"q{i}"})
+    posts = await asyncio.gather(*(client.post("/v1/research", {"question": f"q{i}"})
                                    for i in range(count)))
-    pending = {p.json()["id"] for p in posts}
+    pending = {body["id"] for _, body in posts}
     latencies: list[float] = []
     while pending:
         job_id = random.choice(sorted(pending))
         t0 = time.perf_counter()
-        job = (await client.get(f"/v1/research/{job_id}")).json()
+        job = (await client.get(f"/v1/research/{job_id}"))[1]
         latencies.append((time.perf_counter() - t0) * 1000)
         if job["status"] not in ("queued", "running"):
             assert job["status"] == "finished", job
@@ -107,12 +136,12 @@ async def run_jobs(client: httpx.AsyncClient, count: int) -> tuple[float, list[f
     return time.perf_counter() - started, latencies
 
 
-async def first_event_ms(client: httpx.AsyncClient) -> float:
+async def first_event_ms(client: Api) -> float:
     t0 = time.perf_counter()
-    job_id = (await client.post("/v1/research", json={"question": "q"})).json()["id"]
-    async with client.stream("GET", f"/v1/research/{job_id}/events") as response:
-        async for line in response.aiter_lines():
-            if line.startswith("id: "):
+    job_id = (await client.post("/v1/research", {"question": "q"}))[1]["id"]
+    async with client.session.get(f"/v1/research/{job_id}/events") as response:
+        async for line in response.content:
+            if line.startswith(b"id: "):
                 return (time.perf_counter() - t0) * 1000
     raise AssertionError("no event")
 
@@ -122,9 +151,13 @@ def check_events(text: str) -> tuple[int, bool]:
     return len(seqs), seqs == list(range(1, len(seqs) + 1))
 
 
-async def kill_and_restart(client: httpx.AsyncClient, proc: subprocess.Popen[bytes],
+async def statuses_of(client: Api, ids: list[str]) -> list[str]:
+    return [(await client.get(f"/v1/research/{i}"))[1]["status"] for i in ids]
+
+
+async def kill_and_restart(client: Api, proc: subprocess.Popen[bytes],
                            restart: object, jobs: int) -> subprocess.Popen[bytes]:
-    ids = [(await client.post("/v1/research", json={"question": f"k{i}"})).json()["id"]
+    ids = [(await client.post("/v1/research", {"question": f"k{i}"}))[1]["id"]
            for i in range(jobs)]
     await asyncio.sleep(1.0)
     os.killpg(proc.pid, signal.SIGKILL)  # the server and its workers
@@ -135,7 +168,7 @@ async def kill_and_restart(client: httpx.AsyncClient, proc: subprocess.Popen[byt
     # have been silent for the stale time (15 s); with one, at start.
     deadline = time.monotonic() + 40
     while True:
-        statuses = [(await client.get(f"/v1/research/{i}")).json()["status"] for i in ids]
+        statuses = await statuses_of(client, ids)
         if not {"queued", "running"} & set(statuses) or time.monotonic() > deadline:
             break
         await asyncio.sleep(0.5)
@@ -144,16 +177,14 @@ async def kill_and_restart(client: httpx.AsyncClient, proc: subprocess.Popen[byt
           f"{len(interrupted)} interrupted, "
           f"{len(ids) - statuses.count('finished') - len(interrupted)} other (target 0)")
     for job_id in interrupted:
-        assert (await client.post(f"/v1/research/{job_id}/rerun")).status_code == 202
+        assert (await client.post(f"/v1/research/{job_id}/rerun"))[0] == 202
     ok, total = 0, 0
     for job_id in ids:
-        while (await client.get(f"/v1/research/{job_id}")).json()["status"] in ("queued",
-                                                                                  "running"):
+        while (await statuses_of(client, [job_id]))[0] in ("queued", "running"):
             await asyncio.sleep(0.1)
-        count, contiguous = check_events((await client.get(
-            f"/v1/research/{job_id}/events")).text)
+        count, contiguous = check_events(await client.text(f"/v1/research/{job_id}/events"))
         ok, total = ok + contiguous, total + count
-    final = [(await client.get(f"/v1/research/{i}")).json()["status"] for i in ids]
+    final = await statuses_of(client, ids)
     print(f"   after re-running the interrupted ones: {final.count('finished')}/{jobs} "
           f"finished; events numbered 1..n without gap or repeat in {ok}/{jobs} jobs "
           f"({total} events)")
@@ -166,9 +197,8 @@ async def main_async(args: argparse.Namespace) -> None:
         db, port = Path(tmp) / "jobs.db", 8700 + os.getpid() % 1000
         restart = lambda: start_server(db, port, model_url, args.rounds, args.workers)  # noqa: E731
         proc = restart()
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=120,
-                                     headers={"Authorization": f"Bearer {KEY}"},
-                                     limits=httpx.Limits(max_connections=500)) as client:
+        client = Api(f"http://127.0.0.1:{port}")
+        try:
             try:
                 await wait_up(client)
                 one, _ = await run_jobs(client, 1)
@@ -191,6 +221,8 @@ async def main_async(args: argparse.Namespace) -> None:
             finally:
                 proc.send_signal(signal.SIGTERM)
                 proc.wait(30)
+        finally:
+            await client.close()
 
 
 def main() -> None:
