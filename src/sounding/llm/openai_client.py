@@ -18,6 +18,7 @@ import json
 import logging
 import random
 import re
+import threading
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -440,8 +441,47 @@ def mask_key(text: str, key: str | None) -> str:
     return re.sub(rf"(?<![\w.\-]){re.escape(key)}(?![\w.\-])", "***", text)
 
 
+class _Fragments:
+    """JSON text of plain messages (role and content only) already sent, so that a run's
+    growing prompt is encoded once per message rather than once per call: by round 10 a
+    prompt is mostly the same messages again. Bounded by characters held, oldest out."""
+
+    def __init__(self, cap_chars: int = 32 << 20) -> None:
+        self.cap = cap_chars
+        self.size = 0
+        self._texts: dict[tuple[str, str], str] = {}
+        self._lock = threading.Lock()
+
+    def text(self, message: JSON) -> str:
+        if not (isinstance(message, dict) and len(message) == 2
+                and isinstance(message.get("role"), str)
+                and isinstance(message.get("content"), str)):
+            return json.dumps(message, ensure_ascii=False)
+        # (str hashes are cached on the strings, and a run keeps the same ones)
+        key = (str(message["role"]), str(message["content"]))
+        text = self._texts.get(key)
+        if text is None:
+            text = json.dumps(message, ensure_ascii=False)
+            with self._lock:
+                self._texts[key] = text
+                self.size += len(text)
+                while self.size > self.cap and self._texts:
+                    self.size -= len(self._texts.pop(next(iter(self._texts))))
+        return text
+
+
+_FRAGMENTS = _Fragments()
+
+
 def _encode(body: JSONObject) -> bytes:
-    text = json.dumps(body, ensure_ascii=False)
+    messages = body.get("messages")
+    if isinstance(messages, list) and messages:
+        rest = {k: v for k, v in body.items() if k != "messages"}
+        head = json.dumps(rest, ensure_ascii=False)[:-1] + (", " if rest else "")
+        text = (head + '"messages": [' + ", ".join(_FRAGMENTS.text(m) for m in messages)
+                + "]}")
+    else:
+        text = json.dumps(body, ensure_ascii=False)
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate (a page, a file) must not block the call
