@@ -91,7 +91,9 @@ def _run_uvicorn(settings: object, config: object, host: str, port: int, workers
     grace = float(getattr(config, "grace_s", 10.0))
     if workers <= 1:
         from ..server import create_app
+        from ..server.app import tune_process
 
+        tune_process()
         app = create_app(settings, config, host=host)  # type: ignore[arg-type]
         uvicorn.run(app, host=host, port=port, log_level="info",
                     timeout_graceful_shutdown=int(grace) + 5)
