@@ -132,22 +132,31 @@ def print_cpu(jobs: int, before: list[float | None], after: list[float | None]) 
 
 
 async def run_jobs(client: Api, count: int) -> tuple[float, list[float]]:
-    """Start `count` jobs at once; poll statuses until all end. Returns (wall, GET ms)."""
-    started = time.perf_counter()
+    """Start `count` jobs at once; poll one pending job's status every 10 ms until all
+    have ended. Returns the wall time until the last one finished, and the latencies (ms)
+    of the polls sent before that.
+
+    The end is the job's own `updated` time (when the server marked it finished; the
+    server's clock is this machine's), not when this poller noticed: one poll at a time
+    notices 200 jobs ending together only one by one, over seconds, and those late polls
+    of an idle server are not "during the load"."""
+    started = time.time()
     posts = await asyncio.gather(*(client.post("/v1/research", {"question": f"q{i}"})
                                    for i in range(count)))
     pending = {body["id"] for _, body in posts}
-    latencies: list[float] = []
+    polls: list[tuple[float, float]] = []
+    last = started
     while pending:
         job_id = random.choice(sorted(pending))
-        t0 = time.perf_counter()
+        sent, t0 = time.time(), time.perf_counter()
         job = (await client.get(f"/v1/research/{job_id}"))[1]
-        latencies.append((time.perf_counter() - t0) * 1000)
+        polls.append((sent, (time.perf_counter() - t0) * 1000))
         if job["status"] not in ("queued", "running"):
             assert job["status"] == "finished", job
             pending.discard(job_id)
+            last = max(last, float(job["updated"]))
         await asyncio.sleep(0.01)
-    return time.perf_counter() - started, latencies
+    return last - started, [ms for sent, ms in polls if sent < last]
 
 
 async def first_event_ms(client: Api) -> float:
@@ -217,15 +226,18 @@ async def main_async(args: argparse.Namespace) -> None:
         try:
             try:
                 await wait_up(client)
-                one, _ = await run_jobs(client, 1)
+                # Warm every worker up (its model client, environment, corpus), then take
+                # the best of three single jobs: the ratio's base is a job at its fastest.
+                await run_jobs(client, 8)
+                one = min([(await run_jobs(client, 1))[0] for _ in range(3)])
                 pids = (proc.pid, model_pid, os.getpid())
                 cpu_before = [cpu_seconds(pid) for pid in pids]
                 many, gets = await run_jobs(client, args.jobs)
                 cpu_after = [cpu_seconds(pid) for pid in pids]
                 gets.sort()
-                print(f"1. one job of {args.rounds} rounds at {args.latency * 1000:.0f} ms/call: "
-                      f"{one:.2f} s; {args.jobs} at once: {many:.2f} s; ratio "
-                      f"{many / one:.2f} (target < 1.5)")
+                print(f"1. one job of {args.rounds} rounds at {args.latency * 1000:.0f} ms/call "
+                      f"(best of 3): {one:.2f} s; {args.jobs} at once: {many:.2f} s until the "
+                      f"last finished; ratio {many / one:.2f} (target < 1.5)")
                 print(f"   GET status while they ran: p50 {statistics.median(gets):.1f} ms, "
                       f"p99 {gets[int(len(gets) * 0.99) - 1]:.1f} ms over {len(gets)} "
                       f"requests (target p99 < 50 ms)")
