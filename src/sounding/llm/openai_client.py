@@ -277,8 +277,8 @@ class OpenAIChatModel:
 
     async def _post_retrying(self, body: JSONObject) -> tuple[JSONObject, int]:
         """Post until a call succeeds or retries end; returns (reply, retries). A plain
-        loop rather than tenacity's: at hundreds of runs the retry machinery cost as
-        much CPU per call as the call itself, and almost every call succeeds at once."""
+        loop rather than tenacity's, whose machinery was about a sixth of each call's
+        CPU at hundreds of concurrent runs, though almost every call succeeds at once."""
         payload = _encode(body)
         attempt = 0
         while True:
