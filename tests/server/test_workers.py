@@ -54,6 +54,33 @@ def test_concurrency_limit_and_cancel_hold_across_processes(
         assert wait_done(a, again.json()["id"])["status"] == "finished"
 
 
+async def test_mcp_over_http_with_workers(pair: tuple[Served, Served]) -> None:
+    """With a shared store, /mcp serves each request on its own (no session a
+    process would have to remember), and the job is the calling key's, in the store."""
+    import httpx2
+    from mcp.client.streamable_http import streamable_http_client
+
+    from .conftest import KEY
+    from .test_mcp_server import call_research
+
+    first, second = pair
+    async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {KEY}"},
+                                  timeout=30) as http:
+        text, progress = await call_research(
+            streamable_http_client(second.url + "/mcp", http_client=http))
+    assert text.startswith("Marie Curie") and progress
+    with first.client() as a:
+        jobs = a.get("/v1/research").json()["jobs"]
+    assert [(j["question"], j["status"]) for j in jobs] == [("Who won two Nobels?",
+                                                              "finished")]
+    # A request without a session (as one reaching a process that never saw the client's
+    # `initialize` would be) is answered.
+    with first.client() as a:
+        listed = a.post("/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+                        headers={"Accept": "application/json, text/event-stream"})
+    assert listed.status_code == 200 and "deep_research" in listed.text
+
+
 def test_rate_limit_is_one_bucket_across_processes(serve_settings: Settings,
                                                    config: ServeConfig) -> None:
     shared = replace(config, stale_s=30.0, rate_burst=3, rate_per_minute=6)

@@ -57,7 +57,10 @@ def create_app(settings: Settings, config: ServeConfig | None = None, *,
     state = ServerState(config, jobs, RateLimiter(config.rate_per_minute, config.rate_burst),
                         frozenset(hash_key(k) for k in config.api_keys))
     mcp = build_mcp(jobs)
-    mcp_app = mcp.streamable_http_app(streamable_http_path="/mcp", host=host)
+    # With several processes on one store (`--workers`), a client's next request may reach
+    # another process, which would not know an MCP session: serve each request on its own.
+    mcp_app = mcp.streamable_http_app(streamable_http_path="/mcp", host=host,
+                                      stateless_http=config.stale_s is not None)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
