@@ -23,6 +23,7 @@ import contextlib
 import itertools
 import json
 import multiprocessing
+import os
 import statistics
 import tempfile
 import time
@@ -119,18 +120,26 @@ def _serve(rounds: int, latency: float, urls: Queue[str], stop: Event) -> None:
 
 
 @contextlib.contextmanager
-def server_process(rounds: int, latency: float) -> Iterator[str]:
-    """A ScriptedServer in a child process; yields its base URL."""
+def model_process(rounds: int, latency: float) -> Iterator[tuple[str, int]]:
+    """A ScriptedServer in a child process; yields its base URL and process id."""
     ctx = multiprocessing.get_context("spawn")
     urls: Queue[str] = ctx.Queue()
     stop = ctx.Event()
     proc = ctx.Process(target=_serve, args=(rounds, latency, urls, stop), daemon=True)
     proc.start()
     try:
-        yield urls.get(timeout=60)
+        assert proc.pid is not None
+        yield urls.get(timeout=60), proc.pid
     finally:
         stop.set()
         proc.join(timeout=10)
+
+
+@contextlib.contextmanager
+def server_process(rounds: int, latency: float) -> Iterator[str]:
+    """A ScriptedServer in a child process; yields its base URL."""
+    with model_process(rounds, latency) as (url, _pid):
+        yield url
 
 
 @contextlib.contextmanager
@@ -139,19 +148,20 @@ def server_thread(rounds: int, latency: float) -> Iterator[str]:
         yield server.base_url
 
 
-async def concurrent(settings: Settings, runs: int) -> float:
+async def concurrent(settings: Settings, runs: int) -> tuple[float, float]:
+    """Wall seconds of `runs` concurrent runs, and this process's CPU seconds for them."""
     model = OpenAIChatModel(settings.llm)
     env = offline_environment(settings, summary_model=None)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     trajs = await asyncio.gather(*(arun(f"question {i}", settings, model=model, environment=env)
                                    for i in range(runs)))
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     await env.aclose()
     await model.aclose()
     bad = [t for t in trajs if t.termination != "answer"]
     if bad:
         raise SystemExit(f"{len(bad)} runs did not finish with an answer: {bad[0].error}")
-    return elapsed
+    return elapsed, cpu
 
 
 def search_latency(settings: Settings, n: int = 2000) -> tuple[float, float]:
@@ -193,13 +203,15 @@ def main() -> None:
     with serve(args.rounds, args.latency) as base_url:
         s = load_settings({**base, "llm.base_url": base_url}, environ={})
         open_corpus(s).close()  # build the index before timing
-        one = asyncio.run(concurrent(s, 1))
-        many = asyncio.run(concurrent(s, args.runs))
+        one, _ = asyncio.run(concurrent(s, 1))
+        many, cpu = asyncio.run(concurrent(s, args.runs))
     where = "this process" if args.server_in_process else "its own process"
     print(f"scripted server in {where}, {args.latency * 1000:.0f} ms per call")
     print(f"1 run x {args.rounds} rounds: {one:.2f} s")
     print(f"{args.runs} concurrent runs x {args.rounds} rounds: {many:.2f} s")
-    print(f"concurrency ratio: {many / one:.2f} (target < 1.5)")
+    print(f"concurrency ratio: {many / one:.2f} (target < 1.5); CPU of this process for the "
+          f"{args.runs} runs: {cpu:.2f} s ({cpu / args.runs / args.rounds * 1000:.2f} ms per "
+          f"round); load average {os.getloadavg()[0]:.2f}")
 
     p50, p90s = search_latency(settings)
     print(f"offline search latency: p50 {p50:.3f} ms, p90 {p90s:.3f} ms (target p50 < 5 ms)")

@@ -61,6 +61,11 @@ async def test_mcp_over_streamable_http_needs_a_key(served: Served) -> None:
         text, progress = await call_research(
             streamable_http_client(served.url + "/mcp", http_client=http))
     assert text.startswith("Marie Curie") and progress
+    # The job belongs to the key that called the tool: it is in that key's list.
+    with served.client() as client:
+        jobs = client.get("/v1/research").json()["jobs"]
+    assert [j["question"] for j in jobs] == ["Who won two Nobels?"]
+    assert jobs[0]["status"] == "finished"
     async with httpx2.AsyncClient() as anon:
         response = await anon.post(served.url + "/mcp", json={})
     assert response.status_code == 401

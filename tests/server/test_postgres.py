@@ -70,6 +70,15 @@ async def test_store_round_trip_and_orphans(pg_url: str) -> None:
         await store.add_key("digest", "alice")
         assert await store.key_name("digest") == "alice"
         assert [j.id for j in await store.list_jobs("alice", 10, 0)] == ["j1"]
+        # What several instances share: active jobs per key, rate buckets, cancel requests.
+        await store.create(JobRow("j2", "alice", "running", "q", {"question": "q"}))
+        assert await store.active_count("alice") == 1
+        waits = [await store.take_token("alice", 6, 2) for _ in range(3)]
+        assert waits[:2] == [0.0, 0.0] and waits[2] > 9  # a burst of 2, then 10 s apart
+        await store.request_cancel("j2")
+        assert await store.cancel_requests() == ["j2"]
+        await store.clear_cancels(["j2"])
+        assert await store.cancel_requests() == []
     finally:
         await store.close()
 

@@ -49,6 +49,9 @@ def serve_command(
     grace: Annotated[float, typer.Option(help="On shutdown, seconds running jobs may "
                                          "finish before they are marked interrupted",
                                          metavar="SECONDS")] = 10.0,
+    keepalive: Annotated[float, typer.Option(help="Seconds without an event before an "
+                                             "event stream gets a keep-alive comment "
+                                             "(0: never)", metavar="SECONDS")] = 15.0,
     *,
     run_options: RunOptions,
 ) -> None:
@@ -63,7 +66,7 @@ def serve_command(
         raise fail(f"--no-auth is allowed only on a loopback host, not {host}", 2)
     config = ServeConfig(database=database, no_auth=no_auth, max_concurrent=max_concurrent,
                          rate_per_minute=rate, cors_origins=tuple(cors_origin or ()),
-                         reports_dir=reports, grace_s=grace,
+                         reports_dir=reports, grace_s=grace, keepalive_s=keepalive,
                          stale_s=15.0 if workers > 1 or "://" in database else None,
                          api_keys=tuple(k for k in os.environ.get(
                              "SOUNDING_SERVE_KEYS", "").split(",") if k))
@@ -88,7 +91,9 @@ def _run_uvicorn(settings: object, config: object, host: str, port: int, workers
     grace = float(getattr(config, "grace_s", 10.0))
     if workers <= 1:
         from ..server import create_app
+        from ..server.app import tune_process
 
+        tune_process()
         app = create_app(settings, config, host=host)  # type: ignore[arg-type]
         uvicorn.run(app, host=host, port=port, log_level="info",
                     timeout_graceful_shutdown=int(grace) + 5)

@@ -36,6 +36,9 @@ class ServeConfig:
     """A folder of eval HTML reports the web page lists and opens."""
     grace_s: float = 10.0
     """On shutdown, how long running jobs may go on before they are marked interrupted."""
+    keepalive_s: float = 15.0
+    """Seconds without an event after which an event stream gets a `: keep-alive` comment
+    (so proxies and browsers keep an idle stream open; 0: never)."""
     stale_s: float | None = None
     """None: this process is the store's only user (jobs active at start were orphaned).
     Set it when several processes share the store: a job is taken as orphaned once its
@@ -78,13 +81,21 @@ async def caller(request: Request) -> str:
     else:
         raise HTTPException(401, "an API key is required (Authorization: Bearer KEY)",
                             headers={"WWW-Authenticate": "Bearer"})
-    wait = state.limiter.take(name)
+    if state.config.rate_per_minute <= 0:
+        wait = 0.0
+    elif state.jobs.shared:  # one bucket per key for all the processes on the store
+        wait = await state.jobs.store.take_token(name, state.config.rate_per_minute,
+                                                 state.config.rate_burst)
+    else:
+        wait = state.limiter.take(name)
     if wait > 0:
         raise HTTPException(429, "rate limit reached", headers={"Retry-After": retry_after(wait)})
     return name
 
 
-def check_concurrency(state: ServerState, name: str) -> None:
-    if state.jobs.active(name) >= state.config.max_concurrent:
+async def check_concurrency(state: ServerState, name: str) -> None:
+    """429 when the key already runs its most jobs (in every process on a shared store;
+    two requests at the same instant on two processes may both pass)."""
+    if await state.jobs.active(name) >= state.config.max_concurrent:
         raise HTTPException(429, f"at most {state.config.max_concurrent} running jobs per key",
                             headers={"Retry-After": "5"})

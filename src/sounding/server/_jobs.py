@@ -70,7 +70,8 @@ class _End:
     """The last item a run hands over: its status fields and its trajectory."""
 
     result: JSONObject
-    trajectory: JSONObject | None
+    trajectory: str | None
+    """The full record, as encoded JSON."""
     error: str | None
 
 
@@ -87,7 +88,7 @@ class JobManager:
 
     def __init__(self, store: Store, settings: Settings, *, model: ChatModel | None = None,
                  poll_s: float = 1.0, stale_s: float | None = None,
-                 runner_thread: bool = False) -> None:
+                 runner_thread: bool = False, watch_s: float = 0.05) -> None:
         self.store = store
         self.settings = settings
         self.model = model
@@ -95,8 +96,14 @@ class JobManager:
         self.stale_s = stale_s
         """None: the only process on this store. Else: several share it, each beats every
         stale_s/3 and takes over (marks interrupted) the jobs of one silent for stale_s."""
+        self.watch_s = watch_s
+        """With a shared store: how often to look whether another process wrote (events of
+        its jobs for our readers, cancel requests for our jobs)."""
         self.instance = uuid.uuid4().hex
         self._beat: asyncio.Task[None] | None = None
+        self._watcher: asyncio.Task[None] | None = None
+        self._elsewhere = asyncio.Event()
+        """Set (and replaced) when another process may have written to the store."""
         self._stopping = False
         self.runner = RunnerThread() if runner_thread else None
         """Where the runs execute: a loop in its own thread, so that their CPU work does
@@ -131,9 +138,45 @@ class JobManager:
             self.runner.start()
         await self.store.heartbeat(self.instance)
         interrupted = await self._sweep()
-        if self.stale_s is not None:
+        if self.shared:
             self._beat = asyncio.create_task(self._heartbeat())
+            self._watcher = asyncio.create_task(self._watch())
         return interrupted
+
+    @property
+    def shared(self) -> bool:
+        """Whether other server processes use the store too (`--workers`, PostgreSQL)."""
+        return self.stale_s is not None
+
+    async def _watch(self) -> None:
+        """Notice what other processes write: wake the readers of their jobs' events, and
+        cancel the jobs of ours they were asked to cancel. SQLite tells cheaply whether
+        anyone committed (`data_version`); elsewhere this polls every `poll_s`."""
+        loop = asyncio.get_running_loop()
+        seen: int | None = None
+        polled = 0.0
+        while True:
+            await asyncio.sleep(self.watch_s)
+            version = await self.store.data_version()
+            if version is None:
+                if loop.time() - polled < self.poll_s:
+                    continue
+                polled = loop.time()
+            elif version == seen:
+                continue
+            seen = version
+            self._elsewhere.set()
+            self._elsewhere = asyncio.Event()
+            if self._tasks:
+                await self._cancel_requested()
+
+    async def _cancel_requested(self) -> None:
+        mine = [job_id for job_id in await self.store.cancel_requests()
+                if job_id in self._tasks]
+        for job_id in mine:
+            self._tasks[job_id].cancel()  # its task records the end; the asker watches
+        if mine:
+            await self.store.clear_cancels(mine)
 
     async def _sweep(self) -> list[str]:
         interrupted = await self.store.interrupt_orphans(self.instance, self.stale_s)
@@ -150,9 +193,10 @@ class JobManager:
 
     async def stop(self, grace_s: float = 0.0) -> None:
         """Let running jobs finish for `grace_s`, then mark the rest `interrupted`."""
-        if self._beat is not None:
-            self._beat.cancel()
-            await asyncio.wait([self._beat])
+        for helper in (self._beat, self._watcher):
+            if helper is not None:
+                helper.cancel()
+                await asyncio.wait([helper])
         running = [t for t in self._tasks.values() if not t.done()]
         if running and grace_s > 0:
             await asyncio.wait(running, timeout=grace_s)
@@ -168,7 +212,10 @@ class JobManager:
             await self.runner.close()
         await self.store.close()
 
-    def active(self, owner: str) -> int:
+    async def active(self, owner: str) -> int:
+        """Jobs of `owner` running now: in this process, or in all sharing the store."""
+        if self.shared:
+            return await self.store.active_count(owner)
         return sum(1 for t in self._tasks.values() if t.get_name() == owner and not t.done())
 
     async def submit(self, owner: str, request: ResearchRequest,
@@ -204,13 +251,30 @@ class JobManager:
         await self._append(job.id, {"kind": "job_restarted"})
         return await self.submit(job.owner, ResearchRequest.from_json(job.request), job.id)
 
-    async def cancel(self, job_id: str) -> bool:
+    async def cancel(self, job_id: str, wait_s: float = 10.0) -> bool:
+        """Cancel a running job; True if this call stopped it. A job another process runs
+        is asked to stop through the store, and awaited for up to `wait_s`."""
         task = self._tasks.get(job_id)
-        if task is None or task.done():
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.wait([task])
+            return True
+        row = await self.store.get(job_id, trajectory=False) if self.shared else None
+        if row is None or row.status not in ACTIVE:
             return False
-        task.cancel()
-        await asyncio.wait([task])
-        return True
+        await self.store.request_cancel(job_id)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_s
+        try:
+            while loop.time() < deadline:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._elsewhere.wait(), self.poll_s)
+                row = await self.store.get(job_id, trajectory=False)
+                if row is None or row.status not in ACTIVE:
+                    return row is not None and row.status == "cancelled"
+            return False
+        finally:
+            await self.store.clear_cancels([job_id])
 
     async def _shared(self, settings: Settings) -> AgentResources:
         async with self._lock:
@@ -319,7 +383,8 @@ class JobManager:
             # Summaries are made here, on the runner loop, to keep that work off the
             # loop that answers HTTP requests.
             emit(_End(result_of(finished) if finished is not None else {"error": error},
-                      finished.trajectory.to_dict() if finished is not None else None, error))
+                      json.dumps(finished.trajectory.to_dict()) if finished is not None
+                      else None, error))
 
     async def _finish(self, job_id: str, status: str, end: _End | None) -> None:
         result: JSONObject = end.result if end is not None else {"error": None}
@@ -355,28 +420,48 @@ class JobManager:
         if job_id in self._tasks:
             self._wake[job_id] = asyncio.Event()
 
-    async def follow(self, job_id: str, after: int = 0) -> AsyncIterator[tuple[int, str]]:
+    async def follow(self, job_id: str, after: int = 0, *,
+                     idle_s: float | None = None) -> AsyncIterator[tuple[int, str]]:
         """Every event numbered above `after`, then the new ones as they come, until the
         job's `job_finished` event (a reader that reconnects with its last number misses
-        nothing). Polls the store too, for jobs run by another server process."""
+        nothing). Jobs another process runs are read as the store changes. With `idle_s`,
+        after that long without an event it yields `(0, "")` (a keep-alive)."""
+        loop = asyncio.get_running_loop()
+        quiet_since = loop.time()
         while True:
             wake = self._wake.get(job_id)
+            elsewhere = self._elsewhere  # (taken before the read: a change after it wakes)
             batch = await self.store.events(job_id, after)
             for seq, data in batch:
                 after = seq
                 yield seq, data
-            # A job ends with `job_finished`; a re-run appends more after it, so only the
-            # last event counts, and only once the job is no longer active.
-            if batch and json.loads(batch[-1][1]).get("kind") == "job_finished":
-                row = await self.store.get(job_id, trajectory=False)
-                if row is None or row.status not in ACTIVE:
-                    return
-            if wake is not None:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), self.poll_s)
+            if batch:
+                quiet_since = loop.time()
+            if await self._ended(job_id, batch, after, local=wake is not None):
+                return
+            if idle_s is not None and loop.time() - quiet_since >= idle_s:
+                yield 0, ""
+                quiet_since = loop.time()
+            timeout = self.poll_s
+            if idle_s is not None:
+                timeout = max(0.0, min(timeout, quiet_since + idle_s - loop.time()))
+            waiter = wake if wake is not None else elsewhere if self.shared else None
+            if waiter is None:
+                await asyncio.sleep(timeout)
             else:
-                row = await self.store.get(job_id, trajectory=False)
-                if row is None or (row.status not in ACTIVE and job_id not in self._tasks
-                                   and not await self.store.events(job_id, after)):
-                    return
-                await asyncio.sleep(self.poll_s)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(waiter.wait(), timeout)
+
+    async def _ended(self, job_id: str, batch: list[tuple[int, str]], after: int, *,
+                     local: bool) -> bool:
+        # A job ends with `job_finished`; a re-run appends more after it, so only the
+        # last event counts, and only once the job is no longer active.
+        if batch and json.loads(batch[-1][1]).get("kind") == "job_finished":
+            row = await self.store.get(job_id, trajectory=False)
+            if row is None or row.status not in ACTIVE:
+                return True
+        if local:
+            return False
+        row = await self.store.get(job_id, trajectory=False)
+        return row is None or (row.status not in ACTIVE and job_id not in self._tasks
+                               and not await self.store.events(job_id, after))

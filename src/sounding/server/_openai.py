@@ -131,7 +131,10 @@ async def _stream(state: ServerState, job_id: str, chunk_id: str, created: int,
                                          "finish_reason": finish}]}) + "\n\n"
 
     yield chunk({"role": "assistant", "content": ""})
-    async for _seq, data in state.jobs.follow(job_id):
+    async for seq, data in state.jobs.follow(job_id, idle_s=state.config.keepalive_s or None):
+        if not seq:  # a quiet spell: an SSE comment, which OpenAI clients skip
+            yield ": keep-alive\n\n"
+            continue
         event = json.loads(data)
         if event.get("kind") == "job_finished":
             yield chunk({"content": answer_text(event)})

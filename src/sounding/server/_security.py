@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ._store import refill
+
 __all__ = ["BodyLimit", "RateLimiter", "hash_key", "new_key"]
 
 
@@ -38,13 +40,10 @@ class RateLimiter:
         if self.per_minute <= 0:
             return 0.0
         now = time.monotonic()
-        tokens, then = self._buckets.get(key, (float(self.burst), now))
-        tokens = min(float(self.burst), tokens + (now - then) * self.per_minute / 60)
-        if tokens >= 1:
-            self._buckets[key] = (tokens - 1, now)
-            return 0.0
+        tokens, wait = refill(*self._buckets.get(key, (float(self.burst), now)), now,
+                              self.per_minute, self.burst)
         self._buckets[key] = (tokens, now)
-        return (1 - tokens) * 60 / self.per_minute
+        return wait
 
 
 class BodyLimit:

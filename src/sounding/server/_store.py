@@ -8,14 +8,14 @@ import functools
 import json
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeAlias
 
 from ..types import JSONObject
 
-__all__ = ["ACTIVE", "JobRow", "PostgresStore", "SQLiteStore", "Store", "open_store"]
+__all__ = ["ACTIVE", "JobRow", "PostgresStore", "SQLiteStore", "Store", "open_store", "refill"]
 
 ACTIVE = ("queued", "running")  # (spelled out in _orphans too)
 """Statuses of a job that some server process is (or was) working on."""
@@ -31,6 +31,12 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS instances (id TEXT PRIMARY KEY, seen REAL NOT NULL)",
     "CREATE TABLE IF NOT EXISTS api_keys (hash TEXT PRIMARY KEY, name TEXT NOT NULL, "
     "created REAL NOT NULL)",
+    # What several server processes on one store share: per-key concurrency (counted in
+    # jobs), rate buckets, and cancel requests for a job another process runs.
+    "CREATE INDEX IF NOT EXISTS jobs_owner ON jobs (owner, status)",
+    "CREATE TABLE IF NOT EXISTS rates (name TEXT PRIMARY KEY, tokens REAL NOT NULL, "
+    "at REAL NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS cancels (job_id TEXT PRIMARY KEY, at REAL NOT NULL)",
 )
 
 
@@ -78,7 +84,7 @@ class Store(Protocol):
     async def close(self) -> None: ...
     async def create(self, job: JobRow) -> None: ...
     async def update(self, job_id: str, status: str, result: JSONObject | None = None,
-                     trajectory: JSONObject | None = None) -> None: ...
+                     trajectory: JSONObject | str | None = None) -> None: ...
     async def get(self, job_id: str, *, trajectory: bool = True) -> JobRow | None: ...
     async def list_jobs(self, owner: str | None, limit: int, offset: int) -> list[JobRow]: ...
     async def append(self, job_id: str, seq: int, data: JSONObject) -> None: ...
@@ -90,6 +96,12 @@ class Store(Protocol):
     async def interrupt_orphans(self, instance: str, stale_s: float | None) -> list[str]: ...
     async def add_key(self, digest: str, name: str) -> None: ...
     async def key_name(self, digest: str) -> str | None: ...
+    async def active_count(self, owner: str) -> int: ...
+    async def take_token(self, name: str, per_minute: float, burst: int) -> float: ...
+    async def request_cancel(self, job_id: str) -> None: ...
+    async def cancel_requests(self) -> list[str]: ...
+    async def clear_cancels(self, job_ids: Sequence[str]) -> None: ...
+    async def data_version(self) -> int | None: ...
 
 
 class _SQLStore:
@@ -111,12 +123,16 @@ class _SQLStore:
                          None, None, job.created, job.updated)
 
     async def update(self, job_id: str, status: str, result: JSONObject | None = None,
-                     trajectory: JSONObject | None = None) -> None:
+                     trajectory: JSONObject | str | None = None) -> None:
+        """`trajectory` as a dict or already encoded (encoding a long run's record takes
+        milliseconds, better spent off the loop that answers requests)."""
+        if trajectory is not None and not isinstance(trajectory, str):
+            trajectory = json.dumps(trajectory)
         await self._exec(
             "UPDATE jobs SET status=?, result=COALESCE(?, result), "
             "trajectory=COALESCE(?, trajectory), updated=? WHERE id=?",
-            status, None if result is None else json.dumps(result),
-            None if trajectory is None else json.dumps(trajectory), time.time(), job_id)
+            status, None if result is None else json.dumps(result), trajectory,
+            time.time(), job_id)
 
     async def get(self, job_id: str, *, trajectory: bool = True) -> JobRow | None:
         columns = _COLUMNS if trajectory else _LIGHT
@@ -166,31 +182,75 @@ class _SQLStore:
         row = await self._one("SELECT name FROM api_keys WHERE hash=?", digest)
         return None if row is None else str(row[0])
 
+    async def active_count(self, owner: str) -> int:
+        """Jobs of `owner` queued or running, in any process on this store."""
+        row = await self._one("SELECT COUNT(*) FROM jobs WHERE owner=? AND status IN "
+                              "('queued', 'running')", owner)
+        return int(row[0]) if row is not None else 0
 
-def _insert(db: sqlite3.Connection, rows: list[tuple[str, int, str]]) -> None:
-    db.execute("BEGIN")
+    async def request_cancel(self, job_id: str) -> None:
+        """Ask whichever process runs `job_id` to cancel it (it looks when the store
+        changes, or every poll)."""
+        await self._exec("INSERT INTO cancels VALUES (?,?) ON CONFLICT (job_id) DO NOTHING",
+                         job_id, time.time())
+
+    async def cancel_requests(self) -> list[str]:
+        return [str(r[0]) for r in await self._all("SELECT job_id FROM cancels")]
+
+    async def clear_cancels(self, job_ids: Sequence[str]) -> None:
+        for job_id in job_ids:
+            await self._exec("DELETE FROM cancels WHERE job_id=?", job_id)
+
+    async def data_version(self) -> int | None:
+        """A number that changes when another connection commits (None: not known here;
+        readers then poll)."""
+        return None
+
+
+def refill(tokens: float, then: float, now: float, per_minute: float,
+           burst: int) -> tuple[float, float]:
+    """A token bucket's step: (tokens left, seconds to wait; 0 when one was taken)."""
+    tokens = min(float(burst), tokens + (now - then) * per_minute / 60)
+    if tokens >= 1:
+        return tokens - 1, 0.0
+    return tokens, (1 - tokens) * 60 / per_minute
+
+
+_Op: TypeAlias = Callable[[sqlite3.Connection], Any]
+"""A write the writer thread applies inside its transaction; returns its result."""
+
+
+def _transaction(db: sqlite3.Connection, ops: Sequence[_Op]) -> list[Any]:
+    # IMMEDIATE: take the write lock at once, so that another process writing the same
+    # file makes this one wait (busy_timeout) instead of failing on an upgrade.
+    db.execute("BEGIN IMMEDIATE")
     try:
-        db.executemany("INSERT INTO events (job_id, seq, data) VALUES (?,?,?)", rows)
+        results = [op(db) for op in ops]
     except BaseException:
         db.execute("ROLLBACK")
         raise
     db.execute("COMMIT")
+    return results
+
+
+def _statement(sql: str, args: tuple[object, ...]) -> _Op:
+    return lambda db: db.execute(sql, args)
 
 
 class SQLiteStore(_SQLStore):
-    """SQLite in WAL mode. Calls run on the event loop: each is a single indexed statement
-    of tens of microseconds (synchronous=NORMAL, no fsync per commit), cheaper than a thread
-    hop. Events are the exception: those that all running jobs append at one moment are
-    written together, in one transaction, on a thread with a connection of its own (SQLite
-    lets go of the GIL meanwhile), so that hundreds of jobs cost one commit, not hundreds,
-    and the loop stays free for requests. Each job appends its next batch only once the
-    last one is written, so its events keep their order."""
+    """SQLite in WAL mode. Reads run on the event loop: each is a single indexed statement
+    of tens of microseconds, cheaper than a thread hop, and WAL readers never wait for the
+    writer. Writes (events, status changes, new jobs) go to a thread with a connection of
+    its own (SQLite lets go of the GIL meanwhile): those that all running jobs make at one
+    moment are applied together, in one transaction, so that hundreds of jobs cost one
+    commit, not hundreds, and the loop never waits for a write lock. Each caller awaits
+    its write before its next, so a job's events and statuses keep their order."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         self._db: sqlite3.Connection | None = None
         self._writer: sqlite3.Connection | None = None
-        self._pending: list[tuple[list[tuple[str, int, str]], asyncio.Future[None]]] = []
+        self._pending: list[tuple[_Op, asyncio.Future[Any]]] = []
         self._flusher: asyncio.Task[None] | None = None
 
     @property
@@ -200,7 +260,7 @@ class SQLiteStore(_SQLStore):
         return self._db
 
     async def _exec(self, sql: str, *args: object) -> None:
-        self.db.execute(sql, args)
+        await self._submit(_statement(sql, args))
 
     async def _one(self, sql: str, *args: object) -> Sequence[Any] | None:
         row: Sequence[Any] | None = self.db.execute(sql, args).fetchone()
@@ -209,14 +269,40 @@ class SQLiteStore(_SQLStore):
     async def _all(self, sql: str, *args: object) -> list[Sequence[Any]]:
         return list(self.db.execute(sql, args).fetchall())
 
+    async def data_version(self) -> int | None:
+        # Reads the WAL index in shared memory: microseconds, no disk access.
+        row = self.db.execute("PRAGMA data_version").fetchone()
+        return int(row[0])
+
+    async def take_token(self, name: str, per_minute: float, burst: int) -> float:
+        """One request of `name` against its bucket shared by every process on the file
+        (read and write in one write transaction, so two processes cannot both take the
+        last token). Returns 0, or the seconds to wait."""
+        def take(db: sqlite3.Connection) -> float:
+            now = time.time()
+            row = db.execute("SELECT tokens, at FROM rates WHERE name=?", (name,)).fetchone()
+            held, then = (float(row[0]), float(row[1])) if row else (float(burst), now)
+            tokens, wait = refill(held, then, now, per_minute, burst)
+            db.execute("INSERT INTO rates VALUES (?,?,?) ON CONFLICT (name) DO UPDATE SET "
+                       "tokens=EXCLUDED.tokens, at=EXCLUDED.at", (name, tokens, now))
+            return wait
+
+        wait: float = await self._submit(take)
+        return wait
+
     async def interrupt_orphans(self, instance: str, stale_s: float | None) -> list[str]:
         """(Not UPDATE ... RETURNING: that needs SQLite 3.35, newer than some systems'.)"""
         sql, args = _orphans(stale_s)
-        ids = [str(r[0]) for r in self.db.execute(f"SELECT id FROM jobs WHERE {sql}",
-                                                  (instance, *args)).fetchall()]
-        now = time.time()
-        self.db.executemany("UPDATE jobs SET status='interrupted', updated=? WHERE id=?",
-                            [(now, job_id) for job_id in ids])
+
+        def mark(db: sqlite3.Connection) -> list[str]:
+            ids = [str(r[0]) for r in db.execute(f"SELECT id FROM jobs WHERE {sql}",
+                                                 (instance, *args)).fetchall()]
+            now = time.time()
+            db.executemany("UPDATE jobs SET status='interrupted', updated=? WHERE id=?",
+                           [(now, job_id) for job_id in ids])
+            return ids
+
+        ids: list[str] = await self._submit(mark)
         return ids
 
     async def open(self) -> None:
@@ -236,47 +322,51 @@ class SQLiteStore(_SQLStore):
 
     async def close(self) -> None:
         if self._flusher is not None and not self._flusher.done():
-            await asyncio.wait([self._flusher])  # the last events in flight
+            await asyncio.wait([self._flusher])  # the last writes in flight
         for db in (self._writer, self._db):
             if db is not None:
                 db.close()
         self._db = self._writer = None
 
     async def append_many(self, job_id: str, rows: Sequence[tuple[int, str]]) -> None:
-        """Events already encoded; returns once they are committed, together with those
-        other jobs appended meanwhile."""
-        done = asyncio.get_running_loop().create_future()
-        self._pending.append(([(job_id, seq, data) for seq, data in rows], done))
+        """Events already encoded; returns once they are committed, together with what
+        other jobs wrote meanwhile."""
+        data = [(job_id, seq, text) for seq, text in rows]
+        await self._submit(lambda db: db.executemany(
+            "INSERT INTO events (job_id, seq, data) VALUES (?,?,?)", data))
+
+    async def _submit(self, op: _Op) -> Any:
+        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending.append((op, done))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
-        await done
+        return await done
 
     async def _flush(self) -> None:
         while self._pending:
             await asyncio.sleep(0)  # the other jobs woken at this moment add theirs
             batch, self._pending = self._pending, []
             try:
-                await self._write([row for part, _ in batch for row in part])
-            except Exception:  # one job's bad row: write each job's own, so only it fails
-                for part, done in batch:
+                results = await self._write([op for op, _ in batch])
+            except Exception:  # one job's bad row: apply each on its own, so only it fails
+                for op, done in batch:
                     try:
-                        await self._write(part)
+                        result = (await self._write([op]))[0]
                     except Exception as exc:
                         if not done.done():
                             done.set_exception(exc)
                     else:
                         if not done.done():
-                            done.set_result(None)
+                            done.set_result(result)
                 continue
-            for _, done in batch:
+            for (_, done), result in zip(batch, results, strict=True):
                 if not done.done():
-                    done.set_result(None)
+                    done.set_result(result)
 
-    async def _write(self, rows: list[tuple[str, int, str]]) -> None:
+    async def _write(self, ops: list[_Op]) -> list[Any]:
         if self._writer is None:
-            _insert(self.db, rows)
-        else:
-            await asyncio.to_thread(_insert, self._writer, rows)
+            return _transaction(self.db, ops)
+        return await asyncio.to_thread(_transaction, self._writer, ops)
 
 
 class PostgresStore(_SQLStore):
@@ -308,6 +398,19 @@ class PostgresStore(_SQLStore):
 
     async def _all(self, sql: str, *args: object) -> list[Sequence[Any]]:
         return [tuple(r) for r in await self._pool.fetch(_numbered(sql), *args)]
+
+    async def take_token(self, name: str, per_minute: float, burst: int) -> float:
+        """As SQLiteStore.take_token; the row is locked (FOR UPDATE) meanwhile."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            now = time.time()
+            await conn.execute("INSERT INTO rates VALUES ($1,$2,$3) ON CONFLICT (name) DO "
+                               "NOTHING", name, float(burst), now)
+            row = await conn.fetchrow("SELECT tokens, at FROM rates WHERE name=$1 FOR UPDATE",
+                                      name)
+            tokens, wait = refill(float(row[0]), float(row[1]), now, per_minute, burst)
+            await conn.execute("UPDATE rates SET tokens=$2, at=$3 WHERE name=$1", name,
+                               tokens, now)
+        return wait
 
     async def append_many(self, job_id: str, rows: Sequence[tuple[int, str]]) -> None:
         """Events already encoded; `executemany` runs them in one transaction."""

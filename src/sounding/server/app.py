@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import ipaddress
+import sys
 from collections.abc import AsyncIterator
 from importlib.resources import files
 from pathlib import Path
@@ -23,11 +24,11 @@ from ..llm.base import ChatModel
 from . import _api, _openai
 from ._context import ServeConfig, ServerState, caller, state_of
 from ._jobs import JobManager
-from ._mcp import build_mcp
+from ._mcp import OWNER_SCOPE_KEY, build_mcp
 from ._security import BodyLimit, RateLimiter, hash_key
 from ._store import open_store
 
-__all__ = ["ServeConfig", "create_app", "is_loopback"]
+__all__ = ["ServeConfig", "create_app", "is_loopback", "tune_process"]
 
 STATIC = files("sounding.server") / "static"
 
@@ -56,7 +57,10 @@ def create_app(settings: Settings, config: ServeConfig | None = None, *,
     state = ServerState(config, jobs, RateLimiter(config.rate_per_minute, config.rate_burst),
                         frozenset(hash_key(k) for k in config.api_keys))
     mcp = build_mcp(jobs)
-    mcp_app = mcp.streamable_http_app(streamable_http_path="/mcp", host=host)
+    # With several processes on one store (`--workers`), a client's next request may reach
+    # another process, which would not know an MCP session: serve each request on its own.
+    mcp_app = mcp.streamable_http_app(streamable_http_path="/mcp", host=host,
+                                      stateless_http=config.stale_s is not None)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -131,7 +135,7 @@ class _KeyRequired:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
         try:
-            await caller(request)
+            scope[OWNER_SCOPE_KEY] = await caller(request)  # the tool's jobs are its own
         except HTTPException as exc:
             from fastapi.responses import JSONResponse
 
@@ -142,10 +146,23 @@ class _KeyRequired:
         await self.app(scope, receive, send)
 
 
+def tune_process() -> None:
+    """Settings for a process whose main job is serving (`sounding serve` and each of
+    its workers; not applied by `create_app`, which tests and embedders call).
+
+    The request loop and the runs' loop share the GIL. A status read waiting for it while
+    runs hold it waits one switch interval per hand-over (5 ms by default), and a read
+    takes several (the request, each SQLite call, the reply): a 1 ms interval bounds that
+    at a few ms. The extra switches happen only under contention and cost little."""
+    sys.setswitchinterval(min(sys.getswitchinterval(), 0.001))
+
+
 def app_from_environment() -> FastAPI:
     """The app of one of several worker processes (`sounding serve --workers N`)."""
     import os
     import pickle
+
+    tune_process()
 
     with open(os.environ["SOUNDING_SERVE_STATE"], "rb") as fh:
         settings, config, host = pickle.load(fh)  # written by our own parent process

@@ -177,7 +177,12 @@ RunEvent = (
 )
 
 
+_PLAIN = (str, int, float, bool, type(None))
+
+
 def _value(value: object) -> JSON:
+    if type(value) in _PLAIN:  # most fields: checked first, as events are many
+        return value  # type: ignore[return-value]
     if isinstance(value, ModelCallRecord | ToolCallRecord | RunError | Message):
         return value.to_dict()
     if isinstance(value, tuple):
@@ -190,6 +195,12 @@ def _value(value: object) -> JSON:
     return value  # type: ignore[return-value]
 
 
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
 def event_to_dict(event: RunEvent) -> JSONObject:
     """The JSON form of an event (SSE payloads, stored job events)."""
-    return {f.name: _value(getattr(event, f.name)) for f in fields(event)}
+    names = _FIELDS.get(type(event))
+    if names is None:  # (dataclasses.fields builds its tuple anew on every call)
+        names = _FIELDS[type(event)] = tuple(f.name for f in fields(event))
+    return {name: _value(getattr(event, name)) for name in names}
