@@ -35,6 +35,7 @@ from urllib.parse import quote
 
 from sounding.corpus import Corpus, CorpusBuilder, vital_documents
 from sounding.corpus.dense import embed_corpus, has_embeddings
+from sounding.corpus.tantivy_index import available as tantivy_available
 
 Pair = tuple[str, str]
 """(query, URL of the document that answers it)."""
@@ -132,6 +133,18 @@ class Server:
         with ThreadPoolExecutor(n) as pool:
             list(pool.map(one, range(n)))
 
+    def batching(self) -> tuple[int, int]:
+        """(encoder passes, queries) summed over the workers that answer /health."""
+        seen: dict[int, tuple[int, int]] = {}
+        for _ in range(40):  # each new connection lands on some worker
+            conn = http.client.HTTPConnection(self.host, self.port, timeout=10)
+            conn.request("GET", "/health")
+            data = json.loads(conn.getresponse().read())
+            conn.close()
+            dense = data.get("dense") or {}
+            seen[data["pid"]] = (dense.get("batches", 0), dense.get("queries", 0))
+        return sum(b for b, _ in seen.values()), sum(q for _, q in seen.values())
+
     def close(self) -> None:
         self.proc.terminate()
         self.proc.wait()
@@ -141,10 +154,13 @@ def measure(server: Server, mode: str, pairs: Sequence[Pair], processes: int,
             threads: int) -> None:
     jobs = [(server.host, server.port, pairs[i::processes], threads, mode)
             for i in range(processes)]
+    batches_before, queries_before = server.batching()
     cpu_before = _process_tree_cpu(server.proc.pid)
     with multiprocessing.get_context("spawn").Pool(processes) as pool:
         results = pool.map(_client_process, jobs)
     cpu_after = _process_tree_cpu(server.proc.pid)
+    batches, queries = (a - b for a, b in zip(server.batching(),
+                                              (batches_before, queries_before), strict=True))
     wall = max(r[1] for r in results) - min(r[0] for r in results)
     latencies = sorted(x for r in results for x in r[2])
     found = sum(r[3] for r in results)
@@ -154,26 +170,30 @@ def measure(server: Server, mode: str, pairs: Sequence[Pair], processes: int,
     print(f"  {mode:<7} recall@10 {found / len(pairs):.3f}   {len(pairs) / wall:,.0f} QPS   "
           f"p50 {statistics.median(latencies) * 1e3:.1f} ms, p99 "
           f"{latencies[int(len(latencies) * 0.99)] * 1e3:.1f} ms   CPU/query: server "
-          f"{server_cpu}, clients {client_cpu / len(pairs) * 1e3:.2f} ms")
+          f"{server_cpu}, clients {client_cpu / len(pairs) * 1e3:.2f} ms"
+          + (f"   mean encoder batch {queries / batches:.1f}" if batches else ""))
 
 
-def prepare(corpus_dir: Path) -> list[Pair]:
+def prepare(corpus_dir: Path) -> tuple[list[Pair], str]:
     """Build and embed the vital articles in `corpus_dir` where missing; the query set."""
     if not (corpus_dir / "corpus.sqlite").exists():
-        print(f"building the vital articles in {corpus_dir}")
-        CorpusBuilder(corpus_dir).build([("wiki:en", vital_documents("en"))])
+        # The engine the embedded default corpus gets (open_default_corpus).
+        engine = "tantivy" if tantivy_available() else "fts5"
+        print(f"building the vital articles in {corpus_dir} ({engine})")
+        CorpusBuilder(corpus_dir, engine=engine).build([("wiki:en", vital_documents("en"))])
     with Corpus.open(corpus_dir) as corpus:
         embedded = has_embeddings(corpus)
+        engine = corpus.stats().engine
         pairs = [(d.description, d.url) for _, d in corpus.iter_documents() if d.description]
     if not embedded:
         print("embedding the passages (about 10 minutes of CPU; resumable)")
         report = embed_corpus(corpus_dir)
         print(f"  {report.embedded:,} passages in {report.seconds:.0f} s")
-    return pairs
+    return pairs, engine
 
 
 def run(corpus_dir: Path, args: argparse.Namespace) -> None:
-    pairs = prepare(corpus_dir)
+    pairs, engine = prepare(corpus_dir)
     if 0 < args.queries < len(pairs):
         pairs = random.Random(3).sample(pairs, args.queries)
     random.Random(4).shuffle(pairs)
@@ -181,7 +201,8 @@ def run(corpus_dir: Path, args: argparse.Namespace) -> None:
     extra = ["--batch", str(args.batch), "--batch-wait-ms", str(args.batch_wait_ms)]
     if args.search_threads:
         extra += ["--threads", str(args.search_threads)]
-    print(f"Corpus server over HTTP ({corpus_dir}): {args.workers} worker process(es), "
+    print(f"Corpus server over HTTP ({corpus_dir}, {engine}): {args.workers} worker "
+          f"process(es), "
           f"{args.processes} client processes x {args.threads} keep-alive clients, "
           f"{len(pairs):,} description -> article queries ({distinct:,} distinct), "
           f"{os.cpu_count()} CPUs")

@@ -5,7 +5,7 @@
 - `GET /page?url=...`: the document at a canonical URL (JSON; 404 when absent).
 - `GET /r/<url>` or `GET /<url>`: Jina Reader (plain text, or JSON with Accept:
   application/json), so a `web` environment can read pages from the corpus.
-- `GET /links?url=...`, `GET /stats`, `GET /health`.
+- `GET /links?url=...`, `GET /stats`, `GET /health` (with this worker's dense batches).
 - Search takes `mode=bm25|dense|hybrid` (default: the server's `--search`).
 
 A stdlib threading server with HTTP/1.1 keep-alive; `serve_workers` pre-forks
@@ -182,7 +182,11 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == "/stats":
             self._json(200, self.corpus.stats().as_dict())
         elif path == "/health":
-            self._json(200, {"status": "ok", "pid": os.getpid()})
+            health: dict[str, JSON] = {"status": "ok", "pid": os.getpid()}
+            batcher = self.searcher.batcher
+            if batcher is not None:  # this worker's dense passes (mean batch = q / b)
+                health["dense"] = {"batches": batcher.batches, "queries": batcher.queries}
+            self._json(200, health)
         elif path.startswith(("/r/", "/http:", "/https:")):
             raw = self.path[3:] if path.startswith("/r/") else self.path[1:]
             self._jina(raw)
