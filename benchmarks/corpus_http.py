@@ -49,10 +49,19 @@ def _client_process(args: tuple[str, int, Sequence[Pair], int, str]
     found = [0]
     lock = threading.Lock()
 
-    def client(chunk: Sequence[Pair]) -> None:
+    work = iter(pairs)
+
+    def take() -> Pair | None:
+        with lock:
+            return next(work, None)
+
+    def client() -> None:
         conn = http.client.HTTPConnection(host, port, timeout=60)
         mine, hits = [], 0
-        for query, url in chunk:
+        # Each client takes the next query when it has its answer (a closed loop), so a
+        # connection to a less loaded server worker does more of the work.
+        while (pair := take()) is not None:
+            query, url = pair
             t = time.perf_counter()
             conn.request("GET", f"/search?format=json&mode={mode}&q={quote(query)}")
             response = conn.getresponse()
@@ -69,7 +78,8 @@ def _client_process(args: tuple[str, int, Sequence[Pair], int, str]
     cpu = time.process_time()
     start = time.time()
     with ThreadPoolExecutor(threads) as pool:
-        list(pool.map(client, [pairs[i::threads] for i in range(threads)]))
+        for future in [pool.submit(client) for _ in range(threads)]:
+            future.result()
     return start, time.time(), latencies, found[0], time.process_time() - cpu
 
 
@@ -133,17 +143,18 @@ class Server:
         with ThreadPoolExecutor(n) as pool:
             list(pool.map(one, range(n)))
 
-    def batching(self) -> tuple[int, int]:
-        """(encoder passes, queries) summed over the workers that answer /health."""
-        seen: dict[int, tuple[int, int]] = {}
+    def batching(self) -> dict[int, tuple[int, int, float]]:
+        """Worker pid -> (encoder passes, queries, their CPU seconds), from /health."""
+        seen: dict[int, tuple[int, int, float]] = {}
         for _ in range(40):  # each new connection lands on some worker
             conn = http.client.HTTPConnection(self.host, self.port, timeout=10)
             conn.request("GET", "/health")
             data = json.loads(conn.getresponse().read())
             conn.close()
             dense = data.get("dense") or {}
-            seen[data["pid"]] = (dense.get("batches", 0), dense.get("queries", 0))
-        return sum(b for b, _ in seen.values()), sum(q for _, q in seen.values())
+            seen[data["pid"]] = (dense.get("batches", 0), dense.get("queries", 0),
+                                 dense.get("cpu_seconds", 0.0))
+        return seen
 
     def close(self) -> None:
         self.proc.terminate()
@@ -154,13 +165,18 @@ def measure(server: Server, mode: str, pairs: Sequence[Pair], processes: int,
             threads: int) -> None:
     jobs = [(server.host, server.port, pairs[i::processes], threads, mode)
             for i in range(processes)]
-    batches_before, queries_before = server.batching()
+    before = server.batching()
     cpu_before = _process_tree_cpu(server.proc.pid)
     with multiprocessing.get_context("spawn").Pool(processes) as pool:
         results = pool.map(_client_process, jobs)
     cpu_after = _process_tree_cpu(server.proc.pid)
-    batches, queries = (a - b for a, b in zip(server.batching(),
-                                              (batches_before, queries_before), strict=True))
+    after = server.batching()
+    # Per worker seen both times: its passes and queries during this run.
+    deltas = [tuple(a - b for a, b in zip(after[pid], before[pid], strict=True))
+              for pid in after if pid in before]
+    batches, queries = sum(d[0] for d in deltas), sum(d[1] for d in deltas)
+    encoder_cpu = sum(d[2] for d in deltas)
+    share = "/".join(f"{d[1]:.0f}" for d in deltas)
     wall = max(r[1] for r in results) - min(r[0] for r in results)
     latencies = sorted(x for r in results for x in r[2])
     found = sum(r[3] for r in results)
@@ -171,7 +187,8 @@ def measure(server: Server, mode: str, pairs: Sequence[Pair], processes: int,
           f"p50 {statistics.median(latencies) * 1e3:.1f} ms, p99 "
           f"{latencies[int(len(latencies) * 0.99)] * 1e3:.1f} ms   CPU/query: server "
           f"{server_cpu}, clients {client_cpu / len(pairs) * 1e3:.2f} ms"
-          + (f"   mean encoder batch {queries / batches:.1f}" if batches else ""))
+          + (f"   encoder: mean batch {queries / batches:.1f}, {encoder_cpu / queries * 1e3:.2f}"
+             f" ms CPU/query (queries per worker {share})" if batches else ""))
 
 
 def prepare(corpus_dir: Path) -> tuple[list[Pair], str]:

@@ -53,6 +53,8 @@ class DenseBatcher:
         self.batches = 0
         """Forward passes run so far (with `queries`, the mean batch size)."""
         self.queries = 0
+        self.cpu_seconds = 0.0
+        """CPU time the batching thread spent encoding and scoring."""
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
@@ -129,6 +131,7 @@ class DenseBatcher:
         jobs = [job for job in batch if job.future.set_running_or_notify_cancel()]
         if not jobs:
             return
+        start = time.thread_time()
         try:
             vectors = self.index.encoder.encode([job.query for job in jobs],
                                                 batch_size=len(jobs))
@@ -137,6 +140,8 @@ class DenseBatcher:
             for job in jobs:
                 job.future.set_exception(exc)
             return
+        finally:
+            self.cpu_seconds += time.thread_time() - start
         self.batches += 1
         self.queries += len(jobs)
         for job, ranking in zip(jobs, rankings, strict=True):

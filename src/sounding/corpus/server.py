@@ -185,7 +185,8 @@ class _Handler(BaseHTTPRequestHandler):
             health: dict[str, JSON] = {"status": "ok", "pid": os.getpid()}
             batcher = self.searcher.batcher
             if batcher is not None:  # this worker's dense passes (mean batch = q / b)
-                health["dense"] = {"batches": batcher.batches, "queries": batcher.queries}
+                health["dense"] = {"batches": batcher.batches, "queries": batcher.queries,
+                                   "cpu_seconds": round(batcher.cpu_seconds, 3)}
             self._json(200, health)
         elif path.startswith(("/r/", "/http:", "/https:")):
             raw = self.path[3:] if path.startswith("/r/") else self.path[1:]
