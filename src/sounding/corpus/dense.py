@@ -341,6 +341,7 @@ class DenseIndex:
         self.doc_ids: NDArray[np.int64] = ids[:, 1]
         self._encoder = encoder
         self._tensor: Any = None
+        self._exact: Any = None
         self._tensor_lock = threading.Lock()
 
     def _check(self, corpus: Corpus, manifest: dict[str, JSON]) -> None:
@@ -382,16 +383,32 @@ class DenseIndex:
             best = np.take_along_axis(top, np.argsort(-rows, axis=1, kind="stable"), axis=1)
         else:  # torch's threads are the ones a server sizes per worker; numpy's BLAS
             # would start a spinning thread per core in every worker
-            matrix = self._torch_vectors()
-            scores_t = torch.from_numpy(queries).to(matrix.dtype) @ matrix.T
-            best = torch.topk(scores_t, limit, dim=1).indices.numpy()
+            best = self._torch_top(torch.from_numpy(queries), limit)
         pids, docs = self.passage_ids[best].tolist(), self.doc_ids[best].tolist()
         return [list(zip(p, d, strict=True)) for p, d in zip(pids, docs, strict=True)]
 
-    def _torch_vectors(self) -> Any:
+    def _torch_top(self, queries: Any, limit: int) -> NDArray[np.int64]:
+        """Row indices of the `limit` best passages per query, best first, by exact
+        float32 scores (a bfloat16 product only picks the candidates: its scores have
+        three significant digits, so it would tie and misorder close passages)."""
+        import torch
+
+        matrix = self._torch_vectors()
+        scores = queries.to(matrix.dtype) @ matrix.T
+        if matrix.dtype == torch.float32:
+            return torch.topk(scores, limit, dim=1).indices.numpy()
+        pool = min(len(self), 2 * limit + 16)
+        candidates = torch.topk(scores.float(), pool, dim=1).indices
+        full = self._torch_vectors(exact=True)
+        exact = torch.einsum("bd,bcd->bc", queries, full[candidates])
+        order = torch.sort(exact, dim=1, descending=True, stable=True).indices[:, :limit]
+        return torch.gather(candidates, 1, order).numpy()
+
+    def _torch_vectors(self, *, exact: bool = False) -> Any:
         """The vectors as a torch tensor, made once: a bfloat16 copy where the CPU has
         bfloat16 arithmetic and the copy is small (scoring reads the whole matrix per
-        batch: half the bytes, about 4x faster), else a view of the float32 map."""
+        batch: half the bytes, about 4x faster), else a view of the float32 map, which
+        `exact` asks for."""
         if self._tensor is None:
             import torch
 
@@ -401,9 +418,10 @@ class DenseIndex:
                 # The map is read-only and is never written through this view.
                 warnings.simplefilter("ignore", UserWarning)
                 if self._tensor is None:
-                    tensor = torch.from_numpy(self.vectors)
+                    self._exact = torch.from_numpy(self.vectors)
+                    tensor = self._exact
                     if (fast_dtype() == "bfloat16"
                             and self.vectors.nbytes <= BF16_SCORING_BYTES):
                         tensor = tensor.to(torch.bfloat16)
                     self._tensor = tensor
-        return self._tensor
+        return self._exact if exact else self._tensor
