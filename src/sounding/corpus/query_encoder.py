@@ -97,7 +97,9 @@ class PackedMiniLM:
 
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        encodings = self._tok.encode_batch(list(texts))
+        # One by one: encode_batch fans short queries out to a thread pool that costs
+        # more CPU than it saves (and would spin beside the server's worker processes).
+        encodings = [self._tok.encode(text) for text in texts]
         parts = []
         step = max(1, batch_size)
         with self._lock, torch.inference_mode():

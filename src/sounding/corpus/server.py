@@ -359,6 +359,8 @@ def serve_workers(path: Path, host: str, port: int, workers: int,
     options = options or SearchOptions(default=search)
     if options.threads is None:
         options = replace(options, threads=max(1, (os.cpu_count() or 1) // max(1, workers)))
+    if options.default != "bm25":
+        _preload_encoder(options.threads or 1)
     sock = socket.create_server((host, port), backlog=1024)
     children: dict[int, float] = {}
 
@@ -393,6 +395,19 @@ def serve_workers(path: Path, host: str, port: int, workers: int,
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
         sock.close()
+
+
+def _preload_encoder(threads: int) -> None:
+    """Load the query encoder before the fork: the model is read once and the workers
+    share its weights' pages (copy-on-write, never written) instead of holding a copy
+    each. Nothing runs in parallel here: a fork after an OpenMP parallel region would
+    leave the children's thread pool broken."""
+    import torch
+
+    from .dense import load_query_encoder
+
+    torch.set_num_threads(threads)
+    load_query_encoder()
 
 
 def _fork_worker(path: Path, sock: socket.socket, options: SearchOptions) -> int:
