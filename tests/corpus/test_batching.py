@@ -3,6 +3,9 @@ concurrent hybrid requests over HTTP (the `dense` extra)."""
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -118,6 +121,39 @@ def test_concurrent_hybrid_requests_over_http_are_each_answered(embedded: Path) 
     assert got == expected
     batcher = searcher.batcher
     assert batcher is not None and batcher.batches < batcher.queries
+
+
+def test_a_multi_worker_hybrid_server_answers_like_in_process_search(
+        embedded: Path) -> None:
+    with Corpus.open(embedded) as corpus:
+        local = HybridSearcher(corpus, "hybrid")
+        expected = {q: [h.url for h in local.search_sync(q, 5)] for q in QUERIES}
+    code = "from sounding.cli.corpus import app; app()"
+    proc = subprocess.Popen([sys.executable, "-c", code, "serve", str(embedded), "--port",
+                             "0", "--workers", "2", "--search", "hybrid"],
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        match = re.search(r"http://127\.0\.0\.1:\d+", line)
+        assert match and "2 workers" in line, line
+
+        def ask(query: str) -> list[str]:
+            with httpx.Client(base_url=match.group(0), timeout=60) as client:
+                reply = client.post("/search", json={"q": query, "num": 5})
+                reply.raise_for_status()
+                return [r["link"] for r in reply.json()["organic"]]
+
+        with ThreadPoolExecutor(8) as pool:
+            got = dict(zip(QUERIES, pool.map(ask, QUERIES), strict=True))
+        health = httpx.get(match.group(0) + "/health").json()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        if proc.stderr is not None:
+            proc.stderr.close()
+    assert got == expected
+    assert health["pid"] != proc.pid and health["dense"]["queries"] >= 1  # a worker's
 
 
 class Broken:
