@@ -1,17 +1,21 @@
 """Corpus server over HTTP, BM25 and hybrid: recall@10 and QPS with concurrent clients.
 
-    .venv/bin/python benchmarks/corpus_http.py --corpus /path/to/vital-dense
-    .venv/bin/python benchmarks/corpus_http.py --workers 2 --processes 2 --threads 8
+    .venv/bin/python benchmarks/corpus_http.py --corpus /path/to/vital   # reuse/keep it
+    .venv/bin/python benchmarks/corpus_http.py --workers 4 --processes 2 --threads 16
 
 Target (issue 17): hybrid recall@10 >= 0.87 at >= 1,000 QPS over HTTP on the vital
 articles. `sounding corpus serve --workers N --search hybrid` runs as a process of its
 own; client processes of their own (so they share no GIL with it) send every article
 description once per mode (distinct queries: no cache can flatter the figure) as
-SearXNG JSON requests on keep-alive connections and check whether the article is in
-the top 10. `--corpus DIR` reuses a built and embedded corpus; without it (or when DIR
-has no corpus yet) the vital articles are built and embedded there, which takes about
-10 minutes of CPU. The CPU seconds the server's workers spent per query are printed
-too: on a machine shared with other work they are steadier than QPS.
+SearXNG JSON requests on keep-alive connections, each client sending its next query
+when it has its answer, and check whether the article is in the top 10.
+
+`--corpus DIR` reuses a built and embedded corpus; where DIR holds none yet, the vital
+articles are built there (on tantivy, as the embedded default corpus is) and embedded,
+about 10 minutes of CPU. Besides QPS and latency it prints the CPU milliseconds per
+query of the server's processes and of the clients (steadier than QPS on a shared
+machine), and, from each worker's GET /health, the mean encoder batch and the encoder's
+CPU per query.
 """
 
 from __future__ import annotations
@@ -239,8 +243,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="server worker processes (default: one per CPU)")
     parser.add_argument("--processes", type=int, default=2, help="client processes")
-    parser.add_argument("--threads", type=int, default=8,
-                        help="keep-alive clients per client process")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="keep-alive clients per client process (default: 8 per "
+                             "server worker in all, at least 8 per process)")
     parser.add_argument("--queries", type=int, default=0,
                         help="random subsample of the descriptions (0: all)")
     parser.add_argument("--modes", default="bm25,hybrid")
@@ -249,6 +254,8 @@ def main() -> None:
     parser.add_argument("--search-threads", type=int, default=0,
                         help="serve --threads (0: the server's default)")
     args = parser.parse_args()
+    # A worker batches what its own connections send at once: give it about 8.
+    args.threads = args.threads or max(8, 8 * args.workers // args.processes)
     if args.corpus is not None:
         args.corpus.mkdir(parents=True, exist_ok=True)
         run(args.corpus, args)
