@@ -39,8 +39,9 @@ INSTALL_HINT = ('dense retrieval needs the `dense` extra: pip install torch==2.1
                 'from https://download.pytorch.org/whl/cpu), then pip install "sounding[dense]"')
 CHUNK = 512
 """Passages embedded between two checkpoints (what an interrupted run can lose)."""
-BF16_SCORING_BYTES = 512 * 1024 * 1024
-"""Largest float32 matrix that query scoring copies to bfloat16 (per process)."""
+BF16_SCORING_BYTES = 128 * 1024 * 1024
+"""Largest float32 matrix that query scoring copies to bfloat16. The copy is private to
+each server worker (the float32 map is shared page cache), so it stays small."""
 Progress = Callable[[int, int], None]
 """Called with the passages embedded so far and the number to embed."""
 
