@@ -7,7 +7,7 @@ import os
 from collections import Counter
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -23,6 +23,9 @@ from ._corpus_dense import (
     run_embed,
     search_by_mode,
 )
+
+if TYPE_CHECKING:
+    from ..corpus.server import SearchOptions
 
 __all__ = ["app"]
 
@@ -184,17 +187,32 @@ def serve(
                        ] = None,
     search: Annotated[str, typer.Option(help="Default search mode: bm25, dense or hybrid "
                       "(needs `corpus embed`); a request may pass mode=.")] = "bm25",
+    threads: Annotated[int | None, typer.Option(
+        help="torch threads per worker for query embeddings (default: CPUs / workers).")
+                       ] = None,
+    batch: Annotated[int, typer.Option(
+        help="Most queries embedded in one pass (dense and hybrid micro-batches).")] = 32,
+    batch_wait_ms: Annotated[float, typer.Option(
+        help="Milliseconds a lone query waits for others to share its pass.")] = 2.0,
 ) -> None:
     """Serve search (SearXNG/Serper JSON) and pages (by URL, Jina-style) over HTTP."""
-    from ..corpus.server import CorpusServer
+    from ..corpus.server import CorpusServer, SearchOptions
+    from ..corpus.server_search import ModeSearch
 
     count = workers if workers is not None else (os.cpu_count() or 1)
+    if batch < 1 or batch_wait_ms < 0:
+        raise fail("--batch must be at least 1 and --batch-wait-ms at least 0")
+    options = SearchOptions(default=search, threads=threads, max_batch=batch,
+                            max_wait=batch_wait_ms / 1000)
     if count > 1 and hasattr(os, "fork"):
-        _serve_workers(corpus_dir, host, port, count, search)
+        _serve_workers(corpus_dir, host, port, count, options)
         return
     try:
         corpus = _open(corpus_dir)
-        server = CorpusServer(corpus, host, port, search=search)
+        searcher = ModeSearch(corpus, search, threads=threads, max_batch=batch,
+                              max_wait=options.max_wait)
+        searcher.warm()
+        server = CorpusServer(corpus, host, port, searcher=searcher)
     except (SoundingError, OSError) as exc:
         raise fail(str(exc)) from exc
     err.print(f"serving {corpus.name} on {server.url}  (GET /search?q=...&format=json, "
@@ -209,8 +227,10 @@ def serve(
 
 
 def _serve_workers(corpus_dir: Path | None, host: str, port: int, workers: int,
-                   search: str) -> None:
+                   options: SearchOptions) -> None:
     from ..corpus.server import serve_workers
+
+    search = options.default
 
     try:
         with _open(corpus_dir) as corpus:  # resolve and check it; workers open their own
@@ -225,6 +245,6 @@ def _serve_workers(corpus_dir: Path | None, host: str, port: int, workers: int,
                       "/search?q=...&format=json, POST /search, GET /page?url=...; "
                       "Ctrl-C to stop)", soft_wrap=True)
 
-        serve_workers(path, host, port, workers, ready, search)
+        serve_workers(path, host, port, workers, ready, options=options)
     except (SoundingError, OSError) as exc:
         raise fail(str(exc)) from exc

@@ -8,6 +8,7 @@ from typing import Literal, get_args
 
 from ..errors import CorpusError
 from ..providers.base import CallStats, SearchHit
+from .batcher import DenseBatcher
 from .dense import DenseIndex, Encoder
 from .store import Corpus
 
@@ -47,24 +48,33 @@ class HybridSearcher:
 
     def __init__(self, corpus: Corpus, mode: SearchMode = "hybrid", *,
                  dense: DenseIndex | None = None, encoder: Encoder | None = None,
-                 depth: int = 50) -> None:
+                 depth: int = 50, batcher: DenseBatcher | None = None) -> None:
         if mode not in get_args(SearchMode):
             raise CorpusError(f"unknown search mode {mode!r}: choose bm25, dense or hybrid")
         self.corpus = corpus
         self.mode: SearchMode = mode
         self.depth = depth
         """Passages each ranker contributes before fusion."""
+        if batcher is not None:
+            dense = batcher.index
         self.dense = dense if dense is not None or mode == "bm25" else DenseIndex(
             corpus, encoder=encoder)
+        self.batcher = batcher
+        """Set (by the server), concurrent queries share encoder passes."""
 
     def _rankings(self, query: str, k: int) -> list[dict[int, int]]:
         limit = max(self.depth, 3 * k)
+        # Queued first, so that the embedding is computed while BM25 runs here.
+        pending = (self.batcher.submit(query, limit)
+                   if self.batcher is not None and self.mode != "bm25" else None)
         out: list[dict[int, int]] = []
         if self.mode != "dense":
             out.append(_by_document(self.corpus.passage_ranking(query, limit)))
         if self.mode != "bm25":
             assert self.dense is not None
-            out.append(_by_document(self.dense.passage_ranking(query, limit)))
+            ranking = (pending.result() if pending is not None
+                       else self.dense.passage_ranking(query, limit))
+            out.append(_by_document(ranking))
         return out
 
     def _fused(self, query: str, k: int) -> list[tuple[int, int]]:

@@ -5,7 +5,7 @@
 - `GET /page?url=...`: the document at a canonical URL (JSON; 404 when absent).
 - `GET /r/<url>` or `GET /<url>`: Jina Reader (plain text, or JSON with Accept:
   application/json), so a `web` environment can read pages from the corpus.
-- `GET /links?url=...`, `GET /stats`, `GET /health`.
+- `GET /links?url=...`, `GET /stats`, `GET /health` (with this worker's dense batches).
 - Search takes `mode=bm25|dense|hybrid` (default: the server's `--search`).
 
 A stdlib threading server with HTTP/1.1 keep-alive; `serve_workers` pre-forks
@@ -28,6 +28,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType
@@ -37,10 +38,11 @@ from urllib.parse import parse_qs, urlsplit
 from ..errors import CorpusError
 from ..providers.base import SearchHit
 from ..types import JSON
+from .batcher import MAX_BATCH, MAX_WAIT
 from .server_search import ModeSearch
 from .store import Corpus, Document
 
-__all__ = ["CorpusServer", "serve_workers"]
+__all__ = ["CorpusServer", "SearchOptions", "serve_workers"]
 
 log = logging.getLogger(__name__)
 PAGE_SIZE = 10
@@ -180,7 +182,12 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == "/stats":
             self._json(200, self.corpus.stats().as_dict())
         elif path == "/health":
-            self._json(200, {"status": "ok", "pid": os.getpid()})
+            health: dict[str, JSON] = {"status": "ok", "pid": os.getpid()}
+            batcher = self.searcher.batcher
+            if batcher is not None:  # this worker's dense passes (mean batch = q / b)
+                health["dense"] = {"batches": batcher.batches, "queries": batcher.queries,
+                                   "cpu_seconds": round(batcher.cpu_seconds, 3)}
+            self._json(200, health)
         elif path.startswith(("/r/", "/http:", "/https:")):
             raw = self.path[3:] if path.startswith("/r/") else self.path[1:]
             self._jina(raw)
@@ -327,15 +334,33 @@ def _doc_json(doc: Document) -> JSON:
             "metadata": dict(doc.metadata)}
 
 
+@dataclass(frozen=True, slots=True)
+class SearchOptions:
+    """How each worker searches: the default mode and the dense micro-batching knobs."""
+
+    default: str = "bm25"
+    threads: int | None = None
+    """torch threads per worker (None: the CPUs divided among the workers)."""
+    max_batch: int = MAX_BATCH
+    max_wait: float = MAX_WAIT
+
+
 def serve_workers(path: Path, host: str, port: int, workers: int,
-                  on_ready: Callable[[str], None], search: str = "bm25") -> None:
+                  on_ready: Callable[[str], None], search: str = "bm25", *,
+                  options: SearchOptions | None = None) -> None:
     """Serve the corpus at `path` from `workers` forked processes sharing one socket.
 
     Each worker opens its own `Corpus` after the fork (SQLite and tantivy handles
-    must not cross a fork). A worker that dies after running a while is replaced;
+    must not cross a fork) and, for a dense or hybrid default, loads the query encoder
+    before it takes requests. A worker that dies after running a while is replaced;
     one that dies at once stops the server with an error. Returns on SIGTERM or
     Ctrl-C, after stopping the workers. POSIX only.
     """
+    options = options or SearchOptions(default=search)
+    if options.threads is None:
+        options = replace(options, threads=max(1, (os.cpu_count() or 1) // max(1, workers)))
+    if options.default != "bm25":
+        _preload_encoder(options.threads or 1)
     sock = socket.create_server((host, port), backlog=1024)
     children: dict[int, float] = {}
 
@@ -345,7 +370,7 @@ def serve_workers(path: Path, host: str, port: int, workers: int,
     previous = signal.signal(signal.SIGTERM, stop)
     try:
         for _ in range(workers):
-            children[_fork_worker(path, sock, search)] = time.monotonic()
+            children[_fork_worker(path, sock, options)] = time.monotonic()
         bound_host, bound_port = sock.getsockname()[:2]
         on_ready(f"http://{bound_host}:{bound_port}")
         while children:
@@ -358,7 +383,7 @@ def serve_workers(path: Path, host: str, port: int, workers: int,
                                   f"(status {status}); see its log")
             log.warning("corpus server worker %d exited (status %d); replacing it", pid,
                         status)
-            children[_fork_worker(path, sock, search)] = time.monotonic()
+            children[_fork_worker(path, sock, options)] = time.monotonic()
     except KeyboardInterrupt:
         pass
     finally:
@@ -372,7 +397,20 @@ def serve_workers(path: Path, host: str, port: int, workers: int,
         sock.close()
 
 
-def _fork_worker(path: Path, sock: socket.socket, search: str = "bm25") -> int:
+def _preload_encoder(threads: int) -> None:
+    """Load the query encoder before the fork: the model is read once and the workers
+    share its weights' pages (copy-on-write, never written) instead of holding a copy
+    each. Nothing runs in parallel here: a fork after an OpenMP parallel region would
+    leave the children's thread pool broken."""
+    import torch
+
+    from .dense import load_query_encoder
+
+    torch.set_num_threads(threads)
+    load_query_encoder()
+
+
+def _fork_worker(path: Path, sock: socket.socket, options: SearchOptions) -> int:
     pid = os.fork()
     if pid:
         return pid
@@ -380,7 +418,10 @@ def _fork_worker(path: Path, sock: socket.socket, search: str = "bm25") -> int:
     try:  # the worker: SIGTERM ends it at once; Ctrl-C (sent to the group) quietly
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         with Corpus.open(path) as corpus:
-            CorpusServer(corpus, sock=sock, search=search).serve_forever()
+            searcher = ModeSearch(corpus, options.default, threads=options.threads,
+                                  max_batch=options.max_batch, max_wait=options.max_wait)
+            searcher.warm()
+            CorpusServer(corpus, sock=sock, searcher=searcher).serve_forever()
     except KeyboardInterrupt:
         pass
     except BaseException:
