@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -66,3 +67,19 @@ def _strict(monkeypatch: pytest.MonkeyPatch) -> object:
     monkeypatch.setattr(Environment, "strict_default", True)
     with strict_runs():
         yield
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[str]:
+    """One real Ray cluster on loopback (2 CPUs, no dashboard) for every test that asks,
+    started once since Ray takes seconds to start: its GCS address, for drivers in other
+    processes. Executors in this process find it initialised and use it."""
+    ray = pytest.importorskip("ray", reason="Ray is not installed (pip install "
+                              "'sounding[ray]')")
+    context = ray.init(address="local", num_cpus=2, include_dashboard=False,
+                       namespace="sounding", log_to_driver=False,
+                       _node_ip_address="127.0.0.1")
+    try:
+        yield str(context.address_info["gcs_address"])
+    finally:
+        ray.shutdown()

@@ -107,21 +107,8 @@ def test_rl_rollouts_through_the_endpoint_on_the_local_executor(tiny_model: Path
     assert (tmp_path / "o" / "final" / "model.safetensors").exists()
 
 
-@pytest.fixture
-def ray_cluster() -> Any:
-    """A private Ray cluster on loopback for one test (workers inherit this environment)."""
-    ray = pytest.importorskip("ray", reason="Ray is not installed (pip install "
-                              "'sounding[ray]')")
-    ray.init(address="local", num_cpus=2, include_dashboard=False, namespace="sounding",
-             log_to_driver=False, _node_ip_address="127.0.0.1")
-    try:
-        yield ray
-    finally:
-        ray.shutdown()
-
-
 @pytest.mark.ray
-def test_rl_rollouts_on_ray_workers(ray_cluster: Any, tiny_model: Path,
+def test_rl_rollouts_on_ray_workers(ray_cluster: str, tiny_model: Path,
                                     tmp_path: Path) -> None:
     """Two worker actors roll out against the trainer's policy endpoint; the driver grades
     and trains on what they return."""
