@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from sounding.eval.runner import rollout_seed
 from sounding.llm.testing import ScriptedServer
@@ -102,6 +103,19 @@ def rerun(server: ScriptedServer, cmd: list[str], env: dict[str, str], cwd: Path
     return again, before
 
 
+def check_resumed(out: Path, kept: list[dict[str, Any]],
+                  resumed: list[tuple[str, int]]) -> list[dict[str, Any]]:
+    """After a kill and a rerun: only the missing rollouts ran again, each once, and every
+    row is present exactly once; returns the final rows."""
+    done = {(r["item_id"], r["rollout"]) for r in kept}
+    assert not done & set(resumed)  # finished rows were not run again
+    assert len(resumed) == len(set(resumed)) == N_ITEMS * K - len(kept)
+    final = rows(out)
+    assert sorted((r["item_id"], r["rollout"]) for r in final) == sorted(
+        (f"q{i:03d}", r) for i in range(N_ITEMS) for r in range(K))
+    return final
+
+
 def test_sigkill_then_resume(tmp_path: Path) -> None:
     out = tmp_path / "run"
     with setup(tmp_path, latency=0.25) as (server, cmd, env):
@@ -114,12 +128,7 @@ def test_sigkill_then_resume(tmp_path: Path) -> None:
         _again, before = rerun(server, cmd, env, tmp_path)
         assert before > len(kept)  # rollouts were in flight when it died
         resumed = keys(server.requests[before:])
-    done = {(r["item_id"], r["rollout"]) for r in kept}
-    assert not done & set(resumed)  # finished rows were not run again
-    assert len(resumed) == len(set(resumed)) == N_ITEMS * K - len(kept)
-    final = rows(out)
-    assert sorted((r["item_id"], r["rollout"]) for r in final) == sorted(
-        (f"q{i:03d}", r) for i in range(N_ITEMS) for r in range(K))
+    final = check_resumed(out, kept, resumed)
     for row in kept:  # rows written before the kill survive unchanged
         assert next(f for f in final if f["item_id"] == row["item_id"]
                     and f["rollout"] == row["rollout"]) == row

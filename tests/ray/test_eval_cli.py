@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..eval.test_kill import N_ITEMS, K, keys, kill_when, rerun, rows, setup, start
+from ..eval.test_kill import N_ITEMS, K, check_resumed, keys, kill_when, rerun, rows, setup, start
 
 
 def test_driver_killed_then_restarted_resumes(ray_cluster: str, tmp_path: Path) -> None:
@@ -23,12 +23,7 @@ def test_driver_killed_then_restarted_resumes(ray_cluster: str, tmp_path: Path) 
         resumed = keys(server.requests[before:])
         assert server.max_in_flight <= 4  # 2 workers x 2 rollouts each
     assert "worker-1:" in again.stderr and "worker-2:" in again.stderr  # per-worker lines
-    done = {(r["item_id"], r["rollout"]) for r in kept}
-    assert not done & set(resumed)  # finished rows were not run again
-    assert len(resumed) == len(set(resumed)) == N_ITEMS * K - len(kept)
-    final = rows(out)
-    assert sorted((r["item_id"], r["rollout"]) for r in final) == sorted(
-        (f"q{i:03d}", r) for i in range(N_ITEMS) for r in range(K))
+    check_resumed(out, kept, resumed)
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["complete"] and metrics["rows_judged"] == N_ITEMS * K
     assert metrics["avg_at_k"] == 0.5

@@ -97,18 +97,23 @@ def test_rate_limit_is_one_bucket_across_processes(serve_settings: Settings,
         second.stop()
 
 
-def test_idle_event_streams_get_keep_alive_comments(serve_settings: Settings,
-                                                    config: ServeConfig,
-                                                    llm: ScriptedServer) -> None:
-    llm.latency = 0.6  # each model call: a quiet spell of three keep-alive intervals
-    running = serve(serve_settings, replace(config, keepalive_s=0.2))
+def event_stream_lines(settings: Settings, config: ServeConfig) -> list[str]:
+    """The lines of one job's whole event stream, on a server started for it."""
+    running = serve(settings, config)
     try:
         with running.client() as client:
             job_id = client.post("/v1/research", json={"question": "q"}).json()["id"]
             with client.stream("GET", f"/v1/research/{job_id}/events") as response:
-                lines = list(response.iter_lines())
+                return list(response.iter_lines())
     finally:
         running.stop()
+
+
+def test_idle_event_streams_get_keep_alive_comments(serve_settings: Settings,
+                                                    config: ServeConfig,
+                                                    llm: ScriptedServer) -> None:
+    llm.latency = 0.6  # each model call: a quiet spell of three keep-alive intervals
+    lines = event_stream_lines(serve_settings, replace(config, keepalive_s=0.2))
     comments = [i for i, line in enumerate(lines) if line.startswith(":")]
     assert comments and all(lines[i] == ": keep-alive" for i in comments)
     ids = [int(line[4:]) for line in lines if line.startswith("id: ")]
@@ -121,13 +126,6 @@ def test_idle_event_streams_get_keep_alive_comments(serve_settings: Settings,
 def test_keep_alive_can_be_turned_off(serve_settings: Settings, config: ServeConfig,
                                       llm: ScriptedServer) -> None:
     llm.latency = 0.3
-    running = serve(serve_settings, replace(config, keepalive_s=0.0))
-    try:
-        with running.client() as client:
-            job_id = client.post("/v1/research", json={"question": "q"}).json()["id"]
-            with client.stream("GET", f"/v1/research/{job_id}/events") as response:
-                lines = list(response.iter_lines())
-    finally:
-        running.stop()
+    lines = event_stream_lines(serve_settings, replace(config, keepalive_s=0.0))
     assert not [line for line in lines if line.startswith(":")]
     assert any('"job_finished"' in line for line in lines)

@@ -56,8 +56,8 @@ def serve_command(
     run_options: RunOptions,
 ) -> None:
     """Serve the research API, the OpenAI-compatible endpoint, MCP at /mcp and the web page."""
+    from ..llm.openai_client import is_loopback
     from ..server import ServeConfig
-    from ..server.app import is_loopback
 
     database = database or _default_database()
     if new_key is not None:

@@ -51,7 +51,7 @@ from ._stream import StreamFold, sse_data
 from ._wire import TOOL_RESPONSE_TAG, message_to_openai
 from .base import ChatRequest, Completion, StreamChannel, StreamChunk
 
-__all__ = ["OpenAIChatModel", "mask_key"]
+__all__ = ["OpenAIChatModel", "is_loopback", "mask_key"]
 
 log = logging.getLogger(__name__)
 
@@ -423,7 +423,7 @@ class OpenAIChatModel:
         if _real_requests_allowed:
             return
         host = urlsplit(self._base_url).hostname or ""
-        if _is_loopback(host):
+        if is_loopback(host):
             return
         raise LLMConnectionError(
             f"real model requests are forbidden here (base_url {self._base_url}); "
@@ -528,7 +528,8 @@ def _int(value: object, default: int) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else default
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """`localhost` or a loopback address (a name other than localhost is not resolved)."""
     if host == "localhost":
         return True
     try:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import ipaddress
 import sys
 from collections.abc import AsyncIterator
 from importlib.resources import files
@@ -21,6 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from ..config import Settings
 from ..errors import ConfigError
 from ..llm.base import ChatModel
+from ..llm.openai_client import is_loopback
 from . import _api, _openai
 from ._context import ServeConfig, ServerState, caller, state_of
 from ._jobs import JobManager
@@ -28,18 +28,9 @@ from ._mcp import OWNER_SCOPE_KEY, build_mcp
 from ._security import BodyLimit, RateLimiter, hash_key
 from ._store import open_store
 
-__all__ = ["ServeConfig", "create_app", "is_loopback", "tune_process"]
+__all__ = ["ServeConfig", "create_app", "tune_process"]
 
 STATIC = files("sounding.server") / "static"
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def create_app(settings: Settings, config: ServeConfig | None = None, *,
