@@ -147,3 +147,39 @@ def test_server_with_workers(vital_pair: tuple[Corpus, Corpus]) -> None:
     for pid in pids:  # the workers went with the parent
         assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(
             f"/proc/{pid}/status").read_text().lower()
+
+
+def test_each_documents_best_passage_from_the_table_or_the_database(
+        vital_pair: tuple[Corpus, Corpus], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The passage -> document table in memory picks the same hits as the database."""
+    from sounding.corpus import store
+
+    _, tantivy = vital_pair
+    queries = ["Alan Turing", "capital city of France", "largest ocean on Earth",
+               "Roman Empire fall", "Beethoven symphony", "printing press Gutenberg"]
+    from_table = [tantivy.search(q, k=10) for q in queries]
+    assert all(len({h.url for h in hits}) == len(hits) == 10 for hits in from_table)
+    monkeypatch.setattr(store, "OWNER_TABLE_MAX", 0)
+    with Corpus.open(tantivy.path) as fresh:
+        assert [fresh.search(q, k=10) for q in queries] == from_table
+        assert fresh._owners == {next(iter(fresh._owners)): None}  # the database's path
+
+
+def test_a_new_index_version_gets_its_own_passage_table(tmp_path: Path) -> None:
+    """A thread that opens the corpus after an update sees the new passages' documents."""
+    import threading
+
+    out = tmp_path / "c"
+    CorpusBuilder(out, engine="tantivy").build([("gen", docs(20))])
+    with Corpus.open(out) as corpus:
+        assert corpus.search("keyword3")[0].url.startswith("https://ex.org/doc/")
+        changed = [*docs(20), SourceDoc(url="https://ex.org/doc/new", title="New",
+                                        text="A text about zeppelins and airships.")]
+        CorpusBuilder(out).build([("gen", changed)])
+        found: list[str] = []
+        reader = threading.Thread(target=lambda: found.extend(
+            h.url for h in corpus.search("zeppelins airships")))
+        reader.start()
+        reader.join()
+        assert found[:1] == ["https://ex.org/doc/new"]
+        assert len(corpus._owners) == 2

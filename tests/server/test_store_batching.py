@@ -64,3 +64,30 @@ async def test_a_status_read_leaves_the_trajectory_out(tmp_path: Path) -> None:
         assert light is not None and full is not None
         assert light.trajectory is None and light.result == {"answer": "a"}
         assert full.trajectory == {"messages": ["m"]}
+
+
+@pytest.mark.parametrize("where", ["file", "memory"])
+async def test_two_loops_write_at_once(tmp_path: Path, where: str) -> None:
+    """Jobs driven on another loop (the server's runner thread) store their events beside
+    this loop's: every write lands, each job's in order, and no transaction interleaves."""
+    import threading
+
+    async with _opened(tmp_path / "jobs.db" if where == "file" else ":memory:") as store:
+        other = asyncio.new_event_loop()
+        thread = threading.Thread(target=other.run_forever, daemon=True)
+        thread.start()
+        try:
+            async def jobs_there() -> None:
+                await asyncio.gather(*(_append_rounds(store, f"there{i}", 20)
+                                       for i in range(20)))
+
+            there = asyncio.run_coroutine_threadsafe(jobs_there(), other)
+            await asyncio.gather(*(_append_rounds(store, f"here{i}", 20) for i in range(20)))
+            await asyncio.wrap_future(there)
+        finally:
+            other.call_soon_threadsafe(other.stop)
+            thread.join()
+            other.close()
+        for name in (*(f"here{i}" for i in range(20)), *(f"there{i}" for i in range(20))):
+            events = await store.events(name, 0)
+            assert [seq for seq, _ in events] == list(range(1, 41)), name

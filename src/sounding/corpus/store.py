@@ -13,6 +13,7 @@ import json
 import logging
 import sqlite3
 import threading
+from array import array
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -164,6 +165,7 @@ class Corpus:
         self.posting_budget = 2000 + passages // 200
         self._engines: dict[str, TantivyIndex | None] = {}
         self._df: dict[tuple[str, str], int] = {}
+        self._owners: dict[str | None, array[int] | None] = {}
 
     @classmethod
     def open(cls, path: str | Path) -> Corpus:
@@ -205,9 +207,7 @@ class Corpus:
         """Document ids of the best k documents (for evaluation and fusion)."""
         cjk = self.has_cjk and has_cjk(query)
         rows = self._ranked(self._conn(), query, k * 3, cjk=cjk)
-        found = dict(self._conn().execute(
-            f"SELECT id, doc_id FROM passages WHERE id IN ({','.join('?' * len(rows))})",
-            rows).fetchall()) if rows else {}
+        found = self._documents_of(self._conn(), rows) if rows else {}
         out: list[int] = []
         for pid in rows:
             doc_id = found.get(pid)
@@ -322,6 +322,24 @@ class Corpus:
         except sqlite3.OperationalError as exc:
             raise CorpusError(f"search failed for {query!r}: {exc}") from exc
 
+    def _documents_of(self, conn: sqlite3.Connection, ids: list[int]) -> dict[int, int]:
+        """The document of each passage: from a table of all of them in memory (one
+        integer per passage, read on the first search of an index version), or from the
+        database for corpora of over OWNER_TABLE_MAX passages and those without a
+        versioned (tantivy) index."""
+        version: str | None = getattr(self._local, "engine_version", None)
+        if version is not None and version not in self._owners:
+            with self._lock:
+                if version not in self._owners:
+                    self._owners[version] = _owner_table(conn)
+        table = self._owners.get(version)
+        if table is None:
+            return dict(conn.execute(
+                f"SELECT id, doc_id FROM passages WHERE id IN ({','.join('?' * len(ids))})",
+                ids).fetchall())
+        size = len(table)
+        return {pid: table[pid] for pid in ids if 0 <= pid < size and table[pid] >= 0}
+
     def _search(self, query: str, k: int, *, cjk: bool) -> list[SearchHit]:
         conn = self._conn()
         rows = self._ranked(conn, query, k * 3, cjk=cjk)
@@ -331,28 +349,29 @@ class Corpus:
               k: int) -> list[SearchHit]:
         if not ids:
             return []
-        marks = ",".join("?" * len(ids))
-        found = {
-            pid: (doc_id, body, title, url, source)
-            for pid, doc_id, body, title, url, source in conn.execute(
-                f"SELECT p.id, p.doc_id, p.body, d.title, d.url, d.source FROM passages p "
-                f"JOIN docs d ON d.id = p.doc_id WHERE p.id IN ({marks})", ids)
-        }
-        hits: list[SearchHit] = []
+        owner = self._documents_of(conn, ids)
+        chosen: list[int] = []
         seen: set[int] = set()
-        words = _query_words(query)
         for pid in ids:
-            if pid not in found:
-                continue
-            doc_id, body, title, url, source = found[pid]
-            if doc_id in seen:
+            doc_id = owner.get(pid)
+            if doc_id is None or doc_id in seen:
                 continue
             seen.add(doc_id)
-            hits.append(SearchHit(title=title, url=url, snippet=_window(body, words),
-                                  source=source or None))
-            if len(hits) == k:
+            chosen.append(pid)
+            if len(chosen) == k:
                 break
-        return hits
+        found = {
+            pid: (body, title, url, source)
+            for pid, body, title, url, source in conn.execute(
+                f"SELECT p.id, p.body, d.title, d.url, d.source FROM passages p "
+                f"JOIN docs d ON d.id = p.doc_id WHERE p.id IN ({','.join('?' * len(chosen))})",
+                chosen)
+        }
+        words = _query_words(query)
+        return [SearchHit(title=title, url=url, snippet=_window(body, words),
+                          source=source or None)
+                for body, title, url, source in (found[pid] for pid in chosen
+                                                 if pid in found)]
 
     @_readable
     def get(self, url: str) -> Document | None:
@@ -429,6 +448,23 @@ class Corpus:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+OWNER_TABLE_MAX = 4_000_000
+"""Passages up to which a corpus keeps each passage's document in memory (8 bytes each):
+a search then picks each document's best passage without a query per passage."""
+
+
+def _owner_table(conn: sqlite3.Connection) -> array[int] | None:
+    """Document id by passage id (-1: no such passage); None above OWNER_TABLE_MAX."""
+    row = conn.execute("SELECT count(*), coalesce(max(id), 0) FROM passages").fetchone()
+    count, top = int(row[0]), int(row[1])
+    if count > OWNER_TABLE_MAX or top > 2 * OWNER_TABLE_MAX:
+        return None
+    table: array[int] = array("q", [-1]) * (top + 1)
+    for pid, doc_id in conn.execute("SELECT id, doc_id FROM passages"):
+        table[pid] = doc_id
+    return table
 
 
 def _query_words(query: str) -> list[str]:

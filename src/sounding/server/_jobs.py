@@ -114,6 +114,10 @@ class JobManager:
         self._resources: dict[str, AgentResources] = {}
         self._stack = contextlib.AsyncExitStack()
         self._lock = asyncio.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        """The loop that serves requests (where `start` ran)."""
+        self._following: collections.Counter[str] = collections.Counter()
+        """Readers of each job's events now (`follow`)."""
         self._inbox: collections.deque[Callable[[], None]] = collections.deque()
         self._inbox_waking = False
         """Wake-ups from the runner thread: one thread handoff for all the jobs that have
@@ -133,6 +137,7 @@ class JobManager:
 
     async def start(self) -> list[str]:
         """Open the store; jobs left active by a process that died become `interrupted`."""
+        self._loop = asyncio.get_running_loop()
         await self.store.open()
         if self.runner is not None:
             self.runner.start()
@@ -142,6 +147,14 @@ class JobManager:
             self._beat = asyncio.create_task(self._heartbeat())
             self._watcher = asyncio.create_task(self._watch())
         return interrupted
+
+    @property
+    def _drives_there(self) -> bool:
+        """Whether a job is driven wholly on the runner loop, events and statuses stored
+        from there, so that this loop only answers requests: where the store can be used
+        from any loop (SQLite). Otherwise the run executes there and its events come back
+        here to be stored."""
+        return self.runner is not None and self.store.any_loop
 
     @property
     def shared(self) -> bool:
@@ -230,7 +243,9 @@ class JobManager:
             await self.store.update(job_id, "queued")
         await self.store.claim(job.id, self.instance)
         self._wake[job.id] = asyncio.Event()
-        task = asyncio.create_task(self._run(job.id, request, settings), name=owner)
+        run = (self._run_there(job.id, request, settings) if self._drives_there
+               else self._run(job.id, request, settings))
+        task = asyncio.create_task(run, name=owner)
         self._tasks[job.id] = task
         task.add_done_callback(functools.partial(self._forget, job.id))
         return job
@@ -283,15 +298,54 @@ class JobManager:
                     open_agent(settings, model=self.model))
             return self._resources[settings.env]
 
-    async def _run(self, job_id: str, request: ResearchRequest, settings: Settings) -> None:
-        """Drive one job: the run itself goes on the runner loop (when there is one); its
-        events come back here, in order, to be stored and announced."""
+    async def _run_there(self, job_id: str, request: ResearchRequest,
+                         settings: Settings) -> None:
+        """Drive one job on the runner loop; this task stands for it here (cancel, stop).
+
+        A cancelled thread future is done at once, while the job is still storing its end
+        there: this waits for that end (`settled`) before it lets the cancel through."""
+        assert self.runner is not None
+        loop = asyncio.get_running_loop()
+        settled: asyncio.Future[BaseException | None] = loop.create_future()
+
+        def settle(outcome: BaseException | None) -> None:
+            if not settled.done():
+                settled.set_result(outcome)
+
+        async def there() -> None:
+            outcome: BaseException | None = None
+            try:
+                await self._run(job_id, request, settings, here=True)
+            except asyncio.CancelledError:
+                raise
+            except BaseException as exc:
+                outcome = exc
+                raise
+            finally:
+                loop.call_soon_threadsafe(settle, outcome)
+
+        handle = self.runner.submit(there())
+        try:
+            outcome = await asyncio.shield(settled)
+        except asyncio.CancelledError:
+            handle.cancel()  # cancels the job's task on the runner loop
+            await asyncio.shield(settled)
+            raise
+        if outcome is not None:
+            raise outcome
+
+    async def _run(self, job_id: str, request: ResearchRequest, settings: Settings, *,
+                   here: bool = False) -> None:
+        """Drive one job: the run itself goes on the runner loop (when there is one and
+        this is not it: `here` False); its events come back here, in order, to be stored
+        and announced."""
         # A deque and a flag rather than an asyncio.Queue: an item taken from a queue just
         # as this task is cancelled would be lost; here it stays until it is stored.
         items: collections.deque[_Item] = collections.deque()
         ready = asyncio.Event()
         loop = asyncio.get_running_loop()
         waking = [False]  # a wake-up is on its way to this loop
+        local = here or self.runner is None
 
         def wake() -> None:
             waking[0] = False
@@ -300,7 +354,7 @@ class JobManager:
         def emit(item: _Item) -> None:
             # deque.append is thread-safe; one wake-up covers a burst of events.
             items.append(item)
-            if self.runner is None:
+            if local:
                 ready.set()
             elif not waking[0]:
                 waking[0] = True
@@ -308,8 +362,9 @@ class JobManager:
 
         await self.store.update(job_id, "running")
         drive = self._drive(request, settings, emit)
-        run: asyncio.Future[None] = (asyncio.ensure_future(drive) if self.runner is None
-                                     else asyncio.wrap_future(self.runner.submit(drive)))
+        run: asyncio.Future[None] = (
+            asyncio.ensure_future(drive) if local or self.runner is None
+            else asyncio.wrap_future(self.runner.submit(drive)))
         try:
             end = await self._pump(job_id, items, ready, run)
         except asyncio.CancelledError:
@@ -414,6 +469,13 @@ class JobManager:
         self._announce(job_id)
 
     def _announce(self, job_id: str) -> None:
+        """Wake the readers of a job's events. They wait on the request loop; from the
+        runner loop this hands over only when the job has readers (one registers before
+        its first read, so events stored before that are read, and later ones announced)."""
+        if self._loop is not None and asyncio.get_running_loop() is not self._loop:
+            if self._following[job_id]:
+                self._loop.call_soon_threadsafe(self._announce, job_id)
+            return
         wake = self._wake.pop(job_id, None)
         if wake is not None:
             wake.set()
@@ -428,29 +490,35 @@ class JobManager:
         after that long without an event it yields `(0, "")` (a keep-alive)."""
         loop = asyncio.get_running_loop()
         quiet_since = loop.time()
-        while True:
-            wake = self._wake.get(job_id)
-            elsewhere = self._elsewhere  # (taken before the read: a change after it wakes)
-            batch = await self.store.events(job_id, after)
-            for seq, data in batch:
-                after = seq
-                yield seq, data
-            if batch:
-                quiet_since = loop.time()
-            if await self._ended(job_id, batch, after, local=wake is not None):
-                return
-            if idle_s is not None and loop.time() - quiet_since >= idle_s:
-                yield 0, ""
-                quiet_since = loop.time()
-            timeout = self.poll_s
-            if idle_s is not None:
-                timeout = max(0.0, min(timeout, quiet_since + idle_s - loop.time()))
-            waiter = wake if wake is not None else elsewhere if self.shared else None
-            if waiter is None:
-                await asyncio.sleep(timeout)
-            else:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(waiter.wait(), timeout)
+        self._following[job_id] += 1
+        try:
+            while True:
+                wake = self._wake.get(job_id)
+                elsewhere = self._elsewhere  # (taken before the read: a change after it wakes)
+                batch = await self.store.events(job_id, after)
+                for seq, data in batch:
+                    after = seq
+                    yield seq, data
+                if batch:
+                    quiet_since = loop.time()
+                if await self._ended(job_id, batch, after, local=wake is not None):
+                    return
+                if idle_s is not None and loop.time() - quiet_since >= idle_s:
+                    yield 0, ""
+                    quiet_since = loop.time()
+                timeout = self.poll_s
+                if idle_s is not None:
+                    timeout = max(0.0, min(timeout, quiet_since + idle_s - loop.time()))
+                waiter = wake if wake is not None else elsewhere if self.shared else None
+                if waiter is None:
+                    await asyncio.sleep(timeout)
+                else:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(waiter.wait(), timeout)
+        finally:
+            self._following[job_id] -= 1
+            if self._following[job_id] <= 0:
+                del self._following[job_id]
 
     async def _ended(self, job_id: str, batch: list[tuple[int, str]], after: int, *,
                      local: bool) -> bool:

@@ -7,6 +7,7 @@ import asyncio
 import functools
 import json
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -79,6 +80,10 @@ def _row(values: Any) -> JobRow:
 
 class Store(Protocol):
     """What the job manager needs from a database."""
+
+    any_loop: bool
+    """Whether its methods may be awaited on any event loop of the process (not only the
+    one that opened it)."""
 
     async def open(self) -> None: ...
     async def close(self) -> None: ...
@@ -244,14 +249,21 @@ class SQLiteStore(_SQLStore):
     its own (SQLite lets go of the GIL meanwhile): those that all running jobs make at one
     moment are applied together, in one transaction, so that hundreds of jobs cost one
     commit, not hundreds, and the loop never waits for a write lock. Each caller awaits
-    its write before its next, so a job's events and statuses keep their order."""
+    its write before its next, so a job's events and statuses keep their order.
+
+    Usable from any event loop of the process (`any_loop`): each loop gathers its own
+    writes, and their transactions take turns on the writer connection."""
+
+    any_loop = True
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         self._db: sqlite3.Connection | None = None
         self._writer: sqlite3.Connection | None = None
-        self._pending: list[tuple[_Op, asyncio.Future[Any]]] = []
-        self._flusher: asyncio.Task[None] | None = None
+        self._pending: dict[asyncio.AbstractEventLoop, list[tuple[_Op, asyncio.Future[Any]]]] = {}
+        self._flushers: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = {}
+        self._turn = threading.Lock()
+        """One transaction at a time on a connection, whichever loop's writes it holds."""
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -321,8 +333,9 @@ class SQLiteStore(_SQLStore):
             self._writer.execute("PRAGMA busy_timeout=5000")
 
     async def close(self) -> None:
-        if self._flusher is not None and not self._flusher.done():
-            await asyncio.wait([self._flusher])  # the last writes in flight
+        flusher = self._flushers.get(asyncio.get_running_loop())
+        if flusher is not None and not flusher.done():
+            await asyncio.wait([flusher])  # the last writes in flight
         for db in (self._writer, self._db):
             if db is not None:
                 db.close()
@@ -336,16 +349,18 @@ class SQLiteStore(_SQLStore):
             "INSERT INTO events (job_id, seq, data) VALUES (?,?,?)", data))
 
     async def _submit(self, op: _Op) -> Any:
-        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending.append((op, done))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush())
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[Any] = loop.create_future()
+        self._pending.setdefault(loop, []).append((op, done))
+        flusher = self._flushers.get(loop)
+        if flusher is None or flusher.done():
+            self._flushers[loop] = loop.create_task(self._flush(loop))
         return await done
 
-    async def _flush(self) -> None:
-        while self._pending:
+    async def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
+        while self._pending.get(loop):
             await asyncio.sleep(0)  # the other jobs woken at this moment add theirs
-            batch, self._pending = self._pending, []
+            batch = self._pending.pop(loop)
             try:
                 results = await self._write([op for op, _ in batch])
             except Exception:  # one job's bad row: apply each on its own, so only it fails
@@ -365,12 +380,19 @@ class SQLiteStore(_SQLStore):
 
     async def _write(self, ops: list[_Op]) -> list[Any]:
         if self._writer is None:
-            return _transaction(self.db, ops)
-        return await asyncio.to_thread(_transaction, self._writer, ops)
+            return self._transaction(self.db, ops)
+        return await asyncio.to_thread(self._transaction, self._writer, ops)
+
+    def _transaction(self, db: sqlite3.Connection, ops: list[_Op]) -> list[Any]:
+        with self._turn:
+            return _transaction(db, ops)
 
 
 class PostgresStore(_SQLStore):
-    """The same tables in PostgreSQL through asyncpg (a connection pool)."""
+    """The same tables in PostgreSQL through asyncpg (a connection pool, which belongs to
+    the loop that opened it)."""
+
+    any_loop = False
 
     def __init__(self, url: str) -> None:
         self.url = url

@@ -4,7 +4,10 @@ the web page at `/`, and the eval reports the page opens."""
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import functools
+import gc
+import platform
 import sys
 from collections.abc import AsyncIterator
 from importlib.resources import files
@@ -32,6 +35,12 @@ __all__ = ["ServeConfig", "create_app", "tune_process"]
 
 STATIC = files("sounding.server") / "static"
 
+GC_YOUNG = 20_000
+"""Allocations between young collections in a tuned server process (CPython's default: 700)."""
+HEAP_KEEP = 64 << 20
+"""Bytes of freed heap a tuned server process's allocator keeps for reuse (glibc: 128 KiB)."""
+_tuned = False
+
 
 def create_app(settings: Settings, config: ServeConfig | None = None, *,
                model: ChatModel | None = None, host: str = "127.0.0.1") -> FastAPI:
@@ -56,6 +65,10 @@ def create_app(settings: Settings, config: ServeConfig | None = None, *,
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await jobs.start()
+        if _tuned:
+            # What exists now (modules, the app, the store) lives as long as the process:
+            # later collections need not walk it again.
+            gc.freeze()
         async with mcp.session_manager.run():
             try:
                 yield
@@ -141,11 +154,41 @@ def tune_process() -> None:
     """Settings for a process whose main job is serving (`sounding serve` and each of
     its workers; not applied by `create_app`, which tests and embedders call).
 
-    The request loop and the runs' loop share the GIL. A status read waiting for it while
-    runs hold it waits one switch interval per hand-over (5 ms by default), and a read
-    takes several (the request, each SQLite call, the reply): a 1 ms interval bounds that
-    at a few ms. The extra switches happen only under contention and cost little."""
+    - The request loop and the runs' loop share the GIL. A status read waiting for it
+      while runs hold it waits one switch interval per hand-over (5 ms by default), and a
+      read takes several (the request, each SQLite call, the reply): a 1 ms interval
+      bounds that at a few ms. The extra switches happen only under contention.
+    - Hundreds of running jobs keep many objects alive, and each full collection of the
+      cyclic garbage collector walks them all: ~0.1 s a time on a 2-core machine, about 9%
+      of the server's CPU in `benchmarks/serve.py`. Young collections come every GC_YOUNG
+      allocations instead of 700, so far fewer objects reach the old generations, and what
+      exists once the app has started is frozen out of later collections (`lifespan`).
+    - The allocator keeps freed heap for reuse (`_keep_freed_heap`).
+    """
+    global _tuned
+    _tuned = True
     sys.setswitchinterval(min(sys.getswitchinterval(), 0.001))
+    gc.set_threshold(GC_YOUNG, 20, 20)
+    _keep_freed_heap()
+
+
+def _keep_freed_heap() -> None:
+    """glibc only: keep up to HEAP_KEEP bytes of freed heap instead of handing it back.
+
+    Every round of every run builds and drops large strings (the request with the whole
+    conversation, the reply, the events). By default glibc returns a thread heap's free
+    top at once, and the next round's allocations fault the pages back in, each one
+    zeroed by the kernel: ~5% of the server's CPU under load. Large blocks come from the
+    heap too (not from a fresh mmap each time) up to glibc's limit of 32 MiB."""
+    if sys.platform != "linux" or platform.libc_ver()[0] != "glibc":
+        return
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3  # <malloc.h>
+    mallopt(m_mmap_threshold, 32 << 20)
+    mallopt(m_trim_threshold, HEAP_KEEP)
 
 
 def app_from_environment() -> FastAPI:
