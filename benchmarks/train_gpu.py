@@ -22,12 +22,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sounding.trace.trajectory import ModelCallRecord, Trajectory
+from sounding.trace.trajectory import Trajectory
 from sounding.train.rl import RLOptions, run_rl
 from sounding.train.rollouts import RLItem, single_turn_rollout
 from sounding.train.sft import SFTOptions, run_sft
 from sounding.train.tokenizers import tiny_hf_tokenizer
-from sounding.types import Message, Usage
+
+sys.path.insert(0, str(Path(__file__).parent))
+from train_sft_loss import search_trajectory  # the same two-turn shape
 
 SIZES = {  # hidden, layers, heads, kv heads, head dim, intermediate, vocabulary
     "0.5b": (896, 24, 14, 2, 64, 4864, 151936),
@@ -59,17 +61,10 @@ def build_model(out: Path, size: str) -> int:
 def trajectory(rng: random.Random, obs_chars: int) -> Trajectory:
     """Search, a long observation, an answer: two assistant turns in the loss."""
     n = rng.randrange(1000)
-    traj = Trajectory(question=f"Which survey came first, number {n} or {n + 1}?")
-    pool = [traj.add_message(Message("user", traj.question))]
-    turn = (f'<think>look up survey {n}</think>\n<tool_call>\n{{"name": "search", '
-            f'"arguments": {{"query": ["survey {n}"]}}}}\n</tool_call>')
-    traj.model_calls.append(ModelCallRecord(1, "turn", list(pool), turn, Usage(), 0.0))
-    pool.append(traj.add_message(Message("assistant", turn)))
     body = (FILLER * (obs_chars // len(FILLER) + 1))[:obs_chars]
-    pool.append(traj.add_message(Message("user", f"<tool_response>\n{body}\n</tool_response>")))
-    final = f"<think>the archive says {n}</think>\n<answer>{n}</answer>"
-    traj.model_calls.append(ModelCallRecord(2, "turn", list(pool), final, Usage(), 0.0))
-    return traj
+    return search_trajectory(f"Which survey came first, number {n} or {n + 1}?",
+                             f"survey {n}", f"survey {n}", body,
+                             f"<think>the archive says {n}</think>\n<answer>{n}</answer>")
 
 
 def peak_memory() -> str:

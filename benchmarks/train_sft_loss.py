@@ -18,20 +18,28 @@ CITIES = {"Austria": "Vienna", "France": "Paris", "Japan": "Tokyo", "Peru": "Lim
           "Kenya": "Nairobi", "Chile": "Santiago", "Egypt": "Cairo", "Spain": "Madrid"}
 
 
-def trajectory(rng: random.Random) -> Trajectory:
-    country = rng.choice(list(CITIES))
-    traj = Trajectory(question=f"What is the capital of {country}?")
-    pool = [traj.add_message(Message("user", traj.question))]
-    turn = (f'<think>look up {country}</think>\n<tool_call>\n{{"name": "search", "arguments": '
-            f'{{"query": ["{country} capital"]}}}}\n</tool_call>')
+def search_trajectory(question: str, topic: str, query: str, observation: str,
+                      final: str) -> Trajectory:
+    """One search (thinking about `topic`), its observation, then `final`: two assistant
+    turns in the loss (also the shape `train_gpu.py` measures)."""
+    traj = Trajectory(question=question)
+    pool = [traj.add_message(Message("user", question))]
+    turn = (f'<think>look up {topic}</think>\n<tool_call>\n{{"name": "search", "arguments": '
+            f'{{"query": ["{query}"]}}}}\n</tool_call>')
     traj.model_calls.append(ModelCallRecord(1, "turn", list(pool), turn, Usage(), 0.0))
     pool.append(traj.add_message(Message("assistant", turn)))
     pool.append(traj.add_message(Message(
-        "user", f"<tool_response>\n{CITIES[country]} is the capital of {country}.\n"
-        "</tool_response>")))
-    final = f"<think>found it</think>\n<answer>{CITIES[country]}</answer>"
+        "user", f"<tool_response>\n{observation}\n</tool_response>")))
     traj.model_calls.append(ModelCallRecord(2, "turn", list(pool), final, Usage(), 0.0))
     return traj
+
+
+def trajectory(rng: random.Random) -> Trajectory:
+    country = rng.choice(list(CITIES))
+    return search_trajectory(f"What is the capital of {country}?", country,
+                             f"{country} capital",
+                             f"{CITIES[country]} is the capital of {country}.",
+                             f"<think>found it</think>\n<answer>{CITIES[country]}</answer>")
 
 
 def main() -> None:

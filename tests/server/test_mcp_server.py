@@ -38,6 +38,16 @@ async def call_research(target: object, mode: str = "react") -> tuple[str, list[
     return result.content[0].text, progress  # type: ignore[union-attr]
 
 
+async def research_over_http(base_url: str) -> tuple[str, list[tuple]]:
+    """`call_research` through a server's `/mcp` (streamable HTTP) with the test key."""
+    import httpx2
+    from mcp.client.streamable_http import streamable_http_client
+
+    async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {KEY}"},
+                                  timeout=30) as http:
+        return await call_research(streamable_http_client(base_url + "/mcp", http_client=http))
+
+
 async def test_deep_research_returns_answer_sources_and_progress(
         serve_settings: Settings) -> None:
     jobs = JobManager(SQLiteStore(":memory:"), serve_settings)
@@ -54,12 +64,8 @@ async def test_deep_research_returns_answer_sources_and_progress(
 
 async def test_mcp_over_streamable_http_needs_a_key(served: Served) -> None:
     import httpx2
-    from mcp.client.streamable_http import streamable_http_client
 
-    async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {KEY}"},
-                                  timeout=30) as http:
-        text, progress = await call_research(
-            streamable_http_client(served.url + "/mcp", http_client=http))
+    text, progress = await research_over_http(served.url)
     assert text.startswith("Marie Curie") and progress
     # The job belongs to the key that called the tool: it is in that key's list.
     with served.client() as client:

@@ -57,17 +57,10 @@ def test_concurrency_limit_and_cancel_hold_across_processes(
 async def test_mcp_over_http_with_workers(pair: tuple[Served, Served]) -> None:
     """With a shared store, /mcp serves each request on its own (no session a
     process would have to remember), and the job is the calling key's, in the store."""
-    import httpx2
-    from mcp.client.streamable_http import streamable_http_client
-
-    from .conftest import KEY
-    from .test_mcp_server import call_research
+    from .test_mcp_server import research_over_http
 
     first, second = pair
-    async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {KEY}"},
-                                  timeout=30) as http:
-        text, progress = await call_research(
-            streamable_http_client(second.url + "/mcp", http_client=http))
+    text, progress = await research_over_http(second.url)
     assert text.startswith("Marie Curie") and progress
     with first.client() as a:
         jobs = a.get("/v1/research").json()["jobs"]

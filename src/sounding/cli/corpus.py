@@ -196,8 +196,7 @@ def serve(
         help="Milliseconds a lone query waits for others to share its pass.")] = 2.0,
 ) -> None:
     """Serve search (SearXNG/Serper JSON) and pages (by URL, Jina-style) over HTTP."""
-    from ..corpus.server import CorpusServer, SearchOptions
-    from ..corpus.server_search import ModeSearch
+    from ..corpus.server import CorpusServer, SearchOptions, open_searcher
 
     count = workers if workers is not None else (os.cpu_count() or 1)
     if batch < 1 or batch_wait_ms < 0:
@@ -209,10 +208,7 @@ def serve(
         return
     try:
         corpus = _open(corpus_dir)
-        searcher = ModeSearch(corpus, search, threads=threads, max_batch=batch,
-                              max_wait=options.max_wait)
-        searcher.warm()
-        server = CorpusServer(corpus, host, port, searcher=searcher)
+        server = CorpusServer(corpus, host, port, searcher=open_searcher(corpus, options))
     except (SoundingError, OSError) as exc:
         raise fail(str(exc)) from exc
     err.print(f"serving {corpus.name} on {server.url}  (GET /search?q=...&format=json, "
@@ -223,6 +219,7 @@ def serve(
         pass
     finally:
         server.close()
+        server.searcher.close()
         corpus.close()
 
 
@@ -245,6 +242,6 @@ def _serve_workers(corpus_dir: Path | None, host: str, port: int, workers: int,
                       "/search?q=...&format=json, POST /search, GET /page?url=...; "
                       "Ctrl-C to stop)", soft_wrap=True)
 
-        serve_workers(path, host, port, workers, ready, options=options)
+        serve_workers(path, host, port, workers, ready, options)
     except (SoundingError, OSError) as exc:
         raise fail(str(exc)) from exc

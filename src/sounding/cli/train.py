@@ -154,10 +154,12 @@ def rl(
     """Agentic GRPO: rollouts through Sounding's loop against the policy being trained."""
     if mode not in ("react", "iter", "single"):
         raise fail(f"--mode must be react, iter or single, not {mode!r}")
-    if vllm not in ("off", "colocate", "server"):
-        raise fail(f"--vllm must be off, colocate or server, not {vllm!r}")
     _need_extra()
+    from ..train.rl import VLLM_MODES
     from ..train.runner import RLRun, run_rl_command
+
+    if vllm not in VLLM_MODES:
+        raise fail(f"--vllm must be one of {', '.join(VLLM_MODES)}, not {vllm!r}")
 
     run = RLRun(prompts, model, out, mode=mode, group=group, prompts_per_step=prompts_per_step,
                 steps=steps, lr=lr, max_new_tokens=max_new_tokens, max_rounds=max_rounds,

@@ -42,7 +42,7 @@ from .batcher import MAX_BATCH, MAX_WAIT
 from .server_search import ModeSearch
 from .store import Corpus, Document
 
-__all__ = ["CorpusServer", "SearchOptions", "serve_workers"]
+__all__ = ["CorpusServer", "SearchOptions", "open_searcher", "serve_workers"]
 
 log = logging.getLogger(__name__)
 PAGE_SIZE = 10
@@ -64,8 +64,10 @@ class CorpusServer:
                  sock: socket.socket | None = None, search: str = "bm25",
                  searcher: ModeSearch | None = None) -> None:
         self.corpus = corpus
-        handler = type("Handler", (_Handler,), {
-            "corpus": corpus, "searcher": searcher or ModeSearch(corpus, search)})
+        self._own_searcher = searcher is None
+        """A searcher made here is closed here (its dense batching thread)."""
+        self.searcher = searcher or ModeSearch(corpus, search)
+        handler = type("Handler", (_Handler,), {"corpus": corpus, "searcher": self.searcher})
         if sock is None:
             self.httpd = _Server((host, port), handler)
         else:  # a listening socket shared with other worker processes
@@ -95,6 +97,8 @@ class CorpusServer:
             self._thread.join()
             self._thread = None
         self.httpd.server_close()
+        if self._own_searcher:
+            self.searcher.close()
 
     def __enter__(self) -> CorpusServer:
         return self.start()
@@ -345,9 +349,18 @@ class SearchOptions:
     max_wait: float = MAX_WAIT
 
 
+def open_searcher(corpus: Corpus, options: SearchOptions) -> ModeSearch:
+    """The searcher a server process answers with, its encoder loaded (for a dense or
+    hybrid default) before the first request."""
+    searcher = ModeSearch(corpus, options.default, threads=options.threads,
+                          max_batch=options.max_batch, max_wait=options.max_wait)
+    searcher.warm()
+    return searcher
+
+
 def serve_workers(path: Path, host: str, port: int, workers: int,
-                  on_ready: Callable[[str], None], search: str = "bm25", *,
-                  options: SearchOptions | None = None) -> None:
+                  on_ready: Callable[[str], None], options: SearchOptions | None = None
+                  ) -> None:
     """Serve the corpus at `path` from `workers` forked processes sharing one socket.
 
     Each worker opens its own `Corpus` after the fork (SQLite and tantivy handles
@@ -356,7 +369,7 @@ def serve_workers(path: Path, host: str, port: int, workers: int,
     one that dies at once stops the server with an error. Returns on SIGTERM or
     Ctrl-C, after stopping the workers. POSIX only.
     """
-    options = options or SearchOptions(default=search)
+    options = options or SearchOptions()
     if options.threads is None:
         options = replace(options, threads=max(1, (os.cpu_count() or 1) // max(1, workers)))
     if options.default != "bm25":
@@ -418,10 +431,8 @@ def _fork_worker(path: Path, sock: socket.socket, options: SearchOptions) -> int
     try:  # the worker: SIGTERM ends it at once; Ctrl-C (sent to the group) quietly
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         with Corpus.open(path) as corpus:
-            searcher = ModeSearch(corpus, options.default, threads=options.threads,
-                                  max_batch=options.max_batch, max_wait=options.max_wait)
-            searcher.warm()
-            CorpusServer(corpus, sock=sock, searcher=searcher).serve_forever()
+            CorpusServer(corpus, sock=sock,
+                         searcher=open_searcher(corpus, options)).serve_forever()
     except KeyboardInterrupt:
         pass
     except BaseException:

@@ -362,9 +362,9 @@ class JobManager:
 
         await self.store.update(job_id, "running")
         drive = self._drive(request, settings, emit)
-        run: asyncio.Future[None] = (
-            asyncio.ensure_future(drive) if local or self.runner is None
-            else asyncio.wrap_future(self.runner.submit(drive)))
+        runner = None if local else self.runner
+        run: asyncio.Future[None] = (asyncio.ensure_future(drive) if runner is None
+                                     else asyncio.wrap_future(runner.submit(drive)))
         try:
             end = await self._pump(job_id, items, ready, run)
         except asyncio.CancelledError:

@@ -380,10 +380,11 @@ class SQLiteStore(_SQLStore):
 
     async def _write(self, ops: list[_Op]) -> list[Any]:
         if self._writer is None:
-            return self._transaction(self.db, ops)
-        return await asyncio.to_thread(self._transaction, self._writer, ops)
+            return self._in_turn(self.db, ops)
+        return await asyncio.to_thread(self._in_turn, self._writer, ops)
 
-    def _transaction(self, db: sqlite3.Connection, ops: list[_Op]) -> list[Any]:
+    def _in_turn(self, db: sqlite3.Connection, ops: list[_Op]) -> list[Any]:
+        """`_transaction`, once no other loop's transaction holds the connection."""
         with self._turn:
             return _transaction(db, ops)
 

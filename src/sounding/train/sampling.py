@@ -224,12 +224,14 @@ class TokenChatModel:
 
 
 def completion(tok: Tokenizer, prompt: Sequence[int], ids: Sequence[int],
-               logprobs: Sequence[float]) -> Completion:
-    """The Completion of sampled ids: text without the end-of-turn token, token records."""
+               logprobs: Sequence[float] | None) -> Completion:
+    """The Completion of sampled ids: text without the end-of-turn token, token records
+    (`logprobs` None: not known)."""
     end = tok.special_id("<|im_end|>")
     stopped = bool(ids) and ids[-1] == end
     text = tok.decode(ids[:-1] if stopped else ids)
     return Completion(text=text, usage=Usage(len(prompt), len(ids)),
                       finish_reason="stop" if stopped else "length",
-                      token_ids=tuple(ids), logprobs=tuple(logprobs),
+                      token_ids=tuple(ids),
+                      logprobs=None if logprobs is None else tuple(logprobs),
                       prompt_token_ids=tuple(prompt), raw_text=text)

@@ -16,9 +16,10 @@ from ..config import Settings, load_settings
 from ..errors import ConfigError, LLMError
 from ..eval.judges import build_judge
 from ..llm.base import ChatRequest, Completion
-from ..types import Message, Usage
+from ..types import Message
 from .rollouts import RLItem, agent_rollout, grade
 from .samples import render_prompt
+from .sampling import completion
 from .tokenizers import HFTokenizer, Tokenizer
 
 with warnings.catch_warnings():
@@ -144,12 +145,7 @@ class TokenServerChatModel:
         params = {**self.sampling_params, "max_tokens": request.sampling.max_tokens}
         out = await self.server.generate(request_id=uuid.uuid4().hex, prompt_ids=prompt,
                                          sampling_params=params, priority=self.priority)
-        ids = list(out.token_ids)
-        stopped = ids[-1:] == [self.end]
-        text = self.tok.decode(ids[:-1] if stopped else ids)
-        return Completion(text=text, usage=Usage(len(prompt), len(ids)),
-                          finish_reason="stop" if stopped else "length", token_ids=tuple(ids),
-                          prompt_token_ids=tuple(prompt), raw_text=text)
+        return completion(self.tok, prompt, list(out.token_ids), None)
 
     def _extend(self, messages: list[Message], native_tools: bool) -> list[int]:
         """The prompt of this call: the first one rendered, later ones the sequence so far
@@ -200,13 +196,9 @@ class TokenServerChatModel:
         self.extra_fields = {**extra, **self.extra_fields}
         if extra.get("max_global_steps") is not None:
             self.extra_fields["max_global_steps"] = extra["max_global_steps"]
-        stopped = ids[-1:] == [self.end]
         # verl's own loops stop at this length; a reply that fills the budget is the last
-        self.spent = not stopped and len(ids) >= left
-        text = self.tok.decode(ids[:-1] if stopped else ids)
-        return Completion(text=text, usage=Usage(len(prompt), len(ids)),
-                          finish_reason="stop" if stopped else "length", token_ids=tuple(ids),
-                          logprobs=tuple(lps), prompt_token_ids=tuple(prompt), raw_text=text)
+        self.spent = ids[-1:] != [self.end] and len(ids) >= left
+        return completion(self.tok, prompt, ids, lps)
 
     def _refuse(self, why: str) -> None:
         self.problem = ConfigError(f"sounding_agent: {why}")
